@@ -1,0 +1,24 @@
+package inventory
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrReservationDecided is returned when confirming or rejecting a
+	// reservation that was already decided or cancelled.
+	ErrReservationDecided = errors.New("reservation already decided")
+)
+
+// InsufficientStockError is returned when an order asks for more units than
+// are available.
+type InsufficientStockError struct {
+	ProductID string
+	Requested int
+	Available int
+}
+
+func (e *InsufficientStockError) Error() string {
+	return fmt.Sprintf("insufficient stock of %s: requested %d, available %d", e.ProductID, e.Requested, e.Available)
+}
