@@ -134,7 +134,7 @@ func (r *Reservation) apply(e es.Event) error {
 	case *ReservationRejected:
 		r.status = reservationRejected
 	case *ReservationCancelled:
-		r.status, r.lines = reservationCancelled, nil
+		r.status, r.lines = reservationCancelled, e.Released
 	default:
 		return es.UnknownEventError(ReservationAggregateType, e)
 	}
@@ -147,5 +147,6 @@ func (r *Reservation) IsOpen() bool { return r.status == reservationOpen }
 // IsCancelled is true once the order was cancelled.
 func (r *Reservation) IsCancelled() bool { return r.status == reservationCancelled }
 
-// Lines are the reserved lines of a confirmed reservation.
+// Lines are the reserved lines of a confirmed reservation, or the lines a
+// cancellation gave back.
 func (r *Reservation) Lines() []Line { return append([]Line(nil), r.lines...) }

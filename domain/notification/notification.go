@@ -6,6 +6,7 @@ package notification
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"shop/domain/es"
@@ -53,6 +54,30 @@ func ID(orderID string, kind Kind, channel Channel) string {
 	return fmt.Sprintf("%s:%s:%s", orderID, kind, channel)
 }
 
+// ParseID splits a notification id into its order, kind and channel.
+func ParseID(id string) (orderID string, kind Kind, channel Channel, err error) {
+	rest, ch, ok1 := cutLast(id)
+	orderID, k, ok2 := cutLast(rest)
+	if !ok1 || !ok2 || orderID == "" {
+		return "", Kind{}, Channel{}, fmt.Errorf("notification id %q is not order:kind:channel", id)
+	}
+	if kind, err = KindFromString(k); err != nil {
+		return "", Kind{}, Channel{}, err
+	}
+	if channel, err = ChannelFromString(ch); err != nil {
+		return "", Kind{}, Channel{}, err
+	}
+	return orderID, kind, channel, nil
+}
+
+func cutLast(s string) (before, after string, found bool) {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+1:], true
+}
+
 // Notification is the delivery record of one message to a customer.
 type Notification struct {
 	es.Root
@@ -67,44 +92,48 @@ type Notification struct {
 }
 
 // New is a notification not attempted yet.
-func New(orderID string, kind Kind, d Delivery) *Notification {
+func New(orderID string, kind Kind, channel Channel) *Notification {
 	return &Notification{
-		Root:      es.NewRoot(ID(orderID, kind, d.Channel)),
-		orderID:   orderID,
-		kind:      kind,
-		channel:   d.Channel,
-		recipient: d.Address,
-		status:    StatusPending,
+		Root:    es.NewRoot(ID(orderID, kind, channel)),
+		orderID: orderID,
+		kind:    kind,
+		channel: channel,
+		status:  StatusPending,
 	}
 }
 
-// RecordSent notes a successful delivery.
-func (n *Notification) RecordSent(now time.Time) error {
+// RecordSent notes a successful delivery to recipient.
+func (n *Notification) RecordSent(recipient string, now time.Time) error {
 	if n.IsFinal() {
 		return fmt.Errorf("%w: %s is %s", ErrFinal, n.ID(), n.status)
 	}
 	return n.record(&Sent{
 		NotificationID: n.ID(), OrderID: n.orderID, Kind: n.kind, Channel: n.channel,
-		Recipient: n.recipient, Attempt: n.attempts + 1, SentAt: now,
+		Recipient: recipient, Attempt: n.attempts + 1, SentAt: now,
 	})
 }
 
-// RecordFailure notes a failed delivery; after maxAttempts the notification is
-// given up on.
-func (n *Notification) RecordFailure(reason string, maxAttempts int, now time.Time) error {
+// RecordFailure notes a failed delivery to recipient; the attempt that reaches
+// maxAttempts gives the notification up.
+func (n *Notification) RecordFailure(recipient, reason string, maxAttempts int, now time.Time) error {
 	if n.IsFinal() {
 		return fmt.Errorf("%w: %s is %s", ErrFinal, n.ID(), n.status)
 	}
 	attempt := n.attempts + 1
 	return n.record(&DeliveryFailed{
 		NotificationID: n.ID(), OrderID: n.orderID, Kind: n.kind, Channel: n.channel,
-		Recipient: n.recipient, Attempt: attempt, Error: reason, GaveUp: attempt >= maxAttempts, FailedAt: now,
+		Recipient: recipient, Attempt: attempt, Error: reason, GaveUp: attempt >= maxAttempts, FailedAt: now,
 	})
 }
 
-// FromHistory rebuilds a notification from its stored events.
+// FromHistory rebuilds a notification from its stored events; with none, it is
+// the notification its id names, not attempted yet.
 func FromHistory(id string, history []es.Event) (*Notification, error) {
-	n := &Notification{Root: es.NewRoot(id), status: StatusPending}
+	orderID, kind, channel, err := ParseID(id)
+	if err != nil {
+		return nil, err
+	}
+	n := New(orderID, kind, channel)
 	for _, e := range history {
 		if err := n.apply(e); err != nil {
 			return nil, err

@@ -37,14 +37,14 @@ func TestDeliveriesFollowTheContact(t *testing.T) {
 
 func TestSentOnce(t *testing.T) {
 	t.Parallel()
-	n := notification.New("o-1", notification.KindOrderConfirmed, notification.Delivery{Channel: notification.ChannelEmail, Address: "a@b.c"})
+	n := notification.New("o-1", notification.KindOrderConfirmed, notification.ChannelEmail)
 	if n.ID() != "o-1:order_confirmed:email" {
 		t.Fatalf("id %q", n.ID())
 	}
-	if err := n.RecordSent(t0); err != nil {
+	if err := n.RecordSent("a@b.c", t0); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.RecordSent(t0); !errors.Is(err, notification.ErrFinal) {
+	if err := n.RecordSent("a@b.c", t0); !errors.Is(err, notification.ErrFinal) {
 		t.Fatalf("second send: %v", err)
 	}
 	if n.Status() != notification.StatusSent || n.Attempts() != 1 {
@@ -54,9 +54,9 @@ func TestSentOnce(t *testing.T) {
 
 func TestFailuresAreCountedThenGivenUp(t *testing.T) {
 	t.Parallel()
-	n := notification.New("o-1", notification.KindOrderCreated, notification.Delivery{Channel: notification.ChannelSMS, Address: "+123456789"})
+	n := notification.New("o-1", notification.KindOrderCreated, notification.ChannelSMS)
 	for i := 1; i <= 3; i++ {
-		if err := n.RecordFailure("gateway down", 3, t0); err != nil {
+		if err := n.RecordFailure("+123456789", "gateway down", 3, t0); err != nil {
 			t.Fatal(err)
 		}
 		wantFinal := i == 3
@@ -75,9 +75,9 @@ func TestFailuresAreCountedThenGivenUp(t *testing.T) {
 
 func TestASentNotificationAfterAFailureKeepsItsAttempts(t *testing.T) {
 	t.Parallel()
-	n := notification.New("o-1", notification.KindOrderCreated, notification.Delivery{Channel: notification.ChannelLog})
-	_ = n.RecordFailure("boom", 3, t0)
-	_ = n.RecordSent(t0)
+	n := notification.New("o-1", notification.KindOrderCreated, notification.ChannelLog)
+	_ = n.RecordFailure("", "boom", 3, t0)
+	_ = n.RecordSent("a@b.c", t0)
 	if n.Status() != notification.StatusSent || n.Attempts() != 2 {
 		t.Fatalf("status %s attempts %d", n.Status(), n.Attempts())
 	}
@@ -95,5 +95,32 @@ func TestEnumsTravelByName(t *testing.T) {
 	}
 	if _, err := notification.ChannelFromString("fax"); err == nil {
 		t.Fatal("unknown channel accepted")
+	}
+}
+
+func TestIDRoundTrips(t *testing.T) {
+	t.Parallel()
+	id := notification.ID("ord:with:colons", notification.KindOrderCancelled, notification.ChannelPush)
+	orderID, kind, channel, err := notification.ParseID(id)
+	if err != nil || orderID != "ord:with:colons" || kind != notification.KindOrderCancelled || channel != notification.ChannelPush {
+		t.Fatalf("%q → %q %v %v %v", id, orderID, kind, channel, err)
+	}
+	for _, bad := range []string{"", "o-1", "o-1:order_created", ":order_created:email", "o-1:shipped:email", "o-1:order_created:fax"} {
+		if _, _, _, err := notification.ParseID(bad); err == nil {
+			t.Errorf("ParseID(%q) accepted", bad)
+		}
+	}
+	blank, err := notification.FromHistory(id, nil)
+	if err != nil || blank.OrderID() != "ord:with:colons" || blank.IsFinal() || blank.Version() != 0 {
+		t.Fatalf("blank %+v %v", blank, err)
+	}
+}
+
+func TestAMalformedRecipientIsGivenUpAtOnce(t *testing.T) {
+	t.Parallel()
+	n := notification.New("o-1", notification.KindOrderCreated, notification.ChannelEmail)
+	_ = n.RecordFailure("x@", "recipient refused", 0, t0)
+	if n.Status() != notification.StatusFailed || n.Attempts() != 1 {
+		t.Fatalf("status %s attempts %d", n.Status(), n.Attempts())
 	}
 }

@@ -1,0 +1,46 @@
+// Package fault classifies failures by what a caller should do about them.
+//
+// A transient failure (a database, broker, cache or provider that cannot be
+// reached, a circuit breaker that is open) goes away by itself: the work is
+// retried later and never given up on while the dependency is down. A malformed
+// input never gets better: it is set aside at once. Everything else is a
+// failure of the work itself, retried a bounded number of times.
+package fault
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrUnavailable marks a dependency that cannot be reached right now.
+var ErrUnavailable = errors.New("dependency unavailable")
+
+// ErrMalformed marks input that can never be processed, however often it is retried.
+var ErrMalformed = errors.New("malformed input")
+
+// Unavailable wraps err as a transient failure of the named dependency.
+func Unavailable(dependency string, err error) error {
+	return &dependencyError{dependency: dependency, err: err}
+}
+
+type dependencyError struct {
+	dependency string
+	err        error
+}
+
+func (e *dependencyError) Error() string {
+	return fmt.Sprintf("%s unavailable: %v", e.dependency, e.err)
+}
+
+func (e *dependencyError) Unwrap() []error { return []error{ErrUnavailable, e.err} }
+
+// Malformed wraps err as input that can never be processed.
+func Malformed(err error) error {
+	return fmt.Errorf("%w: %w", ErrMalformed, err)
+}
+
+// IsTransient reports a failure that goes away when a dependency comes back.
+func IsTransient(err error) bool { return errors.Is(err, ErrUnavailable) }
+
+// IsMalformed reports input that retrying cannot fix.
+func IsMalformed(err error) bool { return errors.Is(err, ErrMalformed) }

@@ -1,0 +1,142 @@
+package inventory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"shop/app/eventstore"
+	"shop/domain/inventory"
+)
+
+var (
+	// ErrProductNotFound is returned for a product the catalog does not hold.
+	ErrProductNotFound = errors.New("product not found")
+)
+
+// ProductView is a product's stock as queries see it.
+type ProductView struct {
+	ProductID string
+	Name      string
+	Available int
+	Reserved  int
+	UpdatedAt time.Time
+	// Version is the version of the product's last event applied to the view.
+	Version int
+}
+
+// StockChange is how an event after the first moves a product's counts.
+type StockChange struct {
+	AvailableDelta int
+	ReservedDelta  int
+	UpdatedAt      time.Time
+}
+
+// ProductFilter selects a page of products in product id order.
+type ProductFilter struct {
+	Limit int
+	// After is the id of the last product of the previous page.
+	After string
+}
+
+// ProductPage is one page of products and the cursor of the next, if any.
+type ProductPage struct {
+	Products []ProductView
+	Next     string
+}
+
+// ProductViews is the products read model, guarded by version
+// (see readmodel.ShouldApply).
+type ProductViews interface {
+	// Create adds the view of a new product (Version 1); if it exists, nothing changes.
+	Create(ctx context.Context, v ProductView) error
+	// Update applies the change of the product's event number version.
+	Update(ctx context.Context, productID string, version int, c StockChange) error
+	// Get returns ErrProductNotFound for an unknown product.
+	Get(ctx context.Context, productID string) (ProductView, error)
+	List(ctx context.Context, f ProductFilter) (ProductPage, error)
+}
+
+// ProductProjection keeps the products read model up to date.
+type ProductProjection struct {
+	views ProductViews
+}
+
+// NewProductProjection builds the projection.
+func NewProductProjection(views ProductViews) *ProductProjection {
+	return &ProductProjection{views: views}
+}
+
+func (p *ProductProjection) Handle(ctx context.Context, rec eventstore.Record) error {
+	switch e := rec.Event.(type) {
+	case *inventory.ProductAdded:
+		return p.views.Create(ctx, ProductView{ProductID: e.ProductID, Name: e.Name, Available: e.InitialStock, UpdatedAt: e.AddedAt, Version: rec.Version})
+	case *inventory.StockRestocked:
+		return p.views.Update(ctx, rec.AggregateID, rec.Version, StockChange{AvailableDelta: e.Quantity, UpdatedAt: e.RestockedAt})
+	case *inventory.StockReserved:
+		return p.views.Update(ctx, rec.AggregateID, rec.Version, StockChange{AvailableDelta: -e.Quantity, ReservedDelta: e.Quantity, UpdatedAt: e.ReservedAt})
+	case *inventory.StockReleased:
+		return p.views.Update(ctx, rec.AggregateID, rec.Version, StockChange{AvailableDelta: e.Quantity, ReservedDelta: -e.Quantity, UpdatedAt: e.ReleasedAt})
+	default:
+		return fmt.Errorf("product projection: no rule for %s", rec.Type)
+	}
+}
+
+// GetProduct asks for the read model's view of a product.
+type GetProduct struct {
+	ProductID string
+}
+
+// GetProductHandler answers GetProduct.
+type GetProductHandler struct {
+	views ProductViews
+}
+
+func NewGetProductHandler(views ProductViews) GetProductHandler {
+	return GetProductHandler{views: views}
+}
+
+func (h GetProductHandler) Handle(ctx context.Context, q GetProduct) (ProductView, error) {
+	return h.views.Get(ctx, q.ProductID)
+}
+
+// ListProducts asks for a page of the catalog.
+type ListProducts = ProductFilter
+
+// ListProductsHandler answers ListProducts.
+type ListProductsHandler struct {
+	views ProductViews
+}
+
+func NewListProductsHandler(views ProductViews) ListProductsHandler {
+	return ListProductsHandler{views: views}
+}
+
+func (h ListProductsHandler) Handle(ctx context.Context, q ListProducts) (ProductPage, error) {
+	return h.views.List(ctx, q)
+}
+
+// GetStock asks for a product's stock as its own events have it, without the
+// read model's lag: the answer to the request that changed it.
+type GetStock struct {
+	ProductID string
+}
+
+// GetStockHandler answers GetStock from the write side.
+type GetStockHandler struct {
+	stock StockRepository
+}
+
+func NewGetStockHandler(stock StockRepository) GetStockHandler { return GetStockHandler{stock: stock} }
+
+func (h GetStockHandler) Handle(ctx context.Context, q GetStock) (ProductView, error) {
+	s, err := h.stock.Load(ctx, q.ProductID)
+	if errors.Is(err, eventstore.ErrNotFound) {
+		return ProductView{}, fmt.Errorf("%w: %s", ErrProductNotFound, q.ProductID)
+	}
+	if err != nil {
+		return ProductView{}, err
+	}
+	return ProductView{ProductID: s.ID(), Name: s.Name(), Available: s.Available(), Reserved: s.Reserved(), Version: s.Version()}, nil
+}

@@ -1,0 +1,26 @@
+// Package orders holds the use cases of the orders service: placing and
+// cancelling orders, confirming or rejecting them when the inventory has
+// decided, the order read model, and the queries on it.
+package orders
+
+import (
+	"context"
+
+	"shop/app/eventstore"
+	"shop/domain/order"
+)
+
+// Repository is the event-sourced store of orders.
+type Repository = *eventstore.Repository[*order.Order]
+
+// NewRepository builds the orders repository on a store.
+func NewRepository(cfg eventstore.RepositoryConfig[*order.Order]) (Repository, error) {
+	cfg.AggregateType = order.AggregateType
+	cfg.FromHistory = order.FromHistory
+	return eventstore.NewRepository(cfg)
+}
+
+// CommandSender sends commands over the bus.
+type CommandSender interface {
+	Send(ctx context.Context, cmd any) error
+}

@@ -1,0 +1,90 @@
+package orders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"shop/app/eventstore"
+	"shop/domain/order"
+)
+
+// GetOrder asks for the read model's view of an order. It may lag the order's
+// last change by the time the event takes to reach the projection.
+type GetOrder struct {
+	OrderID string
+}
+
+// GetOrderHandler answers GetOrder.
+type GetOrderHandler struct {
+	views OrderViews
+}
+
+func NewGetOrderHandler(views OrderViews) GetOrderHandler { return GetOrderHandler{views: views} }
+
+func (h GetOrderHandler) Handle(ctx context.Context, q GetOrder) (OrderView, error) {
+	return h.views.Get(ctx, q.OrderID)
+}
+
+// ListOrders asks for a page of orders, newest first.
+type ListOrders = OrderFilter
+
+// ListOrdersHandler answers ListOrders.
+type ListOrdersHandler struct {
+	views OrderViews
+}
+
+func NewListOrdersHandler(views OrderViews) ListOrdersHandler { return ListOrdersHandler{views: views} }
+
+func (h ListOrdersHandler) Handle(ctx context.Context, q ListOrders) (OrderPage, error) {
+	return h.views.List(ctx, q)
+}
+
+// GetPlacedOrder asks for an order as its own events have it, without lag:
+// the answer to the request that placed it.
+type GetPlacedOrder struct {
+	OrderID string
+}
+
+// GetPlacedOrderHandler answers GetPlacedOrder from the write side.
+type GetPlacedOrderHandler struct {
+	repo Repository
+}
+
+func NewGetPlacedOrderHandler(repo Repository) GetPlacedOrderHandler {
+	return GetPlacedOrderHandler{repo: repo}
+}
+
+func (h GetPlacedOrderHandler) Handle(ctx context.Context, q GetPlacedOrder) (*order.Order, error) {
+	o, err := h.repo.Load(ctx, q.OrderID)
+	if errors.Is(err, eventstore.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrOrderNotFound, q.OrderID)
+	}
+	return o, err
+}
+
+// GetOrderHistory asks for the audit trail of an order: its stored events,
+// oldest first.
+type GetOrderHistory struct {
+	OrderID string
+}
+
+// GetOrderHistoryHandler answers GetOrderHistory from the event store.
+type GetOrderHistoryHandler struct {
+	store eventstore.Store
+}
+
+func NewGetOrderHistoryHandler(store eventstore.Store) GetOrderHistoryHandler {
+	return GetOrderHistoryHandler{store: store}
+}
+
+func (h GetOrderHistoryHandler) Handle(ctx context.Context, q GetOrderHistory) ([]eventstore.Record, error) {
+	records, err := h.store.Load(ctx, order.AggregateType, q.OrderID)
+	if err != nil {
+		return nil, err
+	}
+	if len(records) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrOrderNotFound, q.OrderID)
+	}
+	return records, nil
+}

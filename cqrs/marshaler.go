@@ -1,0 +1,160 @@
+package cqrs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"shop/app/eventstore"
+	"shop/app/fault"
+	"shop/domain/es"
+)
+
+// Metadata keys every message carries. NameKey is Watermill's own.
+const (
+	NameKey             = "name"
+	SchemaVersionKey    = "schema_version"
+	AggregateTypeKey    = "aggregate_type"
+	AggregateIDKey      = "aggregate_id"
+	AggregateVersionKey = "aggregate_version"
+	OccurredAtKey       = "occurred_at"
+	RecordedAtKey       = "recorded_at"
+	CorrelationIDKey    = "correlation_id"
+	CausationIDKey      = "causation_id"
+)
+
+// Command is what the command bus sends: a named request to one aggregate.
+// CommandName is its wire name; Target is the id of the aggregate it is for,
+// which picks its partition.
+type Command interface {
+	CommandName() string
+	Target() string
+}
+
+// Marshaler turns stored event records and commands into Watermill messages and
+// back. An event message's UUID is the event id, and its metadata is the
+// record's envelope; its payload is the event in its stored schema version,
+// upcast by the receiver. It implements Watermill's cqrs.CommandEventMarshaler.
+type Marshaler struct {
+	Registry *Registry
+}
+
+// Marshal encodes an eventstore.Record or a Command.
+func (m Marshaler) Marshal(v any) (*message.Message, error) {
+	switch v := v.(type) {
+	case eventstore.Record:
+		return m.marshalRecord(v)
+	case Command:
+		payload, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("encode command %s: %w", v.CommandName(), err)
+		}
+		msg := message.NewMessage(watermill.NewUUID(), payload)
+		msg.Metadata.Set(NameKey, v.CommandName())
+		return msg, nil
+	default:
+		return nil, fmt.Errorf("cannot marshal %T: neither an event record nor a command", v)
+	}
+}
+
+func (m Marshaler) marshalRecord(r eventstore.Record) (*message.Message, error) {
+	version, payload, err := m.Registry.Encode(r.Event)
+	if err != nil {
+		return nil, err
+	}
+	msg := message.NewMessage(r.EventID, payload)
+	msg.Metadata = message.Metadata{
+		NameKey:             r.Type,
+		SchemaVersionKey:    strconv.Itoa(version),
+		AggregateTypeKey:    r.AggregateType,
+		AggregateIDKey:      r.AggregateID,
+		AggregateVersionKey: strconv.Itoa(r.Version),
+		OccurredAtKey:       r.OccurredAt.UTC().Format(time.RFC3339Nano),
+		RecordedAtKey:       r.RecordedAt.UTC().Format(time.RFC3339Nano),
+		CorrelationIDKey:    r.CorrelationID,
+		CausationIDKey:      r.CausationID,
+	}
+	return msg, nil
+}
+
+// Unmarshal decodes a message into v: an empty event (upcast first) or an
+// empty command (unknown fields refused). Failures are fault.Malformed.
+func (m Marshaler) Unmarshal(msg *message.Message, v any) error {
+	if e, ok := v.(es.Event); ok {
+		version, err := strconv.Atoi(msg.Metadata.Get(SchemaVersionKey))
+		if err != nil {
+			return fault.Malformed(fmt.Errorf("message %s: schema version %q", msg.UUID, msg.Metadata.Get(SchemaVersionKey)))
+		}
+		return m.Registry.DecodeInto(e, version, msg.Payload)
+	}
+	dec := json.NewDecoder(bytes.NewReader(msg.Payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fault.Malformed(fmt.Errorf("decode command %s: %w", msg.Metadata.Get(NameKey), err))
+	}
+	if dec.More() {
+		return fault.Malformed(fmt.Errorf("decode command %s: trailing data", msg.Metadata.Get(NameKey)))
+	}
+	return nil
+}
+
+// Name is the wire name of a record, event or command.
+func (m Marshaler) Name(v any) string {
+	switch v := v.(type) {
+	case eventstore.Record:
+		return v.Type
+	case es.Event:
+		return v.EventName()
+	case Command:
+		return v.CommandName()
+	default:
+		return fmt.Sprintf("unnamed %T", v)
+	}
+}
+
+// NameFromMessage is the wire name a message carries.
+func (Marshaler) NameFromMessage(msg *message.Message) string {
+	return msg.Metadata.Get(NameKey)
+}
+
+// RecordFromMessage rebuilds the envelope of an event message around its
+// decoded event. A message without a complete envelope is fault.Malformed.
+func RecordFromMessage(msg *message.Message, e es.Event) (eventstore.Record, error) {
+	var problems []error
+	md := msg.Metadata
+	version, err := strconv.Atoi(md.Get(AggregateVersionKey))
+	if err != nil || version < 1 {
+		problems = append(problems, fmt.Errorf("aggregate version %q", md.Get(AggregateVersionKey)))
+	}
+	schema, _ := strconv.Atoi(md.Get(SchemaVersionKey))
+	occurred, err := time.Parse(time.RFC3339Nano, md.Get(OccurredAtKey))
+	if err != nil {
+		problems = append(problems, fmt.Errorf("occurred at %q", md.Get(OccurredAtKey)))
+	}
+	recorded, _ := time.Parse(time.RFC3339Nano, md.Get(RecordedAtKey))
+	if md.Get(AggregateIDKey) == "" || md.Get(AggregateTypeKey) == "" {
+		problems = append(problems, errors.New("aggregate type or id missing"))
+	}
+	if len(problems) > 0 {
+		return eventstore.Record{}, fault.Malformed(fmt.Errorf("message %s: %w", msg.UUID, errors.Join(problems...)))
+	}
+	return eventstore.Record{
+		EventID:       msg.UUID,
+		AggregateType: md.Get(AggregateTypeKey),
+		AggregateID:   md.Get(AggregateIDKey),
+		Version:       version,
+		Type:          md.Get(NameKey),
+		SchemaVersion: schema,
+		Event:         e,
+		CorrelationID: md.Get(CorrelationIDKey),
+		CausationID:   md.Get(CausationIDKey),
+		OccurredAt:    occurred,
+		RecordedAt:    recorded,
+	}, nil
+}

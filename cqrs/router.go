@@ -1,0 +1,176 @@
+package cqrs
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"shop/app/eventstore"
+	"shop/app/fault"
+)
+
+// RouterConfig configures how handlers are retried, timed out and throttled.
+type RouterConfig struct {
+	// MaxRetries is how often a failing handler is retried before its message
+	// is poisoned (MAX_RETRIES).
+	MaxRetries int
+	// RetryDelay is the first wait between retries; each next wait doubles, up
+	// to MaxRetryDelay (RETRY_DELAY).
+	RetryDelay    time.Duration
+	MaxRetryDelay time.Duration
+	// HandlerTimeout bounds one attempt of a handler.
+	HandlerTimeout time.Duration
+	// UnavailableDelay is how long a message whose dependency is down waits
+	// before it is handed back to the broker for another round of retries.
+	UnavailableDelay time.Duration
+	// ThrottlePerSecond caps the messages each handler takes per second; 0 is no cap.
+	ThrottlePerSecond int
+	// CloseTimeout bounds how long closing waits for handlers in flight.
+	CloseTimeout time.Duration
+}
+
+func (c *RouterConfig) setDefaults() {
+	if c.MaxRetryDelay == 0 {
+		c.MaxRetryDelay = 30 * time.Second
+	}
+	if c.HandlerTimeout == 0 {
+		c.HandlerTimeout = 30 * time.Second
+	}
+	if c.UnavailableDelay == 0 {
+		c.UnavailableDelay = time.Second
+	}
+	if c.CloseTimeout == 0 {
+		c.CloseTimeout = 30 * time.Second
+	}
+}
+
+// Validate reports every setting out of range.
+func (c RouterConfig) Validate() error {
+	var err error
+	if c.MaxRetries < 0 {
+		err = errors.Join(err, errors.New("MaxRetries must not be negative"))
+	}
+	if c.RetryDelay <= 0 || c.MaxRetryDelay < c.RetryDelay {
+		err = errors.Join(err, errors.New("RetryDelay must be positive and at most MaxRetryDelay"))
+	}
+	if c.HandlerTimeout <= 0 || c.UnavailableDelay <= 0 || c.CloseTimeout <= 0 {
+		err = errors.Join(err, errors.New("HandlerTimeout, UnavailableDelay and CloseTimeout must be positive"))
+	}
+	if c.ThrottlePerSecond < 0 {
+		err = errors.Join(err, errors.New("ThrottlePerSecond must not be negative"))
+	}
+	return err
+}
+
+// NewRouter builds a router with the middleware stack every handler runs in,
+// outermost first:
+//
+//   - CorrelationID copies the correlation id onto messages a handler returns.
+//   - PoisonQueueWithFilter sets aside a message whose handler failed for good,
+//     on the poison topic with the reason; a transient failure is never poisoned.
+//     It publishes on a context that the handler's timeout cannot cancel.
+//   - waitWhileUnavailable holds a message whose dependency is down for a while
+//     before it is nacked, so that an outage is not a hot redelivery loop.
+//   - Retry retries with exponential backoff, on a fresh context each time
+//     (ResetContextOnRetry), and never retries malformed input. It must sit
+//     inside PoisonQueue, or a message would be poisoned before any retry.
+//   - Timeout bounds each attempt.
+//   - Throttle, when configured.
+//   - the known-names check poisons messages of a type nobody registered.
+//   - the deduplicator drops messages a handler already handled; it marks a
+//     message only after its handler succeeded.
+//   - the cause middleware gives the handler's context the message's
+//     correlation and causation, which records appended by the handler carry.
+//   - Recoverer turns a panic into an error that Retry sees.
+func NewRouter(cfg RouterConfig, poison message.Publisher, topics Topics, known *KnownNames, dedup *Deduplicator, logger *slog.Logger) (*message.Router, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	wlogger := watermillLogger(logger)
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.CloseTimeout}, wlogger)
+	if err != nil {
+		return nil, err
+	}
+	poisonQueue, err := middleware.PoisonQueueWithFilter(uncancelledPublisher{poison}, topics.Poison(), func(err error) bool {
+		return !fault.IsTransient(err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	router.AddMiddleware(
+		middleware.CorrelationID,
+		poisonQueue,
+		waitWhileUnavailable(cfg.UnavailableDelay),
+		middleware.Retry{
+			MaxRetries:          cfg.MaxRetries,
+			InitialInterval:     cfg.RetryDelay,
+			MaxInterval:         cfg.MaxRetryDelay,
+			Multiplier:          2,
+			RandomizationFactor: 0.2,
+			ResetContextOnRetry: true,
+			ShouldRetry: func(p middleware.RetryParams) bool {
+				return !fault.IsMalformed(p.Err)
+			},
+			Logger: wlogger,
+		}.Middleware,
+		middleware.Timeout(cfg.HandlerTimeout),
+	)
+	if cfg.ThrottlePerSecond > 0 {
+		router.AddMiddleware(middleware.NewThrottle(int64(cfg.ThrottlePerSecond), time.Second).Middleware)
+	}
+	router.AddMiddleware(known.Middleware, dedup.Middleware, withCause, middleware.Recoverer)
+	return router, nil
+}
+
+// watermillLogger adapts slog for Watermill, one level quieter: Watermill's
+// info lines (a handler started, a subscriber closed) are routine here.
+func watermillLogger(logger *slog.Logger) watermill.LoggerAdapter {
+	return watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{
+		slog.LevelInfo: slog.LevelDebug,
+	})
+}
+
+// uncancelledPublisher publishes on a context that is not cancelled with the
+// handler's: a message whose handler timed out must still reach the poison topic.
+type uncancelledPublisher struct{ message.Publisher }
+
+func (p uncancelledPublisher) Publish(topic string, msgs ...*message.Message) error {
+	for _, m := range msgs {
+		m.SetContext(context.WithoutCancel(m.Context()))
+	}
+	return p.Publisher.Publish(topic, msgs...)
+}
+
+func waitWhileUnavailable(delay time.Duration) message.HandlerMiddleware {
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			out, err := h(msg)
+			if err != nil && fault.IsTransient(err) {
+				t := time.NewTimer(delay)
+				defer t.Stop()
+				select {
+				case <-t.C:
+				case <-msg.Context().Done():
+				}
+			}
+			return out, err
+		}
+	}
+}
+
+func withCause(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		correlation := middleware.MessageCorrelationID(msg)
+		if correlation == "" {
+			correlation = msg.UUID
+		}
+		msg.SetContext(eventstore.WithCause(msg.Context(), eventstore.Cause{CorrelationID: correlation, CausationID: msg.UUID}))
+		return h(msg)
+	}
+}

@@ -1,0 +1,198 @@
+// Package memory holds the adapters of the embedded mode: an event store, read
+// models and idempotency stores that live in the process. They honour the same
+// contracts as the MongoDB and Redis adapters (the shared suites prove it), and
+// they keep nothing across restarts.
+package memory
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"slices"
+	"sync"
+	"time"
+
+	"shop/app/eventstore"
+)
+
+// EventStore keeps every stream in memory. Records are held encoded, as a real
+// store holds them, so that reading one goes through the codec and its upcasters.
+type EventStore struct {
+	codec eventstore.Codec
+	now   func() time.Time
+
+	mu      sync.RWMutex
+	streams map[streamKey][]*storedRecord
+	log     []*storedRecord
+	byID    map[string]*storedRecord
+	// firstUnpublished is the index in log before which every record is published.
+	firstUnpublished int
+}
+
+type streamKey struct{ aggregateType, aggregateID string }
+
+type storedRecord struct {
+	record    eventstore.Record // without Event
+	data      []byte
+	published bool
+}
+
+// NewEventStore returns an empty store that encodes events with codec.
+func NewEventStore(codec eventstore.Codec) *EventStore {
+	return &EventStore{
+		codec:   codec,
+		now:     time.Now,
+		streams: map[streamKey][]*storedRecord{},
+		byID:    map[string]*storedRecord{},
+	}
+}
+
+func (s *EventStore) Append(ctx context.Context, records []eventstore.Record) error {
+	if len(records) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	encoded := make([]*storedRecord, len(records))
+	key := streamKey{records[0].AggregateType, records[0].AggregateID}
+	for i, rec := range records {
+		if rec.AggregateType != key.aggregateType || rec.AggregateID != key.aggregateID || rec.Version != records[0].Version+i {
+			return fmt.Errorf("append: records must be one aggregate's, in version order without gaps")
+		}
+		version, data, err := s.codec.Encode(rec.Event)
+		if err != nil {
+			return fmt.Errorf("append %s: %w", rec.Type, err)
+		}
+		rec.SchemaVersion, rec.Event = version, nil
+		encoded[i] = &storedRecord{record: rec, data: data}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	stream := s.streams[key]
+	if len(stream) != records[0].Version-1 {
+		return fmt.Errorf("%s %s is at version %d, not %d: %w", key.aggregateType, key.aggregateID, len(stream), records[0].Version-1, eventstore.ErrConflict)
+	}
+	now := s.now().UTC()
+	for _, sr := range encoded {
+		if _, dup := s.byID[sr.record.EventID]; dup {
+			return fmt.Errorf("append: event id %s already stored", sr.record.EventID)
+		}
+	}
+	for _, sr := range encoded {
+		sr.record.RecordedAt = now
+		s.byID[sr.record.EventID] = sr
+	}
+	s.streams[key] = append(stream, encoded...)
+	s.log = append(s.log, encoded...)
+	return nil
+}
+
+func (s *EventStore) Load(ctx context.Context, aggregateType, aggregateID string) ([]eventstore.Record, error) {
+	s.mu.RLock()
+	stream := slices.Clone(s.streams[streamKey{aggregateType, aggregateID}])
+	s.mu.RUnlock()
+	return s.decodeAll(ctx, stream)
+}
+
+func (s *EventStore) Version(_ context.Context, aggregateType, aggregateID string) (int, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.streams[streamKey{aggregateType, aggregateID}]), nil
+}
+
+func (s *EventStore) Read(ctx context.Context, f eventstore.Filter) iter.Seq2[eventstore.Record, error] {
+	return func(yield func(eventstore.Record, error) bool) {
+		match := matcher(f)
+		yielded := 0
+		// Walk a snapshot of the log's length: records appended while reading
+		// are not part of this read.
+		s.mu.RLock()
+		end := len(s.log)
+		s.mu.RUnlock()
+		for i := 0; i < end; i++ {
+			if err := ctx.Err(); err != nil {
+				yield(eventstore.Record{}, err)
+				return
+			}
+			s.mu.RLock()
+			sr := s.log[i]
+			s.mu.RUnlock()
+			if !match(sr.record) {
+				continue
+			}
+			rec, err := s.decode(sr)
+			if !yield(rec, err) || err != nil {
+				return
+			}
+			if yielded++; f.Limit > 0 && yielded >= f.Limit {
+				return
+			}
+		}
+	}
+}
+
+func matcher(f eventstore.Filter) func(eventstore.Record) bool {
+	in := func(values []string, v string) bool { return len(values) == 0 || slices.Contains(values, v) }
+	return func(r eventstore.Record) bool {
+		return in(f.AggregateTypes, r.AggregateType) && in(f.AggregateIDs, r.AggregateID) &&
+			in(f.Types, r.Type) && in(f.EventIDs, r.EventID) &&
+			(f.Since.IsZero() || !r.RecordedAt.Before(f.Since)) &&
+			(f.Until.IsZero() || r.RecordedAt.Before(f.Until))
+	}
+}
+
+func (s *EventStore) Unpublished(ctx context.Context, recordedBefore time.Time, limit int) ([]eventstore.Record, error) {
+	s.mu.Lock()
+	for s.firstUnpublished < len(s.log) && s.log[s.firstUnpublished].published {
+		s.firstUnpublished++
+	}
+	var pending []*storedRecord
+	for _, sr := range s.log[s.firstUnpublished:] {
+		if !sr.record.RecordedAt.Before(recordedBefore) || (limit > 0 && len(pending) >= limit) {
+			break
+		}
+		if !sr.published {
+			pending = append(pending, sr)
+		}
+	}
+	s.mu.Unlock()
+	return s.decodeAll(ctx, pending)
+}
+
+func (s *EventStore) MarkPublished(_ context.Context, eventIDs []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range eventIDs {
+		if sr, ok := s.byID[id]; ok {
+			sr.published = true
+		}
+	}
+	return nil
+}
+
+func (s *EventStore) decodeAll(ctx context.Context, stored []*storedRecord) ([]eventstore.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	records := make([]eventstore.Record, len(stored))
+	for i, sr := range stored {
+		rec, err := s.decode(sr)
+		if err != nil {
+			return nil, err
+		}
+		records[i] = rec
+	}
+	return records, nil
+}
+
+func (s *EventStore) decode(sr *storedRecord) (eventstore.Record, error) {
+	rec := sr.record
+	e, err := s.codec.Decode(rec.Type, rec.SchemaVersion, sr.data)
+	if err != nil {
+		return eventstore.Record{}, fmt.Errorf("decode %s %s: %w", rec.Type, rec.EventID, err)
+	}
+	rec.Event = e
+	return rec, nil
+}
