@@ -1,0 +1,153 @@
+// Package cli is the command line of the shop binary: serving the services,
+// and the operator tools.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"shop/infrastructure/logging"
+	"shop/service"
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
+// Env is how the command line reads the environment.
+type Env struct {
+	Lookup func(string) (string, bool)
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// errUsage marks an error in how the command was called.
+var errUsage = errors.New("usage")
+
+type command struct {
+	summary string
+	run     func(ctx context.Context, env Env, args []string) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"serve": {"run services: shop serve [--services orders,inventory,notifications]", serve},
+	}
+}
+
+// Run executes the command line and returns the process's exit code.
+func Run(ctx context.Context, args []string, env Env) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(env.Stdout, cmds)
+		if len(args) == 0 {
+			return ExitUsage
+		}
+		return ExitOK
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(env.Stderr, "shop: unknown command %q\n\n", args[0])
+		usage(env.Stderr, cmds)
+		return ExitUsage
+	}
+	err := cmd.run(ctx, env, args[1:])
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, flag.ErrHelp):
+		return ExitOK
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(env.Stderr, "shop %s: %v\n", args[0], err)
+		return ExitUsage
+	default:
+		fmt.Fprintf(env.Stderr, "shop %s: %v\n", args[0], err)
+		return ExitFailure
+	}
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	fmt.Fprintln(w, "Usage: shop <command> [flags]")
+	fmt.Fprintln(w, "\nCommands:")
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-12s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'shop <command> -h' for a command's flags. Configuration comes from environment variables; see README.md.")
+}
+
+// newFlags is a flag set whose errors are returned, not printed and exited on.
+func newFlags(name string, env Env) *flag.FlagSet {
+	fs := flag.NewFlagSet("shop "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	return fs
+}
+
+// parse parses args, marking bad flags and stray arguments as usage errors.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments: %s", errUsage, strings.Join(fs.Args(), " "))
+	}
+	return nil
+}
+
+func serve(ctx context.Context, env Env, args []string) error {
+	fs := newFlags("serve", env)
+	services := fs.String("services", "", "comma-separated services to run (default: all, or $SERVICES)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := service.ConfigFromEnv(env.Lookup)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if *services != "" {
+		if cfg.Services, err = service.ParseServices(*services); err != nil {
+			return fmt.Errorf("%w: --services: %v", errUsage, err)
+		}
+	}
+	logger := logging.New(os.Stderr, cfg.LogFormat, cfg.LogLevel)
+	sys, err := service.New(cfg, logger, service.Adapters{})
+	if err != nil {
+		return err
+	}
+	return sys.Run(ctx, func(addrs map[string]string) {
+		for _, name := range cfg.Services {
+			logger.Info("listening", "service", name, "url", "http://"+displayAddr(addrs[name]))
+		}
+		if cfg.Runs(service.Orders) {
+			logger.Info("try it", "command", `curl -X POST http://localhost:`+portOf(addrs[service.Orders])+`/orders -H "Content-Type: application/json" -d '{"customerId":"123e4567-e89b-12d3-a456-426614174000","items":[{"productId":"prod-123","productName":"Laptop","quantity":1,"unitPrice":999.99}]}'`)
+		}
+	})
+}
+
+func displayAddr(addr string) string {
+	if strings.HasPrefix(addr, "[::]:") || strings.HasPrefix(addr, "0.0.0.0:") {
+		return "localhost:" + portOf(addr)
+	}
+	return addr
+}
+
+func portOf(addr string) string {
+	i := strings.LastIndexByte(addr, ':')
+	return addr[i+1:]
+}

@@ -1,0 +1,132 @@
+// Package httpport is the HTTP API of the three services: one router per
+// service, each with its command and query endpoints and its health check,
+// answering JSON in one shape and refusing bad input with a clear error.
+package httpport
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"shop/app/eventstore"
+)
+
+// CorrelationHeader carries the correlation id in and out of every request.
+const CorrelationHeader = "X-Correlation-ID"
+
+// timeFormat is how times are written: UTC with milliseconds, as
+// JavaScript's toISOString writes them.
+const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+func newRouter(logger *slog.Logger, health *Health) *mux.Router {
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		writeError(w, req, logger, &httpError{status: http.StatusNotFound, code: "route_not_found", message: "no endpoint at " + req.URL.Path})
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		writeError(w, req, logger, &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: req.Method + " is not allowed on " + req.URL.Path})
+	})
+	r.Use(recoverPanics(logger), correlate)
+	r.Handle("/health", health).Methods(http.MethodGet)
+	return r
+}
+
+// correlate gives the request a correlation id (the caller's, or a new one) and
+// puts it on the response and in the context, so that the events the request
+// causes, and every message after them, carry it.
+func correlate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(CorrelationHeader)
+		if id == "" || len(id) > 128 {
+			id = uuid.NewString()
+		}
+		w.Header().Set(CorrelationHeader, id)
+		ctx := eventstore.WithCause(r.Context(), eventstore.Cause{CorrelationID: id, CausationID: "http:" + id})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func recoverPanics(logger *slog.Logger) mux.MiddlewareFunc {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if p := recover(); p != nil {
+					if p == http.ErrAbortHandler {
+						panic(p)
+					}
+					logger.ErrorContext(r.Context(), "panic serving request", "method", r.Method, "path", r.URL.Path, "panic", p)
+					writeJSON(w, http.StatusInternalServerError, errorBody{errorDetail{Code: "internal", Message: "the request failed; the error was logged"}})
+				}
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// NewServer is an HTTP server with timeouts that keep slow clients from
+// holding connections.
+func NewServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+}
+
+// Dependency is one thing a service needs, as /health reports it.
+type Dependency struct {
+	Name string
+	// Required dependencies make the service unhealthy (503) when down.
+	Required bool
+	Check    func(ctx context.Context) error
+}
+
+// Health answers /health in the platform's shape.
+type Health struct {
+	started time.Time
+	deps    []Dependency
+}
+
+// NewHealth reports on deps.
+func NewHealth(deps ...Dependency) *Health {
+	return &Health{started: time.Now(), deps: deps}
+}
+
+type healthBody struct {
+	Status    string            `json:"status"`
+	Timestamp string            `json:"timestamp"`
+	Uptime    int64             `json:"uptime"`
+	Services  map[string]string `json:"services"`
+}
+
+func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	body := healthBody{
+		Status:    "healthy",
+		Timestamp: time.Now().UTC().Format(timeFormat),
+		Uptime:    int64(time.Since(h.started).Seconds()),
+		Services:  map[string]string{},
+	}
+	status := http.StatusOK
+	for _, d := range h.deps {
+		if err := d.Check(ctx); err != nil {
+			body.Services[d.Name] = "disconnected"
+			if d.Required {
+				body.Status, status = "unhealthy", http.StatusServiceUnavailable
+			} else if body.Status == "healthy" {
+				body.Status = "degraded"
+			}
+			continue
+		}
+		body.Services[d.Name] = "connected"
+	}
+	writeJSON(w, status, body)
+}

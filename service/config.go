@@ -1,0 +1,260 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"shop/cqrs"
+	"shop/infrastructure/logging"
+)
+
+// Names of the services.
+const (
+	Orders        = "orders"
+	Inventory     = "inventory"
+	Notifications = "notifications"
+)
+
+// AllServices lists every service in start order.
+var AllServices = []string{Orders, Inventory, Notifications}
+
+// Config is everything a process needs to run some of the services. With no
+// environment set, everything runs embedded: an in-process bus and in-memory stores.
+type Config struct {
+	// Services to run; all of them by default.
+	Services []string
+	// Host is the address the HTTP servers listen on; all interfaces by default.
+	Host string
+	// Ports of each service's HTTP API.
+	Ports map[string]int
+
+	LogLevel  slog.Level
+	LogFormat logging.Format
+
+	Router cqrs.RouterConfig
+	Topics cqrs.Topics
+
+	// IdempotencyTTL is how long an HTTP Idempotency-Key is remembered.
+	IdempotencyTTL time.Duration
+	// DedupTTL is how long a handled message id is remembered.
+	DedupTTL time.Duration
+	// DedupMemoryMax caps how many message ids the in-memory deduplication keeps.
+	DedupMemoryMax int
+	// NotificationMaxAttempts is how often a notification is tried before it is given up on.
+	NotificationMaxAttempts int
+	// DemoCatalog adds a few products, among them prod-123, when the inventory starts.
+	DemoCatalog bool
+	// RelaySweepInterval and RelaySweepAge tune how records that no live
+	// process will publish are found (see cqrs.RelayConfig).
+	RelaySweepInterval time.Duration
+	RelaySweepAge      time.Duration
+	// ShutdownTimeout bounds each step of a graceful stop.
+	ShutdownTimeout time.Duration
+}
+
+// DefaultConfig is the embedded configuration.
+func DefaultConfig() Config {
+	return Config{
+		Services:  slices.Clone(AllServices),
+		Ports:     map[string]int{Orders: 3001, Inventory: 3002, Notifications: 3003},
+		LogLevel:  slog.LevelInfo,
+		LogFormat: logging.FormatAuto,
+		Router: cqrs.RouterConfig{
+			MaxRetries:       3,
+			RetryDelay:       time.Second,
+			MaxRetryDelay:    30 * time.Second,
+			HandlerTimeout:   30 * time.Second,
+			UnavailableDelay: time.Second,
+			CloseTimeout:     30 * time.Second,
+		},
+		Topics:                  cqrs.Topics{Partitions: 4},
+		IdempotencyTTL:          24 * time.Hour,
+		DedupTTL:                24 * time.Hour,
+		DedupMemoryMax:          1_000_000,
+		NotificationMaxAttempts: 3,
+		DemoCatalog:             true,
+		RelaySweepInterval:      5 * time.Second,
+		RelaySweepAge:           30 * time.Second,
+		ShutdownTimeout:         10 * time.Second,
+	}
+}
+
+// ConfigFromEnv reads the configuration from environment variables through
+// lookup (os.LookupEnv in a process). Every bad value is reported, and none is
+// ignored.
+func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
+	c := DefaultConfig()
+	e := envReader{lookup: lookup}
+	if s, ok := lookup("SERVICES"); ok && s != "" {
+		services, err := ParseServices(s)
+		e.fail("SERVICES", err)
+		c.Services = services
+	}
+	c.Host = e.str("HOST", c.Host)
+	for _, name := range AllServices {
+		c.Ports[name] = e.port(strings.ToUpper(name)+"_PORT", c.Ports[name])
+	}
+	if _, ok := lookup("PORT"); ok {
+		if len(c.Services) != 1 {
+			e.fail("PORT", errors.New("sets the port of a single service; with several, use ORDERS_PORT, INVENTORY_PORT and NOTIFICATIONS_PORT"))
+		} else {
+			c.Ports[c.Services[0]] = e.port("PORT", 0)
+		}
+	}
+	if s, ok := lookup("LOG_LEVEL"); ok {
+		l, err := logging.ParseLevel(s)
+		e.fail("LOG_LEVEL", err)
+		c.LogLevel = l
+	}
+	if s, ok := lookup("LOG_FORMAT"); ok {
+		f, err := logging.ParseFormat(s)
+		e.fail("LOG_FORMAT", err)
+		c.LogFormat = f
+	}
+	c.Router.MaxRetries = e.integer("MAX_RETRIES", c.Router.MaxRetries, 0, 100)
+	c.Router.RetryDelay = e.millis("RETRY_DELAY", c.Router.RetryDelay)
+	c.Router.MaxRetryDelay = e.millis("MAX_RETRY_DELAY", c.Router.MaxRetryDelay)
+	c.Router.HandlerTimeout = e.millis("HANDLER_TIMEOUT", c.Router.HandlerTimeout)
+	c.Router.UnavailableDelay = e.millis("UNAVAILABLE_DELAY", c.Router.UnavailableDelay)
+	c.Router.ThrottlePerSecond = e.integer("THROTTLE_PER_SECOND", 0, 0, 1_000_000)
+	c.Topics.Partitions = e.integer("PARTITIONS", c.Topics.Partitions, 1, 256)
+	c.Topics.Prefix = e.str("TOPIC_PREFIX", "")
+	c.IdempotencyTTL = e.seconds("IDEMPOTENCY_TTL", c.IdempotencyTTL)
+	c.DedupTTL = e.seconds("DEDUP_TTL", c.DedupTTL)
+	c.DedupMemoryMax = e.integer("DEDUP_MEMORY_MAX", c.DedupMemoryMax, 1, 100_000_000)
+	c.NotificationMaxAttempts = e.integer("NOTIFICATION_MAX_ATTEMPTS", c.NotificationMaxAttempts, 1, 100)
+	c.DemoCatalog = e.boolean("DEMO_CATALOG", c.DemoCatalog)
+	c.RelaySweepInterval = e.millis("RELAY_SWEEP_INTERVAL", c.RelaySweepInterval)
+	c.RelaySweepAge = e.millis("RELAY_SWEEP_AGE", c.RelaySweepAge)
+	c.ShutdownTimeout = e.millis("SHUTDOWN_TIMEOUT", c.ShutdownTimeout)
+	if e.err != nil {
+		return Config{}, e.err
+	}
+	return c, c.Validate()
+}
+
+// Validate reports every inconsistent setting.
+func (c Config) Validate() error {
+	var err error
+	if len(c.Services) == 0 {
+		err = errors.Join(err, errors.New("no service to run"))
+	}
+	for _, s := range c.Services {
+		if !slices.Contains(AllServices, s) {
+			err = errors.Join(err, fmt.Errorf("unknown service %q", s))
+		}
+	}
+	if e := c.Router.Validate(); e != nil {
+		err = errors.Join(err, e)
+	}
+	if e := c.Topics.Validate(); e != nil {
+		err = errors.Join(err, e)
+	}
+	if c.IdempotencyTTL <= 0 || c.DedupTTL <= 0 || c.RelaySweepInterval <= 0 || c.RelaySweepAge <= 0 || c.ShutdownTimeout <= 0 {
+		err = errors.Join(err, errors.New("IDEMPOTENCY_TTL, DEDUP_TTL, RELAY_SWEEP_INTERVAL, RELAY_SWEEP_AGE and SHUTDOWN_TIMEOUT must be positive"))
+	}
+	return err
+}
+
+// ParseServices reads a comma-separated list of service names.
+func ParseServices(s string) ([]string, error) {
+	var services []string
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(strings.ToLower(name))
+		if !slices.Contains(AllServices, name) {
+			return nil, fmt.Errorf("unknown service %q: want orders, inventory or notifications", name)
+		}
+		if !slices.Contains(services, name) {
+			services = append(services, name)
+		}
+	}
+	return services, nil
+}
+
+// Runs reports whether the configuration runs the service.
+func (c Config) Runs(service string) bool { return slices.Contains(c.Services, service) }
+
+type envReader struct {
+	lookup func(string) (string, bool)
+	err    error
+}
+
+func (e *envReader) fail(name string, err error) {
+	if err != nil {
+		e.err = errors.Join(e.err, fmt.Errorf("%s: %w", name, err))
+	}
+}
+
+func (e *envReader) str(name, def string) string {
+	if s, ok := e.lookup(name); ok {
+		return s
+	}
+	return def
+}
+
+func (e *envReader) integer(name string, def, lo, hi int) int {
+	s, ok := e.lookup(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < lo || n > hi {
+		e.fail(name, fmt.Errorf("%q is not an integer from %d to %d", s, lo, hi))
+		return def
+	}
+	return n
+}
+
+func (e *envReader) port(name string, def int) int { return e.integer(name, def, 1, 65535) }
+
+// millis reads a duration in milliseconds, as the platform's variables are
+// written (RETRY_DELAY=1000), or with a unit (RETRY_DELAY=1s).
+func (e *envReader) millis(name string, def time.Duration) time.Duration {
+	return e.duration(name, def, time.Millisecond)
+}
+
+// seconds reads a duration in seconds (IDEMPOTENCY_TTL=86400), or with a unit.
+func (e *envReader) seconds(name string, def time.Duration) time.Duration {
+	return e.duration(name, def, time.Second)
+}
+
+func (e *envReader) duration(name string, def, unit time.Duration) time.Duration {
+	s, ok := e.lookup(name)
+	if !ok {
+		return def
+	}
+	s = strings.TrimSpace(s)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 {
+		return time.Duration(n) * unit
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return d
+	}
+	e.fail(name, fmt.Errorf("%q is not a positive number of %s or a duration such as 1.5s", s, unitName(unit)))
+	return def
+}
+
+func unitName(unit time.Duration) string {
+	if unit == time.Second {
+		return "seconds"
+	}
+	return "milliseconds"
+}
+
+func (e *envReader) boolean(name string, def bool) bool {
+	s, ok := e.lookup(name)
+	if !ok {
+		return def
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(s))
+	if err != nil {
+		e.fail(name, fmt.Errorf("%q is not true or false", s))
+		return def
+	}
+	return b
+}

@@ -1,0 +1,62 @@
+package service
+
+import (
+	"shop/app/decorator"
+	"shop/app/eventstore"
+	"shop/app/notifications"
+	"shop/cqrs"
+	"shop/domain/notification"
+	"shop/domain/order"
+	"shop/infrastructure/memory"
+	"shop/infrastructure/notifier"
+	"shop/ports/httpport"
+)
+
+func newNotifications(d serviceDeps) (*Service, error) {
+	p, cfg := d.platform, d.cfg
+	logger := p.Logger.With("service", Notifications)
+	store := d.adapters.store(Notifications, memory.NewEventStore(p.Registry))
+	relay, err := p.newRelay(cfg, store)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := notifications.NewRepository(eventstore.RepositoryConfig[*notification.Notification]{Store: store, Outbox: relay, Clock: p.Clock, IDs: p.IDs})
+	if err != nil {
+		return nil, err
+	}
+	views := memory.NewNotificationViews()
+	sender := d.adapters.sender(notifier.NewLog(logger))
+	obs := decorator.Observability{Logger: logger, Metrics: p.Metrics}
+
+	var app notifications.Application
+	if app.Commands.SendNotification, err = notifications.NewSendNotificationHandler(repo, sender, p.Clock, cfg.NotificationMaxAttempts, obs); err != nil {
+		return nil, err
+	}
+	app.Queries = notifications.Queries{Notifications: notifications.NewListNotificationsHandler(views)}
+
+	router, proc, err := p.newRouter(cfg, memory.NewProcessedMessages(cfg.DedupTTL, cfg.DedupMemoryMax))
+	if err != nil {
+		return nil, err
+	}
+	commands, err := p.newCommandBus()
+	if err != nil {
+		return nil, err
+	}
+	if err := cqrs.AddCommandHandler(proc, handlerSendNotification, app.Commands.SendNotification.Handle); err != nil {
+		return nil, err
+	}
+	policy := notifications.NewOrderPolicy(commands, memory.NewRecipients())
+	if err := proc.AddEventHandler(handlerNotificationsOrders, order.AggregateType, policy.Events(), policy, cqrs.EventHandlerOptions{Deduplicate: true}); err != nil {
+		return nil, err
+	}
+	if err := proc.AddEventHandler(handlerNotificationsProjection, notification.AggregateType, p.eventNames(notification.AggregateType), notifications.NewNotificationProjection(views), cqrs.EventHandlerOptions{}); err != nil {
+		return nil, err
+	}
+	return &Service{
+		Name:    Notifications,
+		Handler: httpport.NewNotificationsHandler(app, httpport.NewHealth(p.busDependency()), logger),
+		Store:   store,
+		router:  router,
+		relay:   relay,
+	}, nil
+}

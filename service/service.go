@@ -1,0 +1,69 @@
+// Package service is the composition root: it builds each service — orders,
+// inventory, notifications — from configuration, with its own event store,
+// read models, relay and router, and runs any subset of them in one process.
+package service
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"shop/app/eventstore"
+	"shop/app/notifications"
+	"shop/cqrs"
+)
+
+// Service is one built service, ready to run.
+type Service struct {
+	Name string
+	// Handler is the service's HTTP API.
+	Handler http.Handler
+	// Store is the service's event store.
+	Store eventstore.Store
+
+	router  *message.Router
+	relay   *cqrs.Relay
+	onStart func(context.Context) error
+}
+
+// Adapters replaces adapters a service would otherwise build from configuration.
+type Adapters struct {
+	// Store wraps the event store of the named service.
+	Store func(service string, s eventstore.Store) eventstore.Store
+	// Sender replaces the notifications' sender.
+	Sender notifications.Sender
+}
+
+func (a Adapters) sender(def notifications.Sender) notifications.Sender {
+	if a.Sender == nil {
+		return def
+	}
+	return a.Sender
+}
+
+func (a Adapters) store(service string, s eventstore.Store) eventstore.Store {
+	if a.Store == nil {
+		return s
+	}
+	return a.Store(service, s)
+}
+
+func newService(name string, deps serviceDeps) (*Service, error) {
+	switch name {
+	case Orders:
+		return newOrders(deps)
+	case Inventory:
+		return newInventory(deps)
+	case Notifications:
+		return newNotifications(deps)
+	}
+	return nil, fmt.Errorf("unknown service %q", name)
+}
+
+type serviceDeps struct {
+	cfg      Config
+	platform *Platform
+	adapters Adapters
+}

@@ -1,0 +1,181 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"shop/ports/httpport"
+)
+
+// System is the services of one process, sharing one bus.
+type System struct {
+	cfg      Config
+	platform *Platform
+	services []*Service
+
+	relayStop context.CancelFunc
+	relays    sync.WaitGroup
+	routers   sync.WaitGroup
+	servers   []*http.Server
+}
+
+// New builds the configured services. Nothing runs until Start.
+func New(cfg Config, logger *slog.Logger, adapters Adapters) (*System, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	platform, err := newPlatform(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	s := &System{cfg: cfg, platform: platform}
+	for _, name := range cfg.Services {
+		svc, err := newService(name, serviceDeps{cfg: cfg, platform: platform, adapters: adapters})
+		if err != nil {
+			return nil, fmt.Errorf("%s service: %w", name, err)
+		}
+		s.services = append(s.services, svc)
+	}
+	return s, nil
+}
+
+// Service returns the named service, or nil when it does not run here.
+func (s *System) Service(name string) *Service {
+	for _, svc := range s.services {
+		if svc.Name == name {
+			return svc
+		}
+	}
+	return nil
+}
+
+// Platform is what the services share.
+func (s *System) Platform() *Platform { return s.platform }
+
+// Start runs the routers and relays, and waits until every router consumes.
+// Then each service's start-up work runs (the demo catalog).
+func (s *System) Start(ctx context.Context) error {
+	relayCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.relayStop = stop
+	for _, svc := range s.services {
+		s.relays.Add(1)
+		go func() {
+			defer s.relays.Done()
+			svc.relay.Run(relayCtx)
+		}()
+		s.routers.Add(1)
+		go func() {
+			defer s.routers.Done()
+			if err := svc.router.Run(context.WithoutCancel(ctx)); err != nil {
+				s.platform.Logger.Error("router stopped", "service", svc.Name, "error", err)
+			}
+		}()
+	}
+	for _, svc := range s.services {
+		select {
+		case <-svc.router.Running():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for _, svc := range s.services {
+		if svc.onStart != nil {
+			if err := svc.onStart(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Serve starts each service's HTTP server and returns the addresses they
+// listen on, once they do.
+func (s *System) Serve() (map[string]string, error) {
+	addrs := map[string]string{}
+	for _, svc := range s.services {
+		addr := net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.Ports[svc.Name]))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("%s service: %w", svc.Name, err)
+		}
+		srv := httpport.NewServer(addr, svc.Handler)
+		s.servers = append(s.servers, srv)
+		addrs[svc.Name] = ln.Addr().String()
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.platform.Logger.Error("HTTP server stopped", "service", svc.Name, "error", err)
+			}
+		}()
+	}
+	return addrs, nil
+}
+
+// Shutdown stops the system without losing accepted work: it stops taking
+// requests, then stops consuming and lets the handlers in flight finish, then
+// publishes what the relays still hold, and closes the bus last. Each step is
+// bounded by the configured shutdown timeout.
+func (s *System) Shutdown(ctx context.Context) error {
+	var errs []error
+	step := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	}
+
+	httpCtx, cancel := step()
+	for _, srv := range s.servers {
+		if err := srv.Shutdown(httpCtx); err != nil {
+			errs = append(errs, fmt.Errorf("http: %w", err))
+		}
+	}
+	cancel()
+
+	for _, svc := range s.services {
+		if err := svc.router.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("%s router: %w", svc.Name, err))
+		}
+	}
+	s.routers.Wait()
+
+	drainCtx, cancel := step()
+	for _, svc := range s.services {
+		if err := svc.relay.Drain(drainCtx); err != nil {
+			errs = append(errs, fmt.Errorf("%s relay: %w", svc.Name, err))
+		}
+	}
+	cancel()
+	if s.relayStop != nil {
+		s.relayStop()
+	}
+	s.relays.Wait()
+
+	if err := s.platform.Bus.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("bus: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Run starts everything and serves until ctx is done, then shuts down.
+func (s *System) Run(ctx context.Context, ready func(addrs map[string]string)) error {
+	if err := s.Start(ctx); err != nil {
+		return errors.Join(err, s.Shutdown(ctx))
+	}
+	addrs, err := s.Serve()
+	if err != nil {
+		return errors.Join(err, s.Shutdown(ctx))
+	}
+	if ready != nil {
+		ready(addrs)
+	}
+	<-ctx.Done()
+	s.platform.Logger.Info("shutting down")
+	start := time.Now()
+	err = s.Shutdown(ctx)
+	s.platform.Logger.Info("stopped", "took", time.Since(start).Round(time.Millisecond).String())
+	return err
+}
