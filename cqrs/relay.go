@@ -54,10 +54,10 @@ func (c *RelayConfig) setDefaults() {
 type Relay struct {
 	cfg RelayConfig
 
-	mu       sync.Mutex
-	queues   [][]eventstore.Record
-	wake     []chan struct{}
-	tracked  map[string]bool // queued or being published by this relay
+	mu      sync.Mutex
+	queues  [][]eventstore.Record
+	wake    []chan struct{}
+	tracked map[string]bool // queued or being published by this relay
 }
 
 // NewRelay builds a relay; Run starts it.

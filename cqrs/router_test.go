@@ -1,0 +1,245 @@
+package cqrs_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+
+	"shop/app/fault"
+	"shop/cqrs"
+	"shop/infrastructure/memory"
+)
+
+const testTopic = "test.topic"
+
+// harness runs one handler behind the production middleware stack.
+type harness struct {
+	t        *testing.T
+	pubsub   *gochannel.GoChannel
+	poisoned <-chan *message.Message
+	attempts atomic.Int32
+}
+
+func newHarness(t *testing.T, cfg cqrs.RouterConfig, poisonPub message.Publisher, handle func(msg *message.Message, attempt int32) error) *harness {
+	t.Helper()
+	h := &harness{t: t, pubsub: gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})}
+	if poisonPub == nil {
+		poisonPub = h.pubsub
+	}
+	topics := cqrs.Topics{Partitions: 1}
+	logger := slog.New(slog.DiscardHandler)
+	known := cqrs.NewKnownNames("test.msg")
+	dedup := cqrs.NewDeduplicator(memory.NewProcessedMessages(time.Hour, 1000), logger)
+	dedup.Guard("handler", "handler")
+	router, err := cqrs.NewRouter(cfg, poisonPub, topics, known, dedup, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	router.AddConsumerHandler("handler", testTopic, h.pubsub, func(msg *message.Message) error {
+		return handle(msg, h.attempts.Add(1))
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	h.poisoned, err = h.pubsub.Subscribe(ctx, topics.Poison())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = router.Run(ctx) }()
+	<-router.Running()
+	t.Cleanup(func() {
+		cancel()
+		_ = router.Close()
+		_ = h.pubsub.Close()
+	})
+	return h
+}
+
+func fastRetries(maxRetries int) cqrs.RouterConfig {
+	return cqrs.RouterConfig{MaxRetries: maxRetries, RetryDelay: time.Millisecond, MaxRetryDelay: 5 * time.Millisecond, HandlerTimeout: time.Second, UnavailableDelay: time.Millisecond}
+}
+
+func (h *harness) publish(uuid string) *message.Message {
+	msg := message.NewMessage(uuid, []byte("{}"))
+	msg.Metadata.Set(cqrs.NameKey, "test.msg")
+	if err := h.pubsub.Publish(testTopic, msg); err != nil {
+		h.t.Fatal(err)
+	}
+	return msg
+}
+
+func (h *harness) expectPoisoned() *message.Message {
+	h.t.Helper()
+	select {
+	case m := <-h.poisoned:
+		m.Ack()
+		return m
+	case <-time.After(5 * time.Second):
+		h.t.Fatal("nothing was poisoned")
+		return nil
+	}
+}
+
+func (h *harness) expectNothingPoisoned(wait time.Duration) {
+	h.t.Helper()
+	select {
+	case m := <-h.poisoned:
+		h.t.Fatalf("poisoned %s: %s", m.UUID, m.Metadata.Get(middleware.ReasonForPoisonedKey))
+	case <-time.After(wait):
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestAFailingHandlerIsRetriedBeforeItsMessageIsPoisoned(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, fastRetries(3), nil, func(*message.Message, int32) error { return errors.New("bug") })
+	sent := h.publish(watermill.NewUUID())
+	got := h.expectPoisoned()
+	if got.UUID != sent.UUID || got.Metadata.Get(middleware.ReasonForPoisonedKey) != "bug" ||
+		got.Metadata.Get(middleware.PoisonedHandlerKey) != "handler" || got.Metadata.Get(middleware.PoisonedTopicKey) != testTopic {
+		t.Fatalf("poisoned %s %v", got.UUID, got.Metadata)
+	}
+	if n := h.attempts.Load(); n != 4 {
+		t.Fatalf("%d attempts, want 1 + 3 retries", n)
+	}
+}
+
+func TestMalformedInputIsPoisonedWithoutRetries(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, fastRetries(3), nil, func(*message.Message, int32) error { return fault.Malformed(errors.New("bad JSON")) })
+	h.publish(watermill.NewUUID())
+	h.expectPoisoned()
+	if n := h.attempts.Load(); n != 1 {
+		t.Fatalf("%d attempts", n)
+	}
+}
+
+func TestARetryAfterATimeoutGetsAFreshContext(t *testing.T) {
+	t.Parallel()
+	cfg := fastRetries(3)
+	cfg.HandlerTimeout = 20 * time.Millisecond
+	var secondSawLiveContext atomic.Bool
+	h := newHarness(t, cfg, nil, func(msg *message.Message, attempt int32) error {
+		if attempt == 1 {
+			<-msg.Context().Done()
+			return msg.Context().Err()
+		}
+		secondSawLiveContext.Store(msg.Context().Err() == nil)
+		return nil
+	})
+	h.publish(watermill.NewUUID())
+	waitFor(t, func() bool { return h.attempts.Load() >= 2 })
+	h.expectNothingPoisoned(50 * time.Millisecond)
+	if !secondSawLiveContext.Load() {
+		t.Fatal("the retry ran on the timed-out context")
+	}
+}
+
+// contextCheckingPublisher refuses messages whose context is done, as a
+// publisher that honours deadlines does.
+type contextCheckingPublisher struct{ message.Publisher }
+
+func (p contextCheckingPublisher) Publish(topic string, msgs ...*message.Message) error {
+	for _, m := range msgs {
+		if err := m.Context().Err(); err != nil {
+			return err
+		}
+	}
+	return p.Publisher.Publish(topic, msgs...)
+}
+
+func TestAMessageWhoseHandlerTimedOutStillReachesThePoisonQueue(t *testing.T) {
+	t.Parallel()
+	cfg := fastRetries(1)
+	cfg.HandlerTimeout = 10 * time.Millisecond
+	var pub contextCheckingPublisher
+	h := newHarness(t, cfg, &pub, func(msg *message.Message, _ int32) error {
+		<-msg.Context().Done()
+		return msg.Context().Err()
+	})
+	pub.Publisher = h.pubsub
+	h.publish(watermill.NewUUID())
+	got := h.expectPoisoned()
+	if got.Metadata.Get(middleware.ReasonForPoisonedKey) != context.DeadlineExceeded.Error() {
+		t.Fatalf("reason %q", got.Metadata.Get(middleware.ReasonForPoisonedKey))
+	}
+}
+
+func TestTransientFailuresAreRetriedAndNeverPoisoned(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, fastRetries(2), nil, func(_ *message.Message, attempt int32) error {
+		if attempt <= 10 {
+			return fault.Unavailable("database", errors.New("connection refused"))
+		}
+		return nil
+	})
+	h.publish(watermill.NewUUID())
+	waitFor(t, func() bool { return h.attempts.Load() >= 11 })
+	h.expectNothingPoisoned(20 * time.Millisecond)
+}
+
+func TestAPanicIsRetriedThenPoisoned(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, fastRetries(1), nil, func(*message.Message, int32) error { panic("nil map") })
+	h.publish(watermill.NewUUID())
+	h.expectPoisoned()
+	if n := h.attempts.Load(); n != 2 {
+		t.Fatalf("%d attempts", n)
+	}
+}
+
+func TestDeduplicationMarksOnlyAfterSuccess(t *testing.T) {
+	t.Parallel()
+	var handled atomic.Int32
+	h := newHarness(t, fastRetries(0), nil, func(_ *message.Message, attempt int32) error {
+		if attempt == 1 {
+			return fault.Unavailable("database", errors.New("down"))
+		}
+		handled.Add(1)
+		return nil
+	})
+	id := watermill.NewUUID()
+	h.publish(id)
+	// The failed first delivery comes back and is handled, not dropped.
+	waitFor(t, func() bool { return handled.Load() == 1 })
+	// Once handled, the same message is dropped; a different message with the
+	// same payload is not a duplicate.
+	h.publish(id)
+	h.publish(id)
+	h.publish(watermill.NewUUID())
+	waitFor(t, func() bool { return handled.Load() == 2 })
+	h.expectNothingPoisoned(50 * time.Millisecond)
+	if handled.Load() != 2 || h.attempts.Load() != 3 {
+		t.Fatalf("handled %d times in %d attempts", handled.Load(), h.attempts.Load())
+	}
+}
+
+func TestMessagesOfUnknownTypeArePoisonedUnhandled(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, fastRetries(3), nil, func(*message.Message, int32) error { return nil })
+	msg := message.NewMessage(watermill.NewUUID(), []byte("{}"))
+	msg.Metadata.Set(cqrs.NameKey, "nobody.knows")
+	if err := h.pubsub.Publish(testTopic, msg); err != nil {
+		t.Fatal(err)
+	}
+	h.expectPoisoned()
+	if h.attempts.Load() != 0 {
+		t.Fatal("the handler saw a message of unknown type")
+	}
+}
