@@ -146,8 +146,10 @@ func (s *shop) do(method, svc, path string, body any, header map[string]string) 
 	return out
 }
 
-func (s *shop) post(svc, path string, body any) response { return s.do(http.MethodPost, svc, path, body, nil) }
-func (s *shop) get(svc, path string) response            { return s.do(http.MethodGet, svc, path, nil, nil) }
+func (s *shop) post(svc, path string, body any) response {
+	return s.do(http.MethodPost, svc, path, body, nil)
+}
+func (s *shop) get(svc, path string) response { return s.do(http.MethodGet, svc, path, nil, nil) }
 
 func (s *shop) addProduct(id string, stock int) {
 	s.t.Helper()

@@ -1,0 +1,279 @@
+// Package eventstoretest is the contract every event store adapter honours,
+// as a suite each adapter's tests run against its own store.
+package eventstoretest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"shop/app/eventstore"
+	"shop/cqrs"
+	"shop/domain/es"
+	"shop/domain/order"
+)
+
+// NewStore makes an empty store that encodes with codec.
+type NewStore func(t *testing.T, codec eventstore.Codec) eventstore.Store
+
+// Codec is the registry the suite's stores encode with.
+func Codec(t *testing.T) eventstore.Codec {
+	t.Helper()
+	r, err := cqrs.NewRegistry(cqrs.AggregateEvents{AggregateType: order.AggregateType, Events: order.Events()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// Run runs the suite.
+func Run(t *testing.T, newStore NewStore) {
+	tests := map[string]func(*testing.T, eventstore.Store){
+		"append and load keep every field":      appendAndLoad,
+		"append at a stale version conflicts":   staleAppendConflicts,
+		"concurrent writers: one wins each":     concurrentAppends,
+		"version and unknown streams":           versions,
+		"read filters":                          readFilters,
+		"unpublished until marked":              unpublished,
+		"records of several aggregates refused": mixedAppendRefused,
+	}
+	for name, test := range tests {
+		t.Run(name, func(t *testing.T) {
+			test(t, newStore(t, Codec(t)))
+		})
+	}
+}
+
+var t0 = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+
+func record(id string, version int, e es.Event) eventstore.Record {
+	return eventstore.Record{
+		EventID: uuid.Must(uuid.NewV7()).String(), AggregateType: order.AggregateType, AggregateID: id,
+		Version: version, Type: e.EventName(), Event: e,
+		CorrelationID: "corr-" + id, CausationID: "cause-" + id, OccurredAt: t0.Add(time.Duration(version) * time.Second),
+	}
+}
+
+func placed(id string) *order.Placed {
+	return &order.Placed{OrderID: id, CustomerID: "c", Items: []order.Item{{ProductID: "p", ProductName: "P", Quantity: 2, UnitPrice: 150}}, Total: 300, PlacedAt: t0}
+}
+
+func history(id string) []eventstore.Record {
+	return []eventstore.Record{
+		record(id, 1, placed(id)),
+		record(id, 2, &order.Confirmed{OrderID: id, ConfirmedAt: t0.Add(time.Minute)}),
+	}
+}
+
+func appendAndLoad(t *testing.T, s eventstore.Store) {
+	ctx := context.Background()
+	in := history("o-1")
+	if err := s.Append(ctx, in[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(ctx, in[1:]); err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Load(ctx, order.AggregateType, "o-1")
+	if err != nil || len(out) != 2 {
+		t.Fatalf("load: %d records, %v", len(out), err)
+	}
+	for i := range out {
+		got, want := out[i], in[i]
+		if got.RecordedAt.IsZero() || time.Since(got.RecordedAt) > time.Minute {
+			t.Fatalf("recorded at %v", got.RecordedAt)
+		}
+		if got.SchemaVersion < 1 {
+			t.Fatalf("schema version %d", got.SchemaVersion)
+		}
+		got.RecordedAt, got.SchemaVersion, want.SchemaVersion = time.Time{}, 0, 0
+		if !got.OccurredAt.Equal(want.OccurredAt) {
+			t.Fatalf("occurred at %v, want %v", got.OccurredAt, want.OccurredAt)
+		}
+		got.OccurredAt = want.OccurredAt
+		if fmt.Sprintf("%+v", got.Event) != fmt.Sprintf("%+v", want.Event) {
+			t.Fatalf("event %+v, want %+v", got.Event, want.Event)
+		}
+		got.Event, want.Event = nil, nil
+		if got != want {
+			t.Fatalf("record %+v, want %+v", got, want)
+		}
+	}
+}
+
+func staleAppendConflicts(t *testing.T, s eventstore.Store) {
+	ctx := context.Background()
+	in := history("o-1")
+	if err := s.Append(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	for _, stale := range [][]eventstore.Record{
+		{record("o-1", 1, placed("o-1"))},                                     // someone appended first
+		{record("o-1", 2, &order.Cancelled{OrderID: "o-1", CancelledAt: t0})}, // expected version 1, stream at 2
+		{record("o-1", 4, &order.Cancelled{OrderID: "o-1", CancelledAt: t0})}, // a gap
+		{record("o-9", 2, &order.Confirmed{OrderID: "o-9", ConfirmedAt: t0})}, // a gap in an empty stream
+	} {
+		if err := s.Append(ctx, stale); !errors.Is(err, eventstore.ErrConflict) {
+			t.Fatalf("append at version %d: %v, want a conflict", stale[0].Version, err)
+		}
+	}
+	out, _ := s.Load(ctx, order.AggregateType, "o-1")
+	if len(out) != 2 {
+		t.Fatalf("%d records after refused appends", len(out))
+	}
+	if v, _ := s.Version(ctx, order.AggregateType, "o-9"); v != 0 {
+		t.Fatalf("o-9 at version %d", v)
+	}
+}
+
+func concurrentAppends(t *testing.T, s eventstore.Store) {
+	ctx := context.Background()
+	if err := s.Append(ctx, history("o-1")[:1]); err != nil {
+		t.Fatal(err)
+	}
+	const writers = 8
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for i := range writers {
+		wg.Go(func() {
+			errs[i] = s.Append(ctx, []eventstore.Record{record("o-1", 2, &order.Cancelled{OrderID: "o-1", Reason: fmt.Sprint(i), CancelledAt: t0})})
+		})
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, eventstore.ErrConflict):
+			t.Fatalf("append: %v", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d writers appended version 2", won)
+	}
+	out, _ := s.Load(ctx, order.AggregateType, "o-1")
+	if len(out) != 2 || out[1].Version != 2 {
+		t.Fatalf("stream %+v", out)
+	}
+}
+
+func versions(t *testing.T, s eventstore.Store) {
+	ctx := context.Background()
+	if err := s.Append(ctx, history("o-1")); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.Version(ctx, order.AggregateType, "o-1"); err != nil || v != 2 {
+		t.Fatalf("version %d %v", v, err)
+	}
+	if v, err := s.Version(ctx, order.AggregateType, "nope"); err != nil || v != 0 {
+		t.Fatalf("unknown version %d %v", v, err)
+	}
+	if v, err := s.Version(ctx, "other-type", "o-1"); err != nil || v != 0 {
+		t.Fatalf("other type version %d %v", v, err)
+	}
+	if out, err := s.Load(ctx, order.AggregateType, "nope"); err != nil || len(out) != 0 {
+		t.Fatalf("unknown stream %v %v", out, err)
+	}
+}
+
+func collect(t *testing.T, s eventstore.Store, f eventstore.Filter) []string {
+	t.Helper()
+	var ids []string
+	for rec, err := range s.Read(context.Background(), f) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rec.AggregateID+"/"+rec.Type)
+	}
+	return ids
+}
+
+func readFilters(t *testing.T, s eventstore.Store) {
+	ctx := context.Background()
+	var all []eventstore.Record
+	for _, id := range []string{"a", "b", "c"} {
+		h := history(id)
+		if err := s.Append(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, h...)
+		time.Sleep(2 * time.Millisecond) // distinct recording times
+	}
+	loaded, _ := s.Load(ctx, order.AggregateType, "b")
+	tests := []struct {
+		name string
+		f    eventstore.Filter
+		want []string
+	}{
+		{"everything in recorded order", eventstore.Filter{}, []string{"a/order.placed", "a/order.confirmed", "b/order.placed", "b/order.confirmed", "c/order.placed", "c/order.confirmed"}},
+		{"by type", eventstore.Filter{Types: []string{"order.confirmed"}}, []string{"a/order.confirmed", "b/order.confirmed", "c/order.confirmed"}},
+		{"by aggregate", eventstore.Filter{AggregateIDs: []string{"c", "a"}}, []string{"a/order.placed", "a/order.confirmed", "c/order.placed", "c/order.confirmed"}},
+		{"by aggregate type", eventstore.Filter{AggregateTypes: []string{"stock"}}, nil},
+		{"by event id", eventstore.Filter{EventIDs: []string{all[3].EventID, all[0].EventID}}, []string{"a/order.placed", "b/order.confirmed"}},
+		{"limit", eventstore.Filter{Limit: 2}, []string{"a/order.placed", "a/order.confirmed"}},
+		{"since", eventstore.Filter{Since: loaded[0].RecordedAt}, []string{"b/order.placed", "b/order.confirmed", "c/order.placed", "c/order.confirmed"}},
+		{"until", eventstore.Filter{Until: loaded[0].RecordedAt}, []string{"a/order.placed", "a/order.confirmed"}},
+		{"combined", eventstore.Filter{Types: []string{"order.placed"}, Since: loaded[0].RecordedAt, Limit: 1}, []string{"b/order.placed"}},
+	}
+	for _, tt := range tests {
+		if got := collect(t, s, tt.f); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func unpublished(t *testing.T, s eventstore.Store) {
+	ctx := context.Background()
+	a, b := history("a"), history("b")
+	if err := s.Append(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	future := time.Now().Add(time.Hour)
+	pending, err := s.Unpublished(ctx, future, 100)
+	if err != nil || len(pending) != 4 || pending[0].EventID != a[0].EventID || pending[3].EventID != b[1].EventID {
+		t.Fatalf("unpublished %d %v", len(pending), err)
+	}
+	if pending[0].Event == nil {
+		t.Fatal("unpublished records come without their events")
+	}
+	if err := s.MarkPublished(ctx, []string{a[0].EventID, b[0].EventID}); err != nil {
+		t.Fatal(err)
+	}
+	pending, _ = s.Unpublished(ctx, future, 100)
+	if len(pending) != 2 || pending[0].EventID != a[1].EventID || pending[1].EventID != b[1].EventID {
+		t.Fatalf("after marking: %+v", pending)
+	}
+	if pending, _ := s.Unpublished(ctx, future, 1); len(pending) != 1 {
+		t.Fatalf("limit: %d", len(pending))
+	}
+	if pending, _ := s.Unpublished(ctx, time.Now().Add(-time.Hour), 100); len(pending) != 0 {
+		t.Fatalf("recorded before an hour ago: %d", len(pending))
+	}
+	if err := s.MarkPublished(ctx, []string{a[1].EventID, b[1].EventID, "unknown"}); err != nil {
+		t.Fatal(err)
+	}
+	if pending, _ := s.Unpublished(ctx, future, 100); len(pending) != 0 {
+		t.Fatalf("all marked, %d left", len(pending))
+	}
+}
+
+func mixedAppendRefused(t *testing.T, s eventstore.Store) {
+	ctx := context.Background()
+	mixed := []eventstore.Record{history("a")[0], history("b")[1]}
+	if err := s.Append(ctx, mixed); err == nil {
+		t.Fatal("records of two aggregates appended together")
+	}
+	if v, _ := s.Version(ctx, order.AggregateType, "a"); v != 0 {
+		t.Fatalf("a at version %d", v)
+	}
+}

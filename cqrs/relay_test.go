@@ -1,0 +1,129 @@
+package cqrs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"shop/app/eventstore"
+	"shop/cqrs"
+	"shop/domain/order"
+	"shop/infrastructure/memory"
+)
+
+// recordingPublisher keeps what was published, failing the first calls when told.
+type recordingPublisher struct {
+	mu        sync.Mutex
+	published []eventstore.Record
+	failFirst int
+	calls     int
+}
+
+func (p *recordingPublisher) Publish(_ context.Context, rec eventstore.Record) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls++
+	if p.calls <= p.failFirst {
+		return errors.New("broker unreachable")
+	}
+	p.published = append(p.published, rec)
+	return nil
+}
+
+func (p *recordingPublisher) snapshot() []eventstore.Record {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]eventstore.Record(nil), p.published...)
+}
+
+func orderHistory(id string, n int) []eventstore.Record {
+	recs := []eventstore.Record{{EventID: id + "-1", AggregateType: order.AggregateType, AggregateID: id, Version: 1, Type: "order.placed",
+		Event: &order.Placed{OrderID: id, CustomerID: "c", Items: []order.Item{{ProductID: "p", ProductName: "P", Quantity: 1, UnitPrice: 1}}, Total: 1}}}
+	for v := 2; v <= n; v++ {
+		recs = append(recs, eventstore.Record{EventID: fmt.Sprintf("%s-%d", id, v), AggregateType: order.AggregateType, AggregateID: id, Version: v,
+			Type: "order.cancelled", Event: &order.Cancelled{OrderID: id}})
+	}
+	return recs
+}
+
+func startRelay(t *testing.T, store eventstore.Store, pub cqrs.RecordPublisher) *cqrs.Relay {
+	t.Helper()
+	relay, err := cqrs.NewRelay(cqrs.RelayConfig{
+		Store: store, Publisher: pub, Topics: cqrs.Topics{Partitions: 4}, Logger: slog.New(slog.DiscardHandler),
+		SweepInterval: 10 * time.Millisecond, SweepAge: time.Nanosecond, RetryDelay: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { relay.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return relay
+}
+
+func TestEventsAppendedByAProcessThatDiedArePublishedByTheNextOne(t *testing.T) {
+	t.Parallel()
+	store := memory.NewEventStore(registry(t))
+	ctx := context.Background()
+	// Appended, and the process died before publishing.
+	for _, id := range []string{"a", "b"} {
+		if err := store.Append(ctx, orderHistory(id, 3)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub := &recordingPublisher{}
+	startRelay(t, store, pub)
+	waitFor(t, func() bool {
+		left, _ := store.Unpublished(ctx, time.Now().Add(time.Hour), 10)
+		return len(pub.snapshot()) == 6 && len(left) == 0
+	})
+	assertVersionOrder(t, pub.snapshot())
+	time.Sleep(30 * time.Millisecond) // further sweeps find nothing more
+	if n := len(pub.snapshot()); n != 6 {
+		t.Fatalf("published %d times", n)
+	}
+}
+
+func TestEnqueuedEventsArePublishedInOrderThroughFailures(t *testing.T) {
+	t.Parallel()
+	store := memory.NewEventStore(registry(t))
+	pub := &recordingPublisher{failFirst: 3}
+	relay := startRelay(t, store, pub)
+	ctx := context.Background()
+	for i := range 20 {
+		recs := orderHistory(fmt.Sprint("o-", i), 4)
+		if err := store.Append(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+		relay.Enqueue(recs)
+	}
+	drainCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := relay.Drain(drainCtx); err != nil {
+		t.Fatal(err)
+	}
+	got := pub.snapshot()
+	if len(got) != 80 {
+		t.Fatalf("published %d", len(got))
+	}
+	assertVersionOrder(t, got)
+	if left, _ := store.Unpublished(ctx, time.Now().Add(time.Hour), 10); len(left) != 0 {
+		t.Fatalf("%d left unmarked", len(left))
+	}
+}
+
+func assertVersionOrder(t *testing.T, recs []eventstore.Record) {
+	t.Helper()
+	last := map[string]int{}
+	for _, r := range recs {
+		if r.Version != last[r.AggregateID]+1 {
+			t.Fatalf("%s version %d published after %d", r.AggregateID, r.Version, last[r.AggregateID])
+		}
+		last[r.AggregateID] = r.Version
+	}
+}
