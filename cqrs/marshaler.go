@@ -24,7 +24,6 @@ const (
 	AggregateIDKey      = "aggregate_id"
 	AggregateVersionKey = "aggregate_version"
 	OccurredAtKey       = "occurred_at"
-	RecordedAtKey       = "recorded_at"
 	CorrelationIDKey    = "correlation_id"
 	CausationIDKey      = "causation_id"
 )
@@ -63,10 +62,16 @@ func (m Marshaler) Marshal(v any) (*message.Message, error) {
 	}
 }
 
+// marshalRecord keeps the metadata to eight keys: Watermill copies a message's
+// metadata for every subscriber, and a map of up to eight entries is one
+// allocation. The recording time stays in the store.
 func (m Marshaler) marshalRecord(r eventstore.Record) (*message.Message, error) {
-	version, payload, err := m.Registry.Encode(r.Event)
-	if err != nil {
-		return nil, err
+	version, payload := r.SchemaVersion, r.Payload
+	if payload == nil {
+		var err error
+		if version, payload, err = m.Registry.Encode(r.Event); err != nil {
+			return nil, err
+		}
 	}
 	msg := message.NewMessage(r.EventID, payload)
 	msg.Metadata = message.Metadata{
@@ -76,7 +81,6 @@ func (m Marshaler) marshalRecord(r eventstore.Record) (*message.Message, error) 
 		AggregateIDKey:      r.AggregateID,
 		AggregateVersionKey: strconv.Itoa(r.Version),
 		OccurredAtKey:       r.OccurredAt.UTC().Format(time.RFC3339Nano),
-		RecordedAtKey:       r.RecordedAt.UTC().Format(time.RFC3339Nano),
 		CorrelationIDKey:    r.CorrelationID,
 		CausationIDKey:      r.CausationID,
 	}
@@ -137,7 +141,6 @@ func RecordFromMessage(msg *message.Message, e es.Event) (eventstore.Record, err
 	if err != nil {
 		problems = append(problems, fmt.Errorf("occurred at %q", md.Get(OccurredAtKey)))
 	}
-	recorded, _ := time.Parse(time.RFC3339Nano, md.Get(RecordedAtKey))
 	if md.Get(AggregateIDKey) == "" || md.Get(AggregateTypeKey) == "" {
 		problems = append(problems, errors.New("aggregate type or id missing"))
 	}
@@ -155,6 +158,5 @@ func RecordFromMessage(msg *message.Message, e es.Event) (eventstore.Record, err
 		CorrelationID: md.Get(CorrelationIDKey),
 		CausationID:   md.Get(CausationIDKey),
 		OccurredAt:    occurred,
-		RecordedAt:    recorded,
 	}, nil
 }

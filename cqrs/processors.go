@@ -55,7 +55,7 @@ func NewProcessors(cfg ProcessorsConfig) (*Processors, error) {
 		return nil, errors.New("processors: router, subscribers, known names, deduplicator, logger and registry are required")
 	}
 	p := &Processors{topics: cfg.Topics, marshaler: cfg.Marshaler, known: cfg.Known, dedup: cfg.Dedup, groupTopics: map[string]string{}}
-	wlogger := watermillLogger(cfg.Logger)
+	wlogger := WatermillLogger(cfg.Logger)
 	var err error
 	p.events, err = wcqrs.NewEventGroupProcessorWithConfig(cfg.Router, wcqrs.EventGroupProcessorConfig{
 		GenerateSubscribeTopic: func(params wcqrs.EventGroupProcessorGenerateSubscribeTopicParams) (string, error) {

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
@@ -92,7 +91,7 @@ func NewRouter(cfg RouterConfig, poison message.Publisher, topics Topics, known 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	wlogger := watermillLogger(logger)
+	wlogger := WatermillLogger(logger)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.CloseTimeout}, wlogger)
 	if err != nil {
 		return nil, err
@@ -126,14 +125,6 @@ func NewRouter(cfg RouterConfig, poison message.Publisher, topics Topics, known 
 	}
 	router.AddMiddleware(known.Middleware, dedup.Middleware, withCause, middleware.Recoverer)
 	return router, nil
-}
-
-// watermillLogger adapts slog for Watermill, one level quieter: Watermill's
-// info lines (a handler started, a subscriber closed) are routine here.
-func watermillLogger(logger *slog.Logger) watermill.LoggerAdapter {
-	return watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{
-		slog.LevelInfo: slog.LevelDebug,
-	})
 }
 
 // uncancelledPublisher publishes on a context that is not cancelled with the

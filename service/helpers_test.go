@@ -63,7 +63,7 @@ func startShop(t testing.TB, opts ...option) *shop {
 	if err := sys.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s := &shop{t: t, sys: sys, urls: map[string]string{}, client: &http.Client{Timeout: 10 * time.Second}}
+	s := &shop{t: t, sys: sys, urls: map[string]string{}, client: defaultClient()}
 	var servers []*httptest.Server
 	for _, name := range cfg.Services {
 		srv := httptest.NewServer(sys.Service(name).Handler)
@@ -80,6 +80,10 @@ func startShop(t testing.TB, opts ...option) *shop {
 		}
 	})
 	return s
+}
+
+func defaultClient() *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 }
 
 // testWriter sends log lines to the test's log, so a failing test shows them.

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"sync/atomic"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
@@ -79,7 +78,7 @@ func newPlatform(cfg Config, logger *slog.Logger) (*Platform, error) {
 // safe here because only the relay and the policies publish, and the command
 // handlers the policies wait for append to the store without publishing.
 func newGoChannelBus(logger *slog.Logger) Bus {
-	pubsub := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}))
+	pubsub := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, cqrs.WatermillLogger(logger))
 	var closed atomic.Bool
 	return Bus{
 		Name:      "gochannel",
@@ -124,7 +123,7 @@ func (p *Platform) newRouter(cfg Config, dedup cqrs.ProcessedMessages) (*message
 
 // newRelay builds the relay of one service's event store.
 func (p *Platform) newRelay(cfg Config, store eventstore.Store) (*cqrs.Relay, error) {
-	bus, err := cqrs.NewEventBus(p.Bus.Publisher, p.Topics, p.Marshaler, watermill.NewSlogLogger(p.Logger))
+	bus, err := cqrs.NewEventBus(p.Bus.Publisher, p.Topics, p.Marshaler, cqrs.WatermillLogger(p.Logger))
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +134,7 @@ func (p *Platform) newRelay(cfg Config, store eventstore.Store) (*cqrs.Relay, er
 }
 
 func (p *Platform) newCommandBus() (*cqrs.CommandBus, error) {
-	return cqrs.NewCommandBus(p.Bus.Publisher, p.Topics, p.Marshaler, watermill.NewSlogLogger(p.Logger))
+	return cqrs.NewCommandBus(p.Bus.Publisher, p.Topics, p.Marshaler, cqrs.WatermillLogger(p.Logger))
 }
 
 func (p *Platform) busDependency() httpport.Dependency {

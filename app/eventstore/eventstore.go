@@ -44,6 +44,9 @@ type Record struct {
 	OccurredAt    time.Time
 	// RecordedAt is set by the store when it accepts the record.
 	RecordedAt time.Time
+	// Payload is the event as the store encoded it, when the store has it at
+	// hand: publishing it then needs no second encoding. Empty otherwise.
+	Payload []byte
 }
 
 // Filter selects records for replays and audits. Zero fields do not filter;
@@ -63,6 +66,8 @@ type Store interface {
 	// Append adds the records of one aggregate, whose versions follow the
 	// stream's current version without a gap. If the stream is not at
 	// records[0].Version-1, nothing is appended and the error wraps ErrConflict.
+	// On success it sets each record's RecordedAt and SchemaVersion, and may
+	// set its Payload.
 	Append(ctx context.Context, records []Record) error
 	// Load returns an aggregate's records, oldest first; none when it has no events.
 	Load(ctx context.Context, aggregateType, aggregateID string) ([]Record, error)

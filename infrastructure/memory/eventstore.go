@@ -64,7 +64,7 @@ func (s *EventStore) Append(ctx context.Context, records []eventstore.Record) er
 		if err != nil {
 			return fmt.Errorf("append %s: %w", rec.Type, err)
 		}
-		rec.SchemaVersion, rec.Event = version, nil
+		rec.SchemaVersion, rec.Event, rec.Payload = version, nil, nil
 		encoded[i] = &storedRecord{record: rec, data: data}
 	}
 
@@ -80,9 +80,10 @@ func (s *EventStore) Append(ctx context.Context, records []eventstore.Record) er
 			return fmt.Errorf("append: event id %s already stored", sr.record.EventID)
 		}
 	}
-	for _, sr := range encoded {
+	for i, sr := range encoded {
 		sr.record.RecordedAt = now
 		s.byID[sr.record.EventID] = sr
+		records[i].RecordedAt, records[i].SchemaVersion, records[i].Payload = now, sr.record.SchemaVersion, sr.data
 	}
 	s.streams[key] = append(stream, encoded...)
 	s.log = append(s.log, encoded...)
@@ -193,6 +194,6 @@ func (s *EventStore) decode(sr *storedRecord) (eventstore.Record, error) {
 	if err != nil {
 		return eventstore.Record{}, fmt.Errorf("decode %s %s: %w", rec.Type, rec.EventID, err)
 	}
-	rec.Event = e
+	rec.Event, rec.Payload = e, sr.data
 	return rec, nil
 }

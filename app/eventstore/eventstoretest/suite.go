@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -92,7 +93,10 @@ func appendAndLoad(t *testing.T, s eventstore.Store) {
 		if got.SchemaVersion < 1 {
 			t.Fatalf("schema version %d", got.SchemaVersion)
 		}
-		got.RecordedAt, got.SchemaVersion, want.SchemaVersion = time.Time{}, 0, 0
+		if !want.RecordedAt.Equal(got.RecordedAt) {
+			t.Fatalf("append set recorded at %v, load says %v", want.RecordedAt, got.RecordedAt)
+		}
+		got.RecordedAt, want.RecordedAt, got.SchemaVersion, want.SchemaVersion = time.Time{}, time.Time{}, 0, 0
 		if !got.OccurredAt.Equal(want.OccurredAt) {
 			t.Fatalf("occurred at %v, want %v", got.OccurredAt, want.OccurredAt)
 		}
@@ -100,8 +104,8 @@ func appendAndLoad(t *testing.T, s eventstore.Store) {
 		if fmt.Sprintf("%+v", got.Event) != fmt.Sprintf("%+v", want.Event) {
 			t.Fatalf("event %+v, want %+v", got.Event, want.Event)
 		}
-		got.Event, want.Event = nil, nil
-		if got != want {
+		got.Event, want.Event, got.Payload, want.Payload = nil, nil, nil, nil
+		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("record %+v, want %+v", got, want)
 		}
 	}
