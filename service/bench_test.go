@@ -21,9 +21,6 @@ func BenchmarkOrdersEndToEnd(b *testing.B) {
 	cfg := service.DefaultConfig()
 	cfg.DemoCatalog = false
 	cfg.Host = "127.0.0.1"
-	if p := os.Getenv("BENCH_PARTITIONS"); p != "" {
-		fmt.Sscan(p, &cfg.Topics.Partitions)
-	}
 	for _, name := range service.AllServices {
 		cfg.Ports[name] = 0
 	}

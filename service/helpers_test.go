@@ -31,10 +31,6 @@ func withAdapters(a service.Adapters) option {
 	return func(_ *service.Config, to *service.Adapters) { *to = a }
 }
 
-func withConfig(f func(*service.Config)) option {
-	return func(c *service.Config, _ *service.Adapters) { f(c) }
-}
-
 // testConfig is the embedded configuration with retries fast enough for tests.
 func testConfig() service.Config {
 	cfg := service.DefaultConfig()

@@ -1,0 +1,43 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"shop/ports/cli"
+)
+
+func run(args []string, env map[string]string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := cli.Run(context.Background(), args, cli.Env{
+		Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		Stdout: &out, Stderr: &errOut,
+	})
+	return code, out.String(), errOut.String()
+}
+
+func TestUsageErrorsExitWithTwo(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args []string
+		env  map[string]string
+		code int
+		want string
+	}{
+		{nil, nil, cli.ExitUsage, "Usage: shop"},
+		{[]string{"teleport"}, nil, cli.ExitUsage, `unknown command "teleport"`},
+		{[]string{"serve", "--bogus"}, nil, cli.ExitUsage, "flag provided but not defined"},
+		{[]string{"serve", "extra"}, nil, cli.ExitUsage, "unexpected arguments"},
+		{[]string{"serve", "--services", "payments"}, nil, cli.ExitUsage, `unknown service "payments"`},
+		{[]string{"serve"}, map[string]string{"MAX_RETRIES": "many"}, cli.ExitFailure, "MAX_RETRIES"},
+		{[]string{"help"}, nil, cli.ExitOK, "Commands:"},
+	}
+	for _, tt := range tests {
+		code, out, errOut := run(tt.args, tt.env)
+		if code != tt.code || !strings.Contains(out+errOut, tt.want) {
+			t.Errorf("%v: exit %d, output %q%q; want %d and %q", tt.args, code, out, errOut, tt.code, tt.want)
+		}
+	}
+}
