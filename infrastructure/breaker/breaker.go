@@ -1,0 +1,102 @@
+// Package breaker puts a circuit breaker (sony/gobreaker) in front of a
+// dependency: when too many calls fail because the dependency is down, calls
+// fail at once for a while instead of piling up, and an open breaker is a
+// transient failure, so that the work is retried later and never poisoned.
+package breaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sony/gobreaker"
+
+	"shop/app/fault"
+)
+
+// Config sets when a breaker opens and how long it stays open.
+type Config struct {
+	// CallTimeout bounds each call (CIRCUIT_BREAKER_TIMEOUT).
+	CallTimeout time.Duration
+	// ErrorThreshold is the share of failed calls, in percent, that opens the
+	// breaker (CIRCUIT_BREAKER_ERROR_THRESHOLD), once MinRequests were made in
+	// the current Window.
+	ErrorThreshold int
+	MinRequests    uint32
+	Window         time.Duration
+	// ResetTimeout is how long the breaker stays open before it lets a trial
+	// call through (CIRCUIT_BREAKER_RESET_TIMEOUT).
+	ResetTimeout time.Duration
+}
+
+// DefaultConfig is the platform's: 30 s per call, open at 50 % failures, try
+// again after 60 s.
+func DefaultConfig() Config {
+	return Config{CallTimeout: 30 * time.Second, ErrorThreshold: 50, MinRequests: 10, Window: 10 * time.Second, ResetTimeout: 60 * time.Second}
+}
+
+// Validate reports every setting out of range.
+func (c Config) Validate() error {
+	var err error
+	if c.CallTimeout <= 0 || c.ResetTimeout <= 0 || c.Window <= 0 {
+		err = errors.Join(err, errors.New("circuit breaker timeouts and window must be positive"))
+	}
+	if c.ErrorThreshold < 1 || c.ErrorThreshold > 100 {
+		err = errors.Join(err, errors.New("circuit breaker error threshold must be a percentage from 1 to 100"))
+	}
+	if c.MinRequests < 1 {
+		err = errors.Join(err, errors.New("circuit breaker minimum requests must be at least 1"))
+	}
+	return err
+}
+
+// Breaker guards one dependency.
+type Breaker struct {
+	name string
+	cfg  Config
+	cb   *gobreaker.CircuitBreaker
+}
+
+// New builds a breaker for the named dependency; onChange, if given, hears
+// every state change.
+func New(name string, cfg Config, onChange func(name string, from, to string)) *Breaker {
+	return &Breaker{name: name, cfg: cfg, cb: gobreaker.NewCircuitBreaker(gobreaker.Settings{
+		Name:        name,
+		MaxRequests: 1,
+		Interval:    cfg.Window,
+		Timeout:     cfg.ResetTimeout,
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			return c.Requests >= cfg.MinRequests && c.TotalFailures*100 >= c.Requests*uint32(cfg.ErrorThreshold)
+		},
+		// Only the dependency being down counts against it: a duplicate key
+		// or a document not found is an answer, not a failure.
+		IsSuccessful: func(err error) bool { return err == nil || !fault.IsTransient(err) },
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			if onChange != nil {
+				onChange(name, from.String(), to.String())
+			}
+		},
+	})}
+}
+
+// Name is the dependency's name.
+func (b *Breaker) Name() string { return b.name }
+
+// State is "closed", "half-open" or "open".
+func (b *Breaker) State() string { return b.cb.State().String() }
+
+// Do runs call within the call timeout, unless the breaker is open. Errors
+// the call marks transient (fault.Unavailable) count as failures; an open
+// breaker answers fault.Unavailable.
+func (b *Breaker) Do(ctx context.Context, call func(ctx context.Context) error) error {
+	_, err := b.cb.Execute(func() (any, error) {
+		ctx, cancel := context.WithTimeout(ctx, b.cfg.CallTimeout)
+		defer cancel()
+		return nil, call(ctx)
+	})
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return fault.Unavailable(b.name, fmt.Errorf("circuit breaker %s", b.State()))
+	}
+	return err
+}

@@ -1,0 +1,68 @@
+package breaker_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"shop/app/fault"
+	"shop/infrastructure/breaker"
+)
+
+func TestTheBreakerOpensOnTransientFailuresOnly(t *testing.T) {
+	t.Parallel()
+	var changes []string
+	b := breaker.New("mongodb", breaker.Config{CallTimeout: time.Second, ErrorThreshold: 50, MinRequests: 4, Window: time.Minute, ResetTimeout: 50 * time.Millisecond},
+		func(_, from, to string) { changes = append(changes, from+"→"+to) })
+	ctx := context.Background()
+	answer := errors.New("duplicate key")
+	for range 10 {
+		if err := b.Do(ctx, func(context.Context) error { return answer }); !errors.Is(err, answer) {
+			t.Fatalf("answer: %v", err)
+		}
+	}
+	if b.State() != "closed" {
+		t.Fatalf("answers opened the breaker: %s", b.State())
+	}
+	// Ten answers and ten failures: half the calls failed.
+	down := fault.Unavailable("mongodb", errors.New("connection refused"))
+	for i := range 10 {
+		if b.State() != "closed" {
+			t.Fatalf("opened after %d failures", i)
+		}
+		_ = b.Do(ctx, func(context.Context) error { return down })
+	}
+	if b.State() != "open" {
+		t.Fatalf("state %s after failures", b.State())
+	}
+	called := false
+	err := b.Do(ctx, func(context.Context) error { called = true; return nil })
+	if called || !fault.IsTransient(err) {
+		t.Fatalf("open breaker: called %v, err %v", called, err)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if err := b.Do(ctx, func(context.Context) error { return nil }); err != nil {
+		t.Fatalf("trial call: %v", err)
+	}
+	if b.State() != "closed" || len(changes) != 3 {
+		t.Fatalf("state %s, changes %v", b.State(), changes)
+	}
+}
+
+func TestCallsAreBoundedByTheCallTimeout(t *testing.T) {
+	t.Parallel()
+	cfg := breaker.DefaultConfig()
+	cfg.CallTimeout = 20 * time.Millisecond
+	b := breaker.New("sender", cfg, nil)
+	err := b.Do(context.Background(), func(ctx context.Context) error {
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v", err)
+	}
+	if err := (breaker.Config{}).Validate(); err == nil {
+		t.Fatal("empty config valid")
+	}
+}

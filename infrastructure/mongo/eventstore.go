@@ -1,0 +1,274 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"shop/app/eventstore"
+)
+
+// eventDoc is one stored event. The payload is a BSON subdocument, so that
+// operators can query it; it is converted from and to the codec's JSON, which
+// stays the one encoding that upcasters work on.
+type eventDoc struct {
+	ID            string    `bson:"_id"`
+	AggregateType string    `bson:"aggregateType"`
+	AggregateID   string    `bson:"aggregateId"`
+	Version       int       `bson:"version"`
+	Type          string    `bson:"type"`
+	SchemaVersion int       `bson:"schemaVersion"`
+	Data          bson.Raw  `bson:"data"`
+	Metadata      metadata  `bson:"metadata"`
+	OccurredAt    time.Time `bson:"occurredAt"`
+	RecordedAt    time.Time `bson:"recordedAt"`
+	Published     bool      `bson:"published"`
+}
+
+type metadata struct {
+	CorrelationID string `bson:"correlationId,omitempty"`
+	CausationID   string `bson:"causationId,omitempty"`
+}
+
+// recordedOrder is the order of Read and Unpublished: by recording time, and
+// within one millisecond by aggregate and version, so that an aggregate's
+// events always come in version order.
+var recordedOrder = bson.D{{Key: "recordedAt", Value: 1}, {Key: "aggregateType", Value: 1}, {Key: "aggregateId", Value: 1}, {Key: "version", Value: 1}}
+
+// EventStore keeps a service's events in its "events" collection.
+type EventStore struct {
+	client *Client
+	events *mongo.Collection
+	codec  eventstore.Codec
+}
+
+// NewEventStore opens the store of a service and creates its indexes if they
+// are missing.
+func NewEventStore(ctx context.Context, client *Client, service string, codec eventstore.Codec) (*EventStore, error) {
+	s := &EventStore{client: client, events: client.Database(service).Collection("events"), codec: codec}
+	indexes := []mongo.IndexModel{
+		// The optimistic concurrency check: a second event with the same
+		// version of an aggregate is refused.
+		{Keys: bson.D{{Key: "aggregateType", Value: 1}, {Key: "aggregateId", Value: 1}, {Key: "version", Value: 1}}, Options: options.Index().SetUnique(true).SetName("stream_version")},
+		// The relay's sweep.
+		{Keys: bson.D{{Key: "published", Value: 1}, {Key: "recordedAt", Value: 1}}, Options: options.Index().SetName("unpublished")},
+		// Replays: by time, by type and time.
+		{Keys: recordedOrder, Options: options.Index().SetName("recorded")},
+		{Keys: bson.D{{Key: "type", Value: 1}, {Key: "recordedAt", Value: 1}}, Options: options.Index().SetName("type_recorded")},
+	}
+	if err := client.ensureIndexes(ctx, s.events, indexes); err != nil {
+		return nil, fmt.Errorf("event store indexes: %w", err)
+	}
+	return s, nil
+}
+
+func (s *EventStore) Append(ctx context.Context, records []eventstore.Record) error {
+	if len(records) == 0 {
+		return nil
+	}
+	first := records[0]
+	// BSON keeps milliseconds; the record says what the store keeps.
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	docs := make([]any, len(records))
+	payloads := make([][]byte, len(records))
+	versions := make([]int, len(records))
+	for i, rec := range records {
+		if rec.AggregateType != first.AggregateType || rec.AggregateID != first.AggregateID || rec.Version != first.Version+i {
+			return errors.New("append: records must be one aggregate's, in version order without gaps")
+		}
+		version, payload, err := s.codec.Encode(rec.Event)
+		if err != nil {
+			return fmt.Errorf("append %s: %w", rec.Type, err)
+		}
+		data, err := jsonToBSON(payload)
+		if err != nil {
+			return fmt.Errorf("append %s: %w", rec.Type, err)
+		}
+		payloads[i], versions[i] = payload, version
+		docs[i] = eventDoc{
+			ID: rec.EventID, AggregateType: rec.AggregateType, AggregateID: rec.AggregateID, Version: rec.Version,
+			Type: rec.Type, SchemaVersion: version, Data: data,
+			Metadata:   metadata{CorrelationID: rec.CorrelationID, CausationID: rec.CausationID},
+			OccurredAt: rec.OccurredAt.UTC(), RecordedAt: now,
+		}
+	}
+	err := s.client.do(ctx, func(ctx context.Context) error {
+		_, err := s.events.InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
+		return err
+	})
+	if mongo.IsDuplicateKeyError(err) {
+		// Ordered: the first record's version was taken, and nothing was written.
+		return fmt.Errorf("%s %s version %d is taken: %w", first.AggregateType, first.AggregateID, first.Version, eventstore.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("append %s %s: %w", first.AggregateType, first.AggregateID, err)
+	}
+	for i := range records {
+		records[i].RecordedAt, records[i].SchemaVersion, records[i].Payload = now, versions[i], payloads[i]
+	}
+	return nil
+}
+
+func (s *EventStore) Load(ctx context.Context, aggregateType, aggregateID string) ([]eventstore.Record, error) {
+	filter := bson.D{{Key: "aggregateType", Value: aggregateType}, {Key: "aggregateId", Value: aggregateID}}
+	return s.find(ctx, filter, options.Find().SetSort(bson.D{{Key: "version", Value: 1}}))
+}
+
+func (s *EventStore) Version(ctx context.Context, aggregateType, aggregateID string) (int, error) {
+	var doc struct {
+		Version int `bson:"version"`
+	}
+	err := s.client.do(ctx, func(ctx context.Context) error {
+		return s.events.FindOne(ctx,
+			bson.D{{Key: "aggregateType", Value: aggregateType}, {Key: "aggregateId", Value: aggregateID}},
+			options.FindOne().SetSort(bson.D{{Key: "version", Value: -1}}).SetProjection(bson.D{{Key: "version", Value: 1}}),
+		).Decode(&doc)
+	})
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return 0, nil
+	}
+	return doc.Version, err
+}
+
+func (s *EventStore) Read(ctx context.Context, f eventstore.Filter) iter.Seq2[eventstore.Record, error] {
+	return func(yield func(eventstore.Record, error) bool) {
+		opts := options.Find().SetSort(recordedOrder).SetBatchSize(500)
+		if f.Limit > 0 {
+			opts.SetLimit(int64(f.Limit))
+		}
+		var cursor *mongo.Cursor
+		err := s.client.do(ctx, func(ctx context.Context) error {
+			var err error
+			cursor, err = s.events.Find(ctx, readFilter(f), opts)
+			return err
+		})
+		if err != nil {
+			yield(eventstore.Record{}, err)
+			return
+		}
+		// The cursor outlives the breaker's call timeout: it streams for as
+		// long as the caller reads, bounded by the caller's context.
+		defer cursor.Close(context.WithoutCancel(ctx))
+		for cursor.Next(ctx) {
+			var doc eventDoc
+			if err := cursor.Decode(&doc); err != nil {
+				yield(eventstore.Record{}, err)
+				return
+			}
+			rec, err := s.record(doc)
+			if !yield(rec, err) || err != nil {
+				return
+			}
+		}
+		if err := cursor.Err(); err != nil {
+			yield(eventstore.Record{}, classify(err))
+		}
+	}
+}
+
+func readFilter(f eventstore.Filter) bson.D {
+	filter := bson.D{}
+	in := func(field string, values []string) {
+		if len(values) > 0 {
+			filter = append(filter, bson.E{Key: field, Value: bson.D{{Key: "$in", Value: values}}})
+		}
+	}
+	in("aggregateType", f.AggregateTypes)
+	in("aggregateId", f.AggregateIDs)
+	in("type", f.Types)
+	in("_id", f.EventIDs)
+	recorded := bson.D{}
+	if !f.Since.IsZero() {
+		recorded = append(recorded, bson.E{Key: "$gte", Value: f.Since})
+	}
+	if !f.Until.IsZero() {
+		recorded = append(recorded, bson.E{Key: "$lt", Value: f.Until})
+	}
+	if len(recorded) > 0 {
+		filter = append(filter, bson.E{Key: "recordedAt", Value: recorded})
+	}
+	return filter
+}
+
+func (s *EventStore) Unpublished(ctx context.Context, recordedBefore time.Time, limit int) ([]eventstore.Record, error) {
+	filter := bson.D{{Key: "published", Value: false}, {Key: "recordedAt", Value: bson.D{{Key: "$lt", Value: recordedBefore}}}}
+	opts := options.Find().SetSort(recordedOrder)
+	if limit > 0 {
+		opts.SetLimit(int64(limit))
+	}
+	return s.find(ctx, filter, opts)
+}
+
+func (s *EventStore) MarkPublished(ctx context.Context, eventIDs []string) error {
+	if len(eventIDs) == 0 {
+		return nil
+	}
+	return s.client.do(ctx, func(ctx context.Context) error {
+		_, err := s.events.UpdateMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: eventIDs}}}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "published", Value: true}}}})
+		return err
+	})
+}
+
+func (s *EventStore) find(ctx context.Context, filter bson.D, opts *options.FindOptionsBuilder) ([]eventstore.Record, error) {
+	var docs []eventDoc
+	err := s.client.do(ctx, func(ctx context.Context) error {
+		cursor, err := s.events.Find(ctx, filter, opts)
+		if err != nil {
+			return err
+		}
+		docs = nil
+		return cursor.All(ctx, &docs)
+	})
+	if err != nil {
+		return nil, err
+	}
+	records := make([]eventstore.Record, len(docs))
+	for i, doc := range docs {
+		if records[i], err = s.record(doc); err != nil {
+			return nil, err
+		}
+	}
+	return records, nil
+}
+
+func (s *EventStore) record(doc eventDoc) (eventstore.Record, error) {
+	payload, err := bsonToJSON(doc.Data)
+	if err != nil {
+		return eventstore.Record{}, fmt.Errorf("event %s: %w", doc.ID, err)
+	}
+	e, err := s.codec.Decode(doc.Type, doc.SchemaVersion, payload)
+	if err != nil {
+		return eventstore.Record{}, fmt.Errorf("event %s: %w", doc.ID, err)
+	}
+	return eventstore.Record{
+		EventID: doc.ID, AggregateType: doc.AggregateType, AggregateID: doc.AggregateID, Version: doc.Version,
+		Type: doc.Type, SchemaVersion: doc.SchemaVersion, Event: e,
+		CorrelationID: doc.Metadata.CorrelationID, CausationID: doc.Metadata.CausationID,
+		OccurredAt: doc.OccurredAt.UTC(), RecordedAt: doc.RecordedAt.UTC(), Payload: payload,
+	}, nil
+}
+
+// jsonToBSON reads the codec's JSON as relaxed Extended JSON, which plain JSON
+// is: integers become int32 or int64, strings stay strings.
+func jsonToBSON(payload []byte) (bson.Raw, error) {
+	var doc bson.D
+	if err := bson.UnmarshalExtJSON(payload, false, &doc); err != nil {
+		return nil, fmt.Errorf("payload to BSON: %w", err)
+	}
+	return bson.Marshal(doc)
+}
+
+func bsonToJSON(data bson.Raw) ([]byte, error) {
+	out, err := bson.MarshalExtJSON(data, false, false)
+	if err != nil {
+		return nil, fmt.Errorf("payload from BSON: %w", err)
+	}
+	return out, nil
+}

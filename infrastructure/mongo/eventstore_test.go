@@ -1,0 +1,113 @@
+package mongo_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"shop/app/eventstore"
+	"shop/app/eventstore/eventstoretest"
+	"shop/domain/es"
+	"shop/domain/order"
+	"shop/infrastructure/breaker"
+	"shop/infrastructure/mongo"
+	"shop/infrastructure/mongo/mongotest"
+)
+
+func connect(t *testing.T) *mongo.Client {
+	t.Helper()
+	c, err := mongo.Connect(mongotest.URL(t), mongotest.Prefix(t), breaker.New("mongodb", breaker.DefaultConfig(), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+func TestEventStore(t *testing.T) {
+	t.Parallel()
+	eventstoretest.Run(t, func(t *testing.T, codec eventstore.Codec) eventstore.Store {
+		s, err := mongo.NewEventStore(context.Background(), connect(t), "orders", codec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestEventsAreStoredAsQueryableDocuments(t *testing.T) {
+	t.Parallel()
+	client := connect(t)
+	ctx := context.Background()
+	store, err := mongo.NewEventStore(ctx, client, "orders", eventstoretest.Codec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Creating the indexes again changes nothing.
+	if _, err := mongo.NewEventStore(ctx, client, "orders", eventstoretest.Codec(t)); err != nil {
+		t.Fatal(err)
+	}
+	rec := eventstore.Record{
+		EventID: "e-1", AggregateType: order.AggregateType, AggregateID: "o-1", Version: 1, Type: "order.placed",
+		Event:         &order.Placed{OrderID: "o-1", CustomerID: "c-7", Items: []order.Item{{ProductID: "p", ProductName: "P", Quantity: 1, UnitPrice: 250}}, Total: 250},
+		CorrelationID: "corr", CausationID: "cause", OccurredAt: time.Now(),
+	}
+	if err := store.Append(ctx, []eventstore.Record{rec}); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		ID            string `bson:"_id"`
+		SchemaVersion int    `bson:"schemaVersion"`
+		Published     bool   `bson:"published"`
+		Data          struct {
+			Total int64
+		} `bson:"data"`
+		Metadata struct {
+			CorrelationID string `bson:"correlationId"`
+		} `bson:"metadata"`
+	}
+	if err := client.Database("orders").Collection("events").FindOne(ctx, bson.D{{Key: "data.CustomerID", Value: "c-7"}}).Decode(&doc); err != nil {
+		t.Fatalf("query by a payload field: %v", err)
+	}
+	if doc.ID != "e-1" || doc.SchemaVersion != 2 || doc.Published || doc.Data.Total != 250 || doc.Metadata.CorrelationID != "corr" {
+		t.Fatalf("document %+v", doc)
+	}
+}
+
+// A v1 order event as the platform this one replaces stored it.
+func TestAStoredV1EventIsUpcastWhenLoaded(t *testing.T) {
+	t.Parallel()
+	client := connect(t)
+	ctx := context.Background()
+	store, err := mongo.NewEventStore(ctx, client, "orders", eventstoretest.Codec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.Database("orders").Collection("events").InsertOne(ctx, bson.D{
+		{Key: "_id", Value: "legacy-1"}, {Key: "aggregateType", Value: "order"}, {Key: "aggregateId", Value: "order-456"},
+		{Key: "version", Value: 1}, {Key: "type", Value: "order.placed"}, {Key: "schemaVersion", Value: 1},
+		{Key: "data", Value: bson.D{
+			{Key: "orderId", Value: "order-456"}, {Key: "customerId", Value: "c-1"},
+			{Key: "items", Value: bson.A{bson.D{{Key: "productId", Value: "prod-123"}, {Key: "productName", Value: "Laptop"}, {Key: "quantity", Value: 2}, {Key: "unitPrice", Value: 999.99}}}},
+			{Key: "totalAmount", Value: 1999.98}, {Key: "status", Value: "PENDING"}, {Key: "createdAt", Value: "2023-12-08T10:00:00.000Z"},
+		}},
+		{Key: "metadata", Value: bson.D{}}, {Key: "occurredAt", Value: time.Now()}, {Key: "recordedAt", Value: time.Now()}, {Key: "published", Value: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	records, err := store.Load(ctx, "order", "order-456")
+	if err != nil || len(records) != 1 {
+		t.Fatalf("load: %v %v", records, err)
+	}
+	placed := records[0].Event.(*order.Placed)
+	if records[0].SchemaVersion != 1 || placed.Items[0].UnitPrice != 99999 || placed.Total != 199998 || placed.CustomerID != "c-1" {
+		t.Fatalf("upcast %+v (stored schema %d)", placed, records[0].SchemaVersion)
+	}
+	o, err := order.FromHistory("order-456", []es.Event{placed})
+	if err != nil || o.Total() != 199998 {
+		t.Fatalf("order %v %v", o, err)
+	}
+}

@@ -1,0 +1,110 @@
+// Package mongo holds the MongoDB adapters: each service's event store and
+// read models, in a database of its own. They use what a standalone mongod and
+// MongoDB-compatible servers (FerretDB) both offer: single-document writes,
+// unique indexes, no transactions and no change streams.
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
+
+	"shop/app/fault"
+	"shop/infrastructure/breaker"
+)
+
+// Client is a connection to MongoDB behind a circuit breaker.
+type Client struct {
+	client  *mongo.Client
+	breaker *breaker.Breaker
+	prefix  string
+}
+
+// Connect connects to url. Databases are named prefix+service. The driver
+// reconnects by itself; Connect does not wait for the server.
+func Connect(url, prefix string, b *breaker.Breaker) (*Client, error) {
+	c, err := mongo.Connect(options.Client().ApplyURI(url).
+		SetServerSelectionTimeout(5 * time.Second).
+		SetConnectTimeout(5 * time.Second).
+		SetMaxPoolSize(200).
+		SetAppName("shop"))
+	if err != nil {
+		return nil, fmt.Errorf("mongodb: %w", err)
+	}
+	return &Client{client: c, breaker: b, prefix: prefix}, nil
+}
+
+// Database is the database of a service.
+func (c *Client) Database(service string) *mongo.Database {
+	return c.client.Database(c.prefix + service)
+}
+
+// Ping checks that the server answers.
+func (c *Client) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return c.client.Ping(ctx, readpref.Primary())
+}
+
+// Breaker is the client's circuit breaker.
+func (c *Client) Breaker() *breaker.Breaker { return c.breaker }
+
+// Close disconnects.
+func (c *Client) Close(ctx context.Context) error { return c.client.Disconnect(ctx) }
+
+// do runs a call through the breaker, with its errors classified.
+func (c *Client) do(ctx context.Context, call func(ctx context.Context) error) error {
+	return c.breaker.Do(ctx, func(ctx context.Context) error { return classify(call(ctx)) })
+}
+
+// classify marks the failures of an unreachable or overloaded server as
+// transient, so that they are retried and open the breaker; everything else
+// (a duplicate key, a document not found) is an answer.
+func classify(err error) error {
+	if err == nil || errors.Is(err, mongo.ErrNoDocuments) || mongo.IsDuplicateKeyError(err) {
+		return err
+	}
+	var selection topology.ServerSelectionError
+	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.As(err, &selection) || errors.Is(err, mongo.ErrClientDisconnected) {
+		return fault.Unavailable("mongodb", err)
+	}
+	return err
+}
+
+// ensureIndexes creates the named indexes a collection lacks. It lists them
+// first rather than relying on createIndexes being idempotent: FerretDB v1
+// fails when asked to create an index that exists.
+func (c *Client) ensureIndexes(ctx context.Context, coll *mongo.Collection, models []mongo.IndexModel) error {
+	return c.do(ctx, func(ctx context.Context) error {
+		names, err := coll.Indexes().ListSpecifications(ctx)
+		if err != nil {
+			return err
+		}
+		existing := map[string]bool{}
+		for _, spec := range names {
+			existing[spec.Name] = true
+		}
+		var missing []mongo.IndexModel
+		for _, m := range models {
+			var opts options.IndexOptions
+			for _, set := range m.Options.List() {
+				_ = set(&opts)
+			}
+			if opts.Name == nil || !existing[*opts.Name] {
+				missing = append(missing, m)
+			}
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		_, err = coll.Indexes().CreateMany(ctx, missing)
+		return err
+	})
+}
