@@ -80,8 +80,9 @@ func (d *Deduplicator) Middleware(h message.HandlerFunc) message.HandlerFunc {
 	}
 }
 
-// KnownNames refuses messages whose type no handler of the system knows: they
-// are malformed and go to the poison queue instead of being acked unseen.
+// KnownNames refuses messages whose type no handler of the system knows, and
+// messages a transport could not read: they are malformed and go to the poison
+// queue instead of being acked unseen or redelivered forever.
 type KnownNames struct {
 	mu    sync.RWMutex
 	names map[string]bool
@@ -106,6 +107,9 @@ func (k *KnownNames) Add(names ...string) {
 // Middleware is the router middleware.
 func (k *KnownNames) Middleware(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
+		if reason := msg.Metadata.Get(UndecodableKey); reason != "" {
+			return nil, fault.Malformed(fmt.Errorf("message %s could not be read: %s", msg.UUID, reason))
+		}
 		name := msg.Metadata.Get(NameKey)
 		k.mu.RLock()
 		known := k.names[name]

@@ -26,6 +26,9 @@ const (
 	OccurredAtKey       = "occurred_at"
 	CorrelationIDKey    = "correlation_id"
 	CausationIDKey      = "causation_id"
+	// UndecodableKey is set by a transport on a message it could not read,
+	// with the reason; the router poisons such a message.
+	UndecodableKey = "undecodable"
 )
 
 // Command is what the command bus sends: a named request to one aggregate.

@@ -36,7 +36,16 @@ type Processors struct {
 	commands  *wcqrs.CommandProcessor
 
 	groupTopics map[string]string
+	bindings    []Binding
 }
+
+// Binding is a consumer group and the topic it reads.
+type Binding struct {
+	ConsumerGroup, Topic string
+}
+
+// Bindings lists what the registered handlers read.
+func (p *Processors) Bindings() []Binding { return p.bindings }
 
 // ProcessorsConfig holds what Processors needs.
 type ProcessorsConfig struct {
@@ -125,8 +134,9 @@ func (p *Processors) AddEventHandler(name, aggregateType string, eventTypes []st
 		p.known.Add(t)
 	}
 	for partition := range p.topics.Partitions {
-		group := partitionName(name, partition)
+		group := PartitionName(name, partition)
 		p.groupTopics[group] = p.topics.Events(aggregateType, partition)
+		p.bindings = append(p.bindings, Binding{ConsumerGroup: group, Topic: p.groupTopics[group]})
 		if opts.Deduplicate {
 			p.dedup.Guard(group, name)
 		}
@@ -146,7 +156,8 @@ func AddCommandHandler[C Command](p *Processors, name string, handle func(contex
 	var zero C
 	p.known.Add(zero.CommandName())
 	for partition := range p.topics.Partitions {
-		ph := partitionedCommandHandler{CommandHandler: h, name: partitionName(name, partition), partition: partition}
+		ph := partitionedCommandHandler{CommandHandler: h, name: PartitionName(name, partition), partition: partition}
+		p.bindings = append(p.bindings, Binding{ConsumerGroup: ph.name, Topic: p.topics.Command(zero.CommandName(), partition)})
 		p.dedup.Guard(ph.name, name)
 		if err := p.commands.AddHandlers(ph); err != nil {
 			return fmt.Errorf("command handler %s: %w", name, err)
@@ -155,7 +166,8 @@ func AddCommandHandler[C Command](p *Processors, name string, handle func(contex
 	return nil
 }
 
-func partitionName(name string, partition int) string {
+// PartitionName names the consumer group of one partition of a handler.
+func PartitionName(name string, partition int) string {
 	return name + ".p" + strconv.Itoa(partition)
 }
 

@@ -25,7 +25,7 @@ func BenchmarkOrdersEndToEnd(b *testing.B) {
 		cfg.Ports[name] = 0
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	sys, err := service.New(cfg, logger, service.Adapters{})
+	sys, err := service.New(context.Background(), cfg, logger, service.Adapters{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -40,11 +40,11 @@ func BenchmarkOrdersEndToEnd(b *testing.B) {
 	}
 	defer func() { _ = sys.Shutdown(context.Background()) }()
 
-	s := &shop{t: b, sys: sys, urls: map[string]string{}, client: nil}
+	s := &shop{t: b, systems: map[string]*service.System{}, urls: map[string]string{}, client: defaultClient()}
 	for name, addr := range addrs {
 		s.urls[name] = "http://" + addr
+		s.systems[name] = sys
 	}
-	s.client = defaultClient()
 	var products []string
 	for i := range 100 {
 		id := fmt.Sprintf("bench-%03d", i)

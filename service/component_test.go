@@ -12,207 +12,214 @@ import (
 )
 
 func TestOrderIsConfirmedEndToEndWithItsNotifications(t *testing.T) {
-	t.Parallel()
-	s := startShop(t)
-	s.addProduct("prod-123", 10)
-	s.addProduct("prod-2", 10)
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := startShop(t, be)
+		s.addProduct("prod-123", 10)
+		s.addProduct("prod-2", 10)
 
-	body := orderBody("customer-1", item{"prod-123", 2, "999.99"}, item{"prod-2", 1, "0.1"})
-	body["contact"] = map[string]any{"email": "ada@example.com", "phone": "+4915112345678"}
-	r := s.post(service.Orders, "/orders", body)
-	if r.status != http.StatusCreated {
-		t.Fatalf("status %d: %s", r.status, r.raw)
-	}
-	o := r.body["order"].(map[string]any)
-	id := o["id"].(string)
-	if r.header.Get("Location") != "/orders/"+id || r.body["success"] != true || r.body["message"] != "Order created successfully" {
-		t.Fatalf("response %v, location %q", r.body, r.header.Get("Location"))
-	}
-	if o["status"] != "PENDING" || o["totalAmount"] != 2000.08 || o["customerId"] != "customer-1" || o["createdAt"] == "" || o["updatedAt"] == "" {
-		t.Fatalf("order %v", o)
-	}
-	first := o["items"].([]any)[0].(map[string]any)
-	if first["unitPrice"] != 999.99 || first["totalPrice"] != 1999.98 || first["quantity"] != 2.0 {
-		t.Fatalf("item %v", first)
-	}
+		body := orderBody("customer-1", item{"prod-123", 2, "999.99"}, item{"prod-2", 1, "0.1"})
+		body["contact"] = map[string]any{"email": "ada@example.com", "phone": "+4915112345678"}
+		r := s.post(service.Orders, "/orders", body)
+		if r.status != http.StatusCreated {
+			t.Fatalf("status %d: %s", r.status, r.raw)
+		}
+		o := r.body["order"].(map[string]any)
+		id := o["id"].(string)
+		if r.header.Get("Location") != "/orders/"+id || r.body["success"] != true || r.body["message"] != "Order created successfully" {
+			t.Fatalf("response %v, location %q", r.body, r.header.Get("Location"))
+		}
+		if o["status"] != "PENDING" || o["totalAmount"] != 2000.08 || o["customerId"] != "customer-1" || o["createdAt"] == "" || o["updatedAt"] == "" {
+			t.Fatalf("order %v", o)
+		}
+		first := o["items"].([]any)[0].(map[string]any)
+		if first["unitPrice"] != 999.99 || first["totalPrice"] != 1999.98 || first["quantity"] != 2.0 {
+			t.Fatalf("item %v", first)
+		}
 
-	s.waitOrder(id, "CONFIRMED")
-	s.waitProduct("prod-123", 8, 2)
-	s.waitProduct("prod-2", 9, 1)
-	got := s.waitNotifications(id, 4)
-	var kinds []string
-	for _, n := range got {
-		kinds = append(kinds, fmt.Sprintf("%s/%s", n["kind"], n["channel"]))
-	}
-	want := []string{"order_confirmed/email", "order_confirmed/sms", "order_created/email", "order_created/sms"}
-	if !slices.Equal(kinds, want) {
-		t.Fatalf("notifications %v, want %v", kinds, want)
-	}
+		s.waitOrder(id, "CONFIRMED")
+		s.waitProduct("prod-123", 8, 2)
+		s.waitProduct("prod-2", 9, 1)
+		got := s.waitNotifications(id, 4)
+		var kinds []string
+		for _, n := range got {
+			kinds = append(kinds, fmt.Sprintf("%s/%s", n["kind"], n["channel"]))
+		}
+		want := []string{"order_confirmed/email", "order_confirmed/sms", "order_created/email", "order_created/sms"}
+		if !slices.Equal(kinds, want) {
+			t.Fatalf("notifications %v, want %v", kinds, want)
+		}
+	})
 }
 
 func TestOrderIsRejectedForLackOfStockWithNothingLeftReserved(t *testing.T) {
-	t.Parallel()
-	s := startShop(t)
-	s.addProduct("plenty", 100)
-	s.addProduct("scarce", 1)
-	id := s.placeOrder(orderBody("c", item{"plenty", 5, "1"}, item{"scarce", 2, "1"}, item{"ghost", 1, "1"}))
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := startShop(t, be)
+		s.addProduct("plenty", 100)
+		s.addProduct("scarce", 1)
+		id := s.placeOrder(orderBody("c", item{"plenty", 5, "1"}, item{"scarce", 2, "1"}, item{"ghost", 1, "1"}))
 
-	o := s.waitOrder(id, "REJECTED")
-	rejections := o["rejections"].([]any)
-	if len(rejections) != 2 {
-		t.Fatalf("rejections %v", rejections)
-	}
-	scarce, ghost := rejections[0].(map[string]any), rejections[1].(map[string]any)
-	if scarce["productId"] != "scarce" || scarce["reason"] != "insufficient_stock" || scarce["requested"] != 2.0 || scarce["available"] != 1.0 {
-		t.Fatalf("scarce %v", scarce)
-	}
-	if ghost["productId"] != "ghost" || ghost["reason"] != "unknown_product" {
-		t.Fatalf("ghost %v", ghost)
-	}
-	s.waitProduct("plenty", 100, 0)
-	s.waitProduct("scarce", 1, 0)
-	n := s.waitNotifications(id, 2)
-	if n[0]["kind"] != "order_created" || n[1]["kind"] != "order_rejected" || n[0]["channel"] != "log" {
-		t.Fatalf("notifications %v", n)
-	}
+		o := s.waitOrder(id, "REJECTED")
+		rejections := o["rejections"].([]any)
+		if len(rejections) != 2 {
+			t.Fatalf("rejections %v", rejections)
+		}
+		scarce, ghost := rejections[0].(map[string]any), rejections[1].(map[string]any)
+		if scarce["productId"] != "scarce" || scarce["reason"] != "insufficient_stock" || scarce["requested"] != 2.0 || scarce["available"] != 1.0 {
+			t.Fatalf("scarce %v", scarce)
+		}
+		if ghost["productId"] != "ghost" || ghost["reason"] != "unknown_product" {
+			t.Fatalf("ghost %v", ghost)
+		}
+		s.waitProduct("plenty", 100, 0)
+		s.waitProduct("scarce", 1, 0)
+		n := s.waitNotifications(id, 2)
+		if n[0]["kind"] != "order_created" || n[1]["kind"] != "order_rejected" || n[0]["channel"] != "log" {
+			t.Fatalf("notifications %v", n)
+		}
+	})
 }
 
 func TestCancelReleasesStock(t *testing.T) {
-	t.Parallel()
-	s := startShop(t)
-	s.addProduct("p", 10)
-	id := s.placeOrder(orderBody("c", item{"p", 4, "10"}))
-	s.waitOrder(id, "CONFIRMED")
-	s.waitProduct("p", 6, 4)
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := startShop(t, be)
+		s.addProduct("p", 10)
+		id := s.placeOrder(orderBody("c", item{"p", 4, "10"}))
+		s.waitOrder(id, "CONFIRMED")
+		s.waitProduct("p", 6, 4)
 
-	r := s.post(service.Orders, "/orders/"+id+"/cancel", map[string]any{"reason": "changed my mind"})
-	if r.status != http.StatusOK || str(r.body, "order", "status") != "CANCELLED" {
-		t.Fatalf("cancel: %d %s", r.status, r.raw)
-	}
-	o := s.waitOrder(id, "CANCELLED")
-	if o["cancelReason"] != "changed my mind" {
-		t.Fatalf("order %v", o)
-	}
-	s.waitProduct("p", 10, 0)
-	s.waitNotifications(id, 3)
+		r := s.post(service.Orders, "/orders/"+id+"/cancel", map[string]any{"reason": "changed my mind"})
+		if r.status != http.StatusOK || str(r.body, "order", "status") != "CANCELLED" {
+			t.Fatalf("cancel: %d %s", r.status, r.raw)
+		}
+		o := s.waitOrder(id, "CANCELLED")
+		if o["cancelReason"] != "changed my mind" {
+			t.Fatalf("order %v", o)
+		}
+		s.waitProduct("p", 10, 0)
+		s.waitNotifications(id, 3)
 
-	if r := s.post(service.Orders, "/orders/"+id+"/cancel", nil); r.status != http.StatusConflict || str(r.body, "error", "code") != "order_not_cancellable" {
-		t.Fatalf("second cancel: %d %s", r.status, r.raw)
-	}
+		if r := s.post(service.Orders, "/orders/"+id+"/cancel", nil); r.status != http.StatusConflict || str(r.body, "error", "code") != "order_not_cancellable" {
+			t.Fatalf("second cancel: %d %s", r.status, r.raw)
+		}
+	})
 }
 
 func TestCancelWhileReservingGivesTheStockBack(t *testing.T) {
-	t.Parallel()
-	s := startShop(t)
-	s.addProduct("p", 1000)
-	var ids []string
-	for range 20 {
-		id := s.placeOrder(orderBody("c", item{"p", 3, "1"}))
-		// Cancelled at once, often before the reservation was made.
-		if r := s.post(service.Orders, "/orders/"+id+"/cancel", nil); r.status != http.StatusOK {
-			t.Fatalf("cancel: %d %s", r.status, r.raw)
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := startShop(t, be)
+		s.addProduct("p", 1000)
+		var ids []string
+		for range 20 {
+			id := s.placeOrder(orderBody("c", item{"p", 3, "1"}))
+			// Cancelled at once, often before the reservation was made.
+			if r := s.post(service.Orders, "/orders/"+id+"/cancel", nil); r.status != http.StatusOK {
+				t.Fatalf("cancel: %d %s", r.status, r.raw)
+			}
+			ids = append(ids, id)
 		}
-		ids = append(ids, id)
-	}
-	for _, id := range ids {
-		s.waitOrder(id, "CANCELLED")
-	}
-	s.waitProduct("p", 1000, 0)
+		for _, id := range ids {
+			s.waitOrder(id, "CANCELLED")
+		}
+		s.waitProduct("p", 1000, 0)
+	})
 }
 
 func TestIdempotencyKeySequential(t *testing.T) {
-	t.Parallel()
-	s := startShop(t)
-	s.addProduct("p", 10)
-	body := orderBody("c", item{"p", 1, "5"})
-	key := map[string]string{"Idempotency-Key": "key-1"}
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := startShop(t, be)
+		s.addProduct("p", 10)
+		body := orderBody("c", item{"p", 1, "5"})
+		key := map[string]string{"Idempotency-Key": "key-1"}
 
-	first := s.do(http.MethodPost, service.Orders, "/orders", body, key)
-	second := s.do(http.MethodPost, service.Orders, "/orders", body, key)
-	if first.status != http.StatusCreated || second.status != http.StatusOK {
-		t.Fatalf("statuses %d, %d: %s", first.status, second.status, second.raw)
-	}
-	id := str(first.body, "order", "id")
-	if str(second.body, "order", "id") != id || second.header.Get("Location") != "/orders/"+id {
-		t.Fatalf("second answer %s", second.raw)
-	}
-	other := s.do(http.MethodPost, service.Orders, "/orders", orderBody("c", item{"p", 2, "5"}), key)
-	if other.status != http.StatusUnprocessableEntity || str(other.body, "error", "code") != "idempotency_key_reused" {
-		t.Fatalf("reused key: %d %s", other.status, other.raw)
-	}
-	s.waitOrder(id, "CONFIRMED")
-	s.waitProduct("p", 9, 1)
-	if page := s.get(service.Orders, "/orders?customerId=c"); len(page.body["orders"].([]any)) != 1 {
-		t.Fatalf("orders %s", page.raw)
-	}
+		first := s.do(http.MethodPost, service.Orders, "/orders", body, key)
+		second := s.do(http.MethodPost, service.Orders, "/orders", body, key)
+		if first.status != http.StatusCreated || second.status != http.StatusOK {
+			t.Fatalf("statuses %d, %d: %s", first.status, second.status, second.raw)
+		}
+		id := str(first.body, "order", "id")
+		if str(second.body, "order", "id") != id || second.header.Get("Location") != "/orders/"+id {
+			t.Fatalf("second answer %s", second.raw)
+		}
+		other := s.do(http.MethodPost, service.Orders, "/orders", orderBody("c", item{"p", 2, "5"}), key)
+		if other.status != http.StatusUnprocessableEntity || str(other.body, "error", "code") != "idempotency_key_reused" {
+			t.Fatalf("reused key: %d %s", other.status, other.raw)
+		}
+		s.waitOrder(id, "CONFIRMED")
+		s.waitProduct("p", 9, 1)
+		if page := s.get(service.Orders, "/orders?customerId=c"); len(page.body["orders"].([]any)) != 1 {
+			t.Fatalf("orders %s", page.raw)
+		}
+	})
 }
 
 func TestIdempotencyKeyRacing(t *testing.T) {
-	t.Parallel()
-	s := startShop(t)
-	s.addProduct("p", 100)
-	body := orderBody("c", item{"p", 3, "5"})
-	const n = 20
-	statuses := make([]int, n)
-	ids := make([]string, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			r := s.do(http.MethodPost, service.Orders, "/orders", body, map[string]string{"Idempotency-Key": "race"})
-			statuses[i], ids[i] = r.status, str(r.body, "order", "id")
-		})
-	}
-	wg.Wait()
-	created := 0
-	for i := range n {
-		switch statuses[i] {
-		case http.StatusCreated:
-			created++
-		case http.StatusOK:
-		default:
-			t.Fatalf("request %d: status %d", i, statuses[i])
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := startShop(t, be)
+		s.addProduct("p", 100)
+		body := orderBody("c", item{"p", 3, "5"})
+		const n = 20
+		statuses := make([]int, n)
+		ids := make([]string, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				r := s.do(http.MethodPost, service.Orders, "/orders", body, map[string]string{"Idempotency-Key": "race"})
+				statuses[i], ids[i] = r.status, str(r.body, "order", "id")
+			})
 		}
-		if ids[i] != ids[0] {
-			t.Fatalf("ids differ: %v", ids)
+		wg.Wait()
+		created := 0
+		for i := range n {
+			switch statuses[i] {
+			case http.StatusCreated:
+				created++
+			case http.StatusOK:
+			default:
+				t.Fatalf("request %d: status %d", i, statuses[i])
+			}
+			if ids[i] != ids[0] {
+				t.Fatalf("ids differ: %v", ids)
+			}
 		}
-	}
-	if created != 1 {
-		t.Fatalf("%d requests created an order", created)
-	}
-	s.waitOrder(ids[0], "CONFIRMED")
-	s.waitProduct("p", 97, 3)
+		if created != 1 {
+			t.Fatalf("%d requests created an order", created)
+		}
+		s.waitOrder(ids[0], "CONFIRMED")
+		s.waitProduct("p", 97, 3)
+	})
 }
 
 func TestConcurrentOrdersNeverOversell(t *testing.T) {
-	t.Parallel()
-	s := startShop(t)
-	s.addProduct("hot", 50)
-	const n = 200
-	ids := make([]string, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { ids[i] = s.placeOrder(orderBody(fmt.Sprintf("c-%d", i), item{"hot", 1, "19.99"})) })
-	}
-	wg.Wait()
-	confirmed, rejected := 0, 0
-	for _, id := range ids {
-		if !eventually(10*time.Second, func() bool {
-			st := str(s.get(service.Orders, "/orders/"+id).body, "order", "status")
-			switch st {
-			case "CONFIRMED":
-				confirmed++
-			case "REJECTED":
-				rejected++
-			default:
-				return false
-			}
-			return true
-		}) {
-			t.Fatalf("order %s never decided", id)
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := startShop(t, be)
+		s.addProduct("hot", 50)
+		const n = 200
+		ids := make([]string, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { ids[i] = s.placeOrder(orderBody(fmt.Sprintf("c-%d", i), item{"hot", 1, "19.99"})) })
 		}
-	}
-	if confirmed != 50 || rejected != 150 {
-		t.Fatalf("confirmed %d, rejected %d", confirmed, rejected)
-	}
-	s.waitProduct("hot", 0, 50)
+		wg.Wait()
+		confirmed, rejected := 0, 0
+		for _, id := range ids {
+			if !eventually(10*time.Second, func() bool {
+				st := str(s.get(service.Orders, "/orders/"+id).body, "order", "status")
+				switch st {
+				case "CONFIRMED":
+					confirmed++
+				case "REJECTED":
+					rejected++
+				default:
+					return false
+				}
+				return true
+			}) {
+				t.Fatalf("order %s never decided", id)
+			}
+		}
+		if confirmed != 50 || rejected != 150 {
+			t.Fatalf("confirmed %d, rejected %d", confirmed, rejected)
+		}
+		s.waitProduct("hot", 0, 50)
+	})
 }

@@ -10,7 +10,17 @@ import (
 	"time"
 
 	"shop/cqrs"
+	"shop/infrastructure/amqp"
+	"shop/infrastructure/breaker"
 	"shop/infrastructure/logging"
+	"shop/infrastructure/redis"
+)
+
+// Buses the services can talk over.
+const (
+	BusGoChannel = "gochannel"
+	BusAMQP      = "amqp"
+	BusRedis     = "redis"
 )
 
 // Names of the services.
@@ -55,6 +65,23 @@ type Config struct {
 	RelaySweepAge      time.Duration
 	// ShutdownTimeout bounds each step of a graceful stop.
 	ShutdownTimeout time.Duration
+
+	// Bus is gochannel (in process), amqp or redis.
+	Bus     string
+	AMQP    amqp.Config
+	Streams redis.StreamsConfig
+	// RedisURL, when set, keeps idempotency keys and handled message ids in
+	// Redis; BUS=redis needs it. RedisKeyPrefix starts every key.
+	RedisURL       string
+	RedisKeyPrefix string
+	// StreamTrimInterval is how often acknowledged stream entries are trimmed.
+	StreamTrimInterval time.Duration
+	// MongoURL, when set, keeps event stores and read models in MongoDB, one
+	// database per service, named MongoDatabasePrefix+service.
+	MongoURL            string
+	MongoDatabasePrefix string
+	// Breaker guards MongoDB, Redis and the notification sender.
+	Breaker breaker.Config
 }
 
 // DefaultConfig is the embedded configuration.
@@ -81,14 +108,22 @@ func DefaultConfig() Config {
 		RelaySweepInterval:      5 * time.Second,
 		RelaySweepAge:           30 * time.Second,
 		ShutdownTimeout:         10 * time.Second,
+		Bus:                     BusGoChannel,
+		AMQP:                    amqp.Config{URL: "amqp://guest:guest@localhost:5672/", Prefetch: 50, ChannelPoolSize: 16, Confirms: true},
+		Streams:                 redis.StreamsConfig{ClaimIdle: time.Minute},
+		RedisKeyPrefix:          "shop:",
+		StreamTrimInterval:      time.Minute,
+		Breaker:                 breaker.DefaultConfig(),
 	}
 }
 
 // ConfigFromEnv reads the configuration from environment variables through
-// lookup (os.LookupEnv in a process). Every bad value is reported, and none is
-// ignored.
-func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
+// lookup (os.LookupEnv in a process); hostname names this process in Redis
+// consumer groups unless REDIS_CONSUMER_NAME does. Every bad value is
+// reported, and none is ignored.
+func ConfigFromEnv(lookup func(string) (string, bool), hostname string) (Config, error) {
 	c := DefaultConfig()
+	c.Streams.Consumer = hostname
 	e := envReader{lookup: lookup}
 	if s, ok := lookup("SERVICES"); ok && s != "" {
 		services, err := ParseServices(s)
@@ -132,6 +167,22 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 	c.RelaySweepInterval = e.millis("RELAY_SWEEP_INTERVAL", c.RelaySweepInterval)
 	c.RelaySweepAge = e.millis("RELAY_SWEEP_AGE", c.RelaySweepAge)
 	c.ShutdownTimeout = e.millis("SHUTDOWN_TIMEOUT", c.ShutdownTimeout)
+
+	c.Bus = strings.ToLower(e.str("BUS", c.Bus))
+	c.AMQP.URL = e.str("RABBITMQ_URL", c.AMQP.URL)
+	c.AMQP.Prefetch = e.integer("AMQP_PREFETCH", c.AMQP.Prefetch, 1, 65535)
+	c.AMQP.ChannelPoolSize = e.integer("AMQP_CHANNEL_POOL", c.AMQP.ChannelPoolSize, 0, 1024)
+	c.AMQP.Confirms = e.boolean("AMQP_CONFIRMS", c.AMQP.Confirms)
+	c.RedisURL = e.str("REDIS_URL", "")
+	c.RedisKeyPrefix = e.str("REDIS_KEY_PREFIX", c.RedisKeyPrefix)
+	c.Streams.Consumer = e.str("REDIS_CONSUMER_NAME", c.Streams.Consumer)
+	c.Streams.ClaimIdle = e.millis("REDIS_CLAIM_IDLE", c.Streams.ClaimIdle)
+	c.StreamTrimInterval = e.millis("REDIS_TRIM_INTERVAL", c.StreamTrimInterval)
+	c.MongoURL = e.str("MONGODB_URL", "")
+	c.MongoDatabasePrefix = e.str("MONGODB_DATABASE_PREFIX", "")
+	c.Breaker.CallTimeout = e.millis("CIRCUIT_BREAKER_TIMEOUT", c.Breaker.CallTimeout)
+	c.Breaker.ErrorThreshold = e.integer("CIRCUIT_BREAKER_ERROR_THRESHOLD", c.Breaker.ErrorThreshold, 1, 100)
+	c.Breaker.ResetTimeout = e.millis("CIRCUIT_BREAKER_RESET_TIMEOUT", c.Breaker.ResetTimeout)
 	if e.err != nil {
 		return Config{}, e.err
 	}
@@ -157,6 +208,31 @@ func (c Config) Validate() error {
 	}
 	if c.IdempotencyTTL <= 0 || c.DedupTTL <= 0 || c.RelaySweepInterval <= 0 || c.RelaySweepAge <= 0 || c.ShutdownTimeout <= 0 {
 		err = errors.Join(err, errors.New("IDEMPOTENCY_TTL, DEDUP_TTL, RELAY_SWEEP_INTERVAL, RELAY_SWEEP_AGE and SHUTDOWN_TIMEOUT must be positive"))
+	}
+	switch c.Bus {
+	case BusGoChannel:
+	case BusAMQP:
+		if e := c.AMQP.Validate(); e != nil {
+			err = errors.Join(err, e)
+		}
+	case BusRedis:
+		if c.RedisURL == "" {
+			err = errors.Join(err, errors.New("BUS=redis needs REDIS_URL"))
+		}
+		if c.Streams.Consumer == "" {
+			err = errors.Join(err, errors.New("BUS=redis needs REDIS_CONSUMER_NAME (or a host name)"))
+		}
+		if c.Streams.ClaimIdle <= c.Router.HandlerTimeout {
+			err = errors.Join(err, errors.New("REDIS_CLAIM_IDLE must exceed HANDLER_TIMEOUT, or live consumers' messages are claimed"))
+		}
+	default:
+		err = errors.Join(err, fmt.Errorf("BUS %q: want gochannel, amqp or redis", c.Bus))
+	}
+	if c.StreamTrimInterval <= 0 {
+		err = errors.Join(err, errors.New("REDIS_TRIM_INTERVAL must be positive"))
+	}
+	if e := c.Breaker.Validate(); e != nil {
+		err = errors.Join(err, e)
 	}
 	return err
 }

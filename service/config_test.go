@@ -22,16 +22,19 @@ func TestConfigFromEnv(t *testing.T) {
 		"SERVICES": "orders", "PORT": "3000", "LOG_LEVEL": "debug", "LOG_FORMAT": "json",
 		"MAX_RETRIES": "5", "RETRY_DELAY": "250", "IDEMPOTENCY_TTL": "60", "HANDLER_TIMEOUT": "2s",
 		"PARTITIONS": "8", "DEMO_CATALOG": "false", "THROTTLE_PER_SECOND": "100",
-	}))
+		"BUS": "redis", "REDIS_URL": "redis://r:6379/0", "MONGODB_URL": "mongodb://m:27017", "CIRCUIT_BREAKER_ERROR_THRESHOLD": "25",
+	}), "host-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(cfg.Services) != 1 || cfg.Ports[service.Orders] != 3000 || cfg.LogLevel != slog.LevelDebug || cfg.LogFormat != "json" ||
 		cfg.Router.MaxRetries != 5 || cfg.Router.RetryDelay != 250*time.Millisecond || cfg.IdempotencyTTL != time.Minute ||
-		cfg.Router.HandlerTimeout != 2*time.Second || cfg.Topics.Partitions != 8 || cfg.DemoCatalog || cfg.Router.ThrottlePerSecond != 100 {
+		cfg.Router.HandlerTimeout != 2*time.Second || cfg.Topics.Partitions != 8 || cfg.DemoCatalog || cfg.Router.ThrottlePerSecond != 100 ||
+		cfg.Bus != service.BusRedis || cfg.RedisURL != "redis://r:6379/0" || cfg.MongoURL != "mongodb://m:27017" ||
+		cfg.Streams.Consumer != "host-1" || cfg.Breaker.ErrorThreshold != 25 {
 		t.Fatalf("config %+v", cfg)
 	}
-	def, err := service.ConfigFromEnv(lookup(nil))
+	def, err := service.ConfigFromEnv(lookup(nil), "host-1")
 	if err != nil || len(def.Services) != 3 || def.Ports[service.Inventory] != 3002 || !def.DemoCatalog || def.Router.RetryDelay != time.Second {
 		t.Fatalf("defaults %+v %v", def, err)
 	}
@@ -42,16 +45,31 @@ func TestBadConfigIsRefusedWithEveryReason(t *testing.T) {
 	_, err := service.ConfigFromEnv(lookup(map[string]string{
 		"SERVICES": "orders,payments", "PORT": "3000", "MAX_RETRIES": "-1", "RETRY_DELAY": "soon",
 		"LOG_LEVEL": "loud", "PARTITIONS": "0", "DEMO_CATALOG": "maybe", "ORDERS_PORT": "70000",
-	}))
+		"AMQP_PREFETCH": "0", "CIRCUIT_BREAKER_ERROR_THRESHOLD": "150",
+	}), "host-1")
 	if err == nil {
 		t.Fatal("accepted")
 	}
-	for _, want := range []string{"SERVICES", "MAX_RETRIES", "RETRY_DELAY", "LOG_LEVEL", "PARTITIONS", "DEMO_CATALOG", "ORDERS_PORT"} {
+	for _, want := range []string{"SERVICES", "MAX_RETRIES", "RETRY_DELAY", "LOG_LEVEL", "PARTITIONS", "DEMO_CATALOG", "ORDERS_PORT", "AMQP_PREFETCH", "CIRCUIT_BREAKER_ERROR_THRESHOLD"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("no word about %s in %v", want, err)
 		}
 	}
-	if _, err := service.ConfigFromEnv(lookup(map[string]string{"PORT": "3000"})); err == nil || !strings.Contains(err.Error(), "single service") {
+	if _, err := service.ConfigFromEnv(lookup(map[string]string{"PORT": "3000"}), "host-1"); err == nil || !strings.Contains(err.Error(), "single service") {
 		t.Fatalf("PORT with three services: %v", err)
+	}
+	for env, want := range map[string]string{
+		"BUS=kafka":              "want gochannel, amqp or redis",
+		"BUS=redis":              "needs REDIS_URL",
+		"BUS=amqp RABBITMQ_URL=": "RABBITMQ_URL is required",
+	} {
+		vars := map[string]string{}
+		for _, kv := range strings.Fields(env) {
+			k, v, _ := strings.Cut(kv, "=")
+			vars[k] = v
+		}
+		if _, err := service.ConfigFromEnv(lookup(vars), "host-1"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", env, err, want)
+		}
 	}
 }

@@ -4,31 +4,77 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"shop/app/eventstore"
+	"shop/app/orders"
+	"shop/infrastructure/amqp/amqptest"
+	"shop/infrastructure/mongo/mongotest"
+	"shop/infrastructure/redis/redistest"
 	"shop/service"
 )
 
-// shop is the whole system running in the test's process, reached over HTTP
-// as a client would.
+// backend is one combination of bus and stores the component tests run on.
+type backend struct {
+	name  string
+	bus   string
+	mongo bool
+}
+
+var backends = []backend{
+	{"gochannel-memory", service.BusGoChannel, false},
+	{"gochannel-mongo", service.BusGoChannel, true},
+	{"amqp-memory", service.BusAMQP, false},
+	{"amqp-mongo", service.BusAMQP, true},
+	{"redis-memory", service.BusRedis, false},
+	{"redis-mongo", service.BusRedis, true},
+}
+
+// forEachBackend runs test on every backend, in parallel; SHOP_TEST_BACKENDS
+// (comma-separated names) narrows the list.
+func forEachBackend(t *testing.T, test func(t *testing.T, be backend)) {
+	t.Parallel()
+	only := os.Getenv("SHOP_TEST_BACKENDS")
+	for _, be := range backends {
+		if only != "" && !slices.Contains(strings.Split(only, ","), be.name) {
+			continue
+		}
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, be)
+		})
+	}
+}
+
+// shop is the whole system, reached over HTTP as a client would. On a broker,
+// each service runs in a system of its own, as separate processes would; on
+// the in-process bus they share one.
 type shop struct {
-	t      testing.TB
-	sys    *service.System
-	urls   map[string]string
-	client *http.Client
+	t       testing.TB
+	backend backend
+	systems map[string]*service.System
+	urls    map[string]string
+	client  *http.Client
 }
 
 type option func(*service.Config, *service.Adapters)
 
 func withAdapters(a service.Adapters) option {
 	return func(_ *service.Config, to *service.Adapters) { *to = a }
+}
+
+func withConfig(f func(*service.Config)) option {
+	return func(c *service.Config, _ *service.Adapters) { f(c) }
 }
 
 // testConfig is the embedded configuration with retries fast enough for tests.
@@ -40,43 +86,108 @@ func testConfig() service.Config {
 	cfg.Router.UnavailableDelay = 20 * time.Millisecond
 	cfg.Router.HandlerTimeout = 5 * time.Second
 	cfg.Router.CloseTimeout = 5 * time.Second
+	cfg.RelaySweepInterval = 200 * time.Millisecond
 	return cfg
 }
 
-func startShop(t testing.TB, opts ...option) *shop {
+// backendConfig points cfg at the servers of be, under names of the test's own.
+func backendConfig(t testing.TB, be backend, cfg *service.Config) {
+	t.Helper()
+	cfg.Bus = be.bus
+	if be.bus != service.BusGoChannel {
+		redisURL := redistest.URL(t)
+		prefix := redistest.Prefix(t)
+		cfg.Topics.Prefix, cfg.RedisKeyPrefix, cfg.RedisURL = prefix, prefix, redisURL
+		// Fewer partitions: a broker test declares every queue of the system.
+		cfg.Topics.Partitions = 2
+	}
+	switch be.bus {
+	case service.BusAMQP:
+		cfg.AMQP.URL = amqptest.URL(t)
+		topics := cfg.Topics
+		url := cfg.AMQP.URL
+		t.Cleanup(func() {
+			var queues, exchanges []string
+			for _, b := range service.Topology(topics) {
+				queues = append(queues, topics.Prefix+b.ConsumerGroup)
+				exchanges = append(exchanges, b.Topic)
+			}
+			amqptest.DeleteQueues(t, url, queues, append(exchanges, topics.Poison()))
+		})
+	case service.BusRedis:
+		cfg.Streams.Consumer = "test"
+		cfg.Streams.ClaimIdle = 10 * time.Second
+	}
+	if be.mongo {
+		cfg.MongoURL = mongotest.URL(t)
+		cfg.MongoDatabasePrefix = mongotest.Prefix(t)
+	}
+}
+
+func startShop(t testing.TB, be backend, opts ...option) *shop {
 	t.Helper()
 	cfg := testConfig()
+	backendConfig(t, be, &cfg)
 	var adapters service.Adapters
 	for _, o := range opts {
 		o(&cfg, &adapters)
 	}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	sys, err := service.New(cfg, logger, adapters)
-	if err != nil {
-		t.Fatal(err)
+	groups := [][]string{cfg.Services}
+	if be.bus != service.BusGoChannel {
+		groups = nil
+		for _, name := range cfg.Services {
+			groups = append(groups, []string{name})
+		}
 	}
+	s := &shop{t: t, backend: be, systems: map[string]*service.System{}, urls: map[string]string{}, client: defaultClient()}
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := sys.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	s := &shop{t: t, sys: sys, urls: map[string]string{}, client: defaultClient()}
+	var systems []*service.System
 	var servers []*httptest.Server
-	for _, name := range cfg.Services {
-		srv := httptest.NewServer(sys.Service(name).Handler)
-		servers = append(servers, srv)
-		s.urls[name] = srv.URL
-	}
 	t.Cleanup(func() {
 		for _, srv := range servers {
 			srv.Close()
 		}
 		cancel()
-		if err := sys.Shutdown(context.Background()); err != nil {
-			t.Errorf("shutdown: %v", err)
+		for _, sys := range systems {
+			if err := sys.Shutdown(context.Background()); err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
 		}
 	})
+	for _, names := range groups {
+		c := cfg
+		c.Services = names
+		sys, err := service.New(ctx, c, logger, adapters)
+		if err != nil {
+			t.Fatal(err)
+		}
+		systems = append(systems, sys)
+		for _, name := range names {
+			s.systems[name] = sys
+		}
+	}
+	for _, sys := range systems {
+		if err := sys.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range cfg.Services {
+		srv := httptest.NewServer(s.systems[name].Service(name).Handler)
+		servers = append(servers, srv)
+		s.urls[name] = srv.URL
+	}
 	return s
 }
+
+// system is the system that runs the named service.
+func (s *shop) system(name string) *service.System { return s.systems[name] }
+
+// store is the named service's event store.
+func (s *shop) store(name string) eventstore.Store { return s.systems[name].Service(name).Store }
+
+// platform is what the orders service's process shares with its services.
+func (s *shop) platform() *service.Platform { return s.systems[service.Orders].Platform() }
 
 func defaultClient() *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
@@ -182,6 +293,24 @@ func (s *shop) placeOrder(body map[string]any) string {
 	return str(r.body, "order", "id")
 }
 
+// placeOrderOnPartition places an order whose id falls on the partition, by
+// choosing its idempotency key.
+func (s *shop) placeOrderOnPartition(partition int, body map[string]any) string {
+	s.t.Helper()
+	topics := s.platform().Topics
+	for i := 0; ; i++ {
+		key := fmt.Sprintf("partition-%d-%d", partition, i)
+		if topics.Partition(orders.OrderIDForKey(key)) != partition {
+			continue
+		}
+		r := s.do(http.MethodPost, service.Orders, "/orders", body, map[string]string{"Idempotency-Key": key})
+		if r.status != http.StatusCreated {
+			s.t.Fatalf("place order: %d %s", r.status, r.raw)
+		}
+		return str(r.body, "order", "id")
+	}
+}
+
 // waitOrderStatus waits until the read model shows the order in a final state
 // and returns its view.
 func (s *shop) waitOrder(id string, want string) map[string]any {
@@ -199,12 +328,25 @@ func (s *shop) waitOrder(id string, want string) map[string]any {
 
 func (s *shop) product(id string) (available, reserved int) {
 	s.t.Helper()
+	a, r, found := s.findProduct(id)
+	if !found {
+		s.t.Fatalf("product %s not found", id)
+	}
+	return a, r
+}
+
+func (s *shop) findProduct(id string) (available, reserved int, found bool) {
+	s.t.Helper()
 	r := s.get(service.Inventory, "/products/"+id)
-	if r.status != http.StatusOK {
+	switch r.status {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return 0, 0, false
+	default:
 		s.t.Fatalf("product %s: %d %s", id, r.status, r.raw)
 	}
 	p := r.body["product"].(map[string]any)
-	return int(p["available"].(float64)), int(p["reserved"].(float64))
+	return int(p["available"].(float64)), int(p["reserved"].(float64)), true
 }
 
 // waitProduct waits until the products read model shows the counts.
@@ -212,8 +354,9 @@ func (s *shop) waitProduct(id string, available, reserved int) {
 	s.t.Helper()
 	var a, r int
 	if !eventually(10*time.Second, func() bool {
-		a, r = s.product(id)
-		return a == available && r == reserved
+		var found bool
+		a, r, found = s.findProduct(id)
+		return found && a == available && r == reserved
 	}) {
 		s.t.Fatalf("product %s: available %d reserved %d, want %d and %d", id, a, r, available, reserved)
 	}

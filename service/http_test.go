@@ -11,226 +11,241 @@ import (
 )
 
 func TestBadInputGetsAClearErrorAndChangesNothing(t *testing.T) {
-	t.Parallel()
-	s := startShop(t)
-	s.addProduct("p", 10)
-	valid := `{"customerId":"c","items":[{"productId":"p","productName":"P","quantity":1,"unitPrice":9.99}]}`
-	json415 := map[string]string{"Content-Type": "text/plain"}
-	tests := []struct {
-		name        string
-		method, svc string
-		path, body  string
-		header      map[string]string
-		status      int
-		code        string
-		field       string
-	}{
-		{"malformed JSON", "POST", service.Orders, "/orders", `{"customerId":`, nil, 400, "malformed_json", ""},
-		{"not JSON at all", "POST", service.Orders, "/orders", `customer=1`, nil, 400, "malformed_json", ""},
-		{"two JSON values", "POST", service.Orders, "/orders", valid + valid, nil, 400, "malformed_json", ""},
-		{"empty body", "POST", service.Orders, "/orders", ``, nil, 400, "empty_body", ""},
-		{"unknown field", "POST", service.Orders, "/orders", `{"customerId":"c","items":[],"coupon":"FREE"}`, nil, 400, "unknown_field", "coupon"},
-		{"wrong type", "POST", service.Orders, "/orders", `{"customerId":"c","items":[{"productId":"p","productName":"P","quantity":"1","unitPrice":1}]}`, nil, 400, "wrong_type", "items.quantity"},
-		{"body is an array", "POST", service.Orders, "/orders", `[]`, nil, 400, "wrong_type", ""},
-		{"not JSON content type", "POST", service.Orders, "/orders", valid, json415, 415, "unsupported_media_type", ""},
-		{"too large", "POST", service.Orders, "/orders", `{"customerId":"` + strings.Repeat("x", 1<<20) + `"}`, nil, 413, "body_too_large", ""},
-		{"no items", "POST", service.Orders, "/orders", `{"customerId":"c","items":[]}`, nil, 422, "validation_failed", "items"},
-		{"price with 3 decimals", "POST", service.Orders, "/orders", `{"customerId":"c","items":[{"productId":"p","productName":"P","quantity":1,"unitPrice":9.999}]}`, nil, 422, "validation_failed", "items[0].unitPrice"},
-		{"price as a string", "POST", service.Orders, "/orders", `{"customerId":"c","items":[{"productId":"p","productName":"P","quantity":1,"unitPrice":"9.99"}]}`, nil, 422, "validation_failed", "items[0].unitPrice"},
-		{"negative price", "POST", service.Orders, "/orders", `{"customerId":"c","items":[{"productId":"p","productName":"P","quantity":1,"unitPrice":-1}]}`, nil, 422, "validation_failed", "items[0].unitPrice"},
-		{"zero quantity", "POST", service.Orders, "/orders", `{"customerId":"c","items":[{"productId":"p","productName":"P","quantity":0,"unitPrice":1}]}`, nil, 422, "validation_failed", "items[0].quantity"},
-		{"bad contact", "POST", service.Orders, "/orders", `{"customerId":"c","contact":{"email":"nope"},"items":[{"productId":"p","productName":"P","quantity":1,"unitPrice":1}]}`, nil, 422, "validation_failed", "contact.email"},
-		{"unknown order", "GET", service.Orders, "/orders/nope", ``, nil, 404, "order_not_found", ""},
-		{"unknown order history", "GET", service.Orders, "/orders/nope/events", ``, nil, 404, "order_not_found", ""},
-		{"cancel unknown order", "POST", service.Orders, "/orders/nope/cancel", ``, nil, 404, "order_not_found", ""},
-		{"bad limit", "GET", service.Orders, "/orders?limit=0", ``, nil, 400, "invalid_parameter", ""},
-		{"bad status", "GET", service.Orders, "/orders?status=SHIPPED", ``, nil, 400, "invalid_parameter", ""},
-		{"bad cursor", "GET", service.Orders, "/orders?cursor=bm90LWEtY3Vyc29y", ``, nil, 400, "invalid_parameter", ""},
-		{"unknown route", "GET", service.Orders, "/carts", ``, nil, 404, "route_not_found", ""},
-		{"wrong method", "DELETE", service.Orders, "/orders", ``, nil, 405, "method_not_allowed", ""},
-		{"product exists", "POST", service.Inventory, "/products", `{"productId":"p","name":"P","stock":1}`, nil, 409, "already_exists", ""},
-		{"product without name", "POST", service.Inventory, "/products", `{"productId":"q","stock":1}`, nil, 422, "validation_failed", "name"},
-		{"negative stock", "POST", service.Inventory, "/products", `{"productId":"q","name":"Q","stock":-1}`, nil, 422, "validation_failed", "stock"},
-		{"restock nothing", "POST", service.Inventory, "/products/p/restock", `{"quantity":0}`, nil, 422, "validation_failed", "quantity"},
-		{"restock unknown", "POST", service.Inventory, "/products/nope/restock", `{"quantity":1}`, nil, 404, "product_not_found", ""},
-		{"unknown product", "GET", service.Inventory, "/products/nope", ``, nil, 404, "product_not_found", ""},
-		{"notifications without order", "GET", service.Notifications, "/notifications", ``, nil, 400, "missing_parameter", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			header := map[string]string{"Content-Type": "application/json"}
-			for k, v := range tt.header {
-				header[k] = v
-			}
-			var body any
-			if tt.body != "" {
-				body = tt.body
-			}
-			r := s.do(tt.method, tt.svc, tt.path, body, header)
-			if r.status != tt.status || str(r.body, "error", "code") != tt.code || str(r.body, "error", "message") == "" {
-				t.Fatalf("%d %s, want %d %s", r.status, r.raw, tt.status, tt.code)
-			}
-			if tt.field != "" {
-				details, _ := r.body["error"].(map[string]any)["details"].([]any)
-				found := false
-				for _, d := range details {
-					found = found || d.(map[string]any)["field"] == tt.field
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := startShop(t, be)
+		s.addProduct("p", 10)
+		valid := `{"customerId":"c","items":[{"productId":"p","productName":"P","quantity":1,"unitPrice":9.99}]}`
+		json415 := map[string]string{"Content-Type": "text/plain"}
+		tests := []struct {
+			name        string
+			method, svc string
+			path, body  string
+			header      map[string]string
+			status      int
+			code        string
+			field       string
+		}{
+			{"malformed JSON", "POST", service.Orders, "/orders", `{"customerId":`, nil, 400, "malformed_json", ""},
+			{"not JSON at all", "POST", service.Orders, "/orders", `customer=1`, nil, 400, "malformed_json", ""},
+			{"two JSON values", "POST", service.Orders, "/orders", valid + valid, nil, 400, "malformed_json", ""},
+			{"empty body", "POST", service.Orders, "/orders", ``, nil, 400, "empty_body", ""},
+			{"unknown field", "POST", service.Orders, "/orders", `{"customerId":"c","items":[],"coupon":"FREE"}`, nil, 400, "unknown_field", "coupon"},
+			{"wrong type", "POST", service.Orders, "/orders", `{"customerId":"c","items":[{"productId":"p","productName":"P","quantity":"1","unitPrice":1}]}`, nil, 400, "wrong_type", "items.quantity"},
+			{"body is an array", "POST", service.Orders, "/orders", `[]`, nil, 400, "wrong_type", ""},
+			{"not JSON content type", "POST", service.Orders, "/orders", valid, json415, 415, "unsupported_media_type", ""},
+			{"too large", "POST", service.Orders, "/orders", `{"customerId":"` + strings.Repeat("x", 1<<20) + `"}`, nil, 413, "body_too_large", ""},
+			{"no items", "POST", service.Orders, "/orders", `{"customerId":"c","items":[]}`, nil, 422, "validation_failed", "items"},
+			{"price with 3 decimals", "POST", service.Orders, "/orders", `{"customerId":"c","items":[{"productId":"p","productName":"P","quantity":1,"unitPrice":9.999}]}`, nil, 422, "validation_failed", "items[0].unitPrice"},
+			{"price as a string", "POST", service.Orders, "/orders", `{"customerId":"c","items":[{"productId":"p","productName":"P","quantity":1,"unitPrice":"9.99"}]}`, nil, 422, "validation_failed", "items[0].unitPrice"},
+			{"negative price", "POST", service.Orders, "/orders", `{"customerId":"c","items":[{"productId":"p","productName":"P","quantity":1,"unitPrice":-1}]}`, nil, 422, "validation_failed", "items[0].unitPrice"},
+			{"zero quantity", "POST", service.Orders, "/orders", `{"customerId":"c","items":[{"productId":"p","productName":"P","quantity":0,"unitPrice":1}]}`, nil, 422, "validation_failed", "items[0].quantity"},
+			{"bad contact", "POST", service.Orders, "/orders", `{"customerId":"c","contact":{"email":"nope"},"items":[{"productId":"p","productName":"P","quantity":1,"unitPrice":1}]}`, nil, 422, "validation_failed", "contact.email"},
+			{"unknown order", "GET", service.Orders, "/orders/nope", ``, nil, 404, "order_not_found", ""},
+			{"unknown order history", "GET", service.Orders, "/orders/nope/events", ``, nil, 404, "order_not_found", ""},
+			{"cancel unknown order", "POST", service.Orders, "/orders/nope/cancel", ``, nil, 404, "order_not_found", ""},
+			{"bad limit", "GET", service.Orders, "/orders?limit=0", ``, nil, 400, "invalid_parameter", ""},
+			{"bad status", "GET", service.Orders, "/orders?status=SHIPPED", ``, nil, 400, "invalid_parameter", ""},
+			{"bad cursor", "GET", service.Orders, "/orders?cursor=bm90LWEtY3Vyc29y", ``, nil, 400, "invalid_parameter", ""},
+			{"unknown route", "GET", service.Orders, "/carts", ``, nil, 404, "route_not_found", ""},
+			{"wrong method", "DELETE", service.Orders, "/orders", ``, nil, 405, "method_not_allowed", ""},
+			{"product exists", "POST", service.Inventory, "/products", `{"productId":"p","name":"P","stock":1}`, nil, 409, "already_exists", ""},
+			{"product without name", "POST", service.Inventory, "/products", `{"productId":"q","stock":1}`, nil, 422, "validation_failed", "name"},
+			{"negative stock", "POST", service.Inventory, "/products", `{"productId":"q","name":"Q","stock":-1}`, nil, 422, "validation_failed", "stock"},
+			{"restock nothing", "POST", service.Inventory, "/products/p/restock", `{"quantity":0}`, nil, 422, "validation_failed", "quantity"},
+			{"restock unknown", "POST", service.Inventory, "/products/nope/restock", `{"quantity":1}`, nil, 404, "product_not_found", ""},
+			{"unknown product", "GET", service.Inventory, "/products/nope", ``, nil, 404, "product_not_found", ""},
+			{"notifications without order", "GET", service.Notifications, "/notifications", ``, nil, 400, "missing_parameter", ""},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				header := map[string]string{"Content-Type": "application/json"}
+				for k, v := range tt.header {
+					header[k] = v
 				}
-				if !found {
-					t.Fatalf("no detail for %s: %s", tt.field, r.raw)
+				var body any
+				if tt.body != "" {
+					body = tt.body
 				}
-			}
-		})
-	}
-	// Nothing of the above placed an order or moved stock.
-	if r := s.get(service.Orders, "/orders"); len(r.body["orders"].([]any)) != 0 {
-		t.Fatalf("orders: %s", r.raw)
-	}
-	if n := countRecords(t, s.sys.Service(service.Orders).Store); n != 0 {
-		t.Fatalf("%d order events stored", n)
-	}
-	if a, res := s.product("p"); a != 10 || res != 0 {
-		t.Fatalf("stock %d/%d", a, res)
-	}
+				r := s.do(tt.method, tt.svc, tt.path, body, header)
+				if r.status != tt.status || str(r.body, "error", "code") != tt.code || str(r.body, "error", "message") == "" {
+					t.Fatalf("%d %s, want %d %s", r.status, r.raw, tt.status, tt.code)
+				}
+				if tt.field != "" {
+					details, _ := r.body["error"].(map[string]any)["details"].([]any)
+					found := false
+					for _, d := range details {
+						found = found || d.(map[string]any)["field"] == tt.field
+					}
+					if !found {
+						t.Fatalf("no detail for %s: %s", tt.field, r.raw)
+					}
+				}
+			})
+		}
+		// Nothing of the above placed an order or moved stock.
+		if r := s.get(service.Orders, "/orders"); len(r.body["orders"].([]any)) != 0 {
+			t.Fatalf("orders: %s", r.raw)
+		}
+		if n := countRecords(t, s.store(service.Orders)); n != 0 {
+			t.Fatalf("%d order events stored", n)
+		}
+		if a, res := s.product("p"); a != 10 || res != 0 {
+			t.Fatalf("stock %d/%d", a, res)
+		}
+	})
 }
 
 func TestListOrdersNewestFirstWithCursor(t *testing.T) {
-	t.Parallel()
-	s := startShop(t)
-	s.addProduct("p", 100)
-	s.addProduct("none", 0)
-	var ids []string
-	for i := range 5 {
-		product := "p"
-		if i%2 == 1 {
-			product = "none"
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := startShop(t, be)
+		s.addProduct("p", 100)
+		s.addProduct("none", 0)
+		var ids []string
+		for i := range 5 {
+			product := "p"
+			if i%2 == 1 {
+				product = "none"
+			}
+			ids = append(ids, s.placeOrder(orderBody("alice", item{product, 1, "1"})))
 		}
-		ids = append(ids, s.placeOrder(orderBody("alice", item{product, 1, "1"})))
-	}
-	s.placeOrder(orderBody("bob", item{"p", 1, "1"}))
-	for i, id := range ids {
-		want := "CONFIRMED"
-		if i%2 == 1 {
-			want = "REJECTED"
+		s.placeOrder(orderBody("bob", item{"p", 1, "1"}))
+		for i, id := range ids {
+			want := "CONFIRMED"
+			if i%2 == 1 {
+				want = "REJECTED"
+			}
+			s.waitOrder(id, want)
 		}
-		s.waitOrder(id, want)
-	}
 
-	var seen []string
-	cursor := ""
-	for pages := 0; ; pages++ {
-		r := s.get(service.Orders, "/orders?customerId=alice&limit=2&cursor="+cursor)
-		if r.status != http.StatusOK || pages > 3 {
-			t.Fatalf("%d %s", r.status, r.raw)
+		var seen []string
+		cursor := ""
+		for pages := 0; ; pages++ {
+			r := s.get(service.Orders, "/orders?customerId=alice&limit=2&cursor="+cursor)
+			if r.status != http.StatusOK || pages > 3 {
+				t.Fatalf("%d %s", r.status, r.raw)
+			}
+			for _, o := range r.body["orders"].([]any) {
+				seen = append(seen, o.(map[string]any)["id"].(string))
+			}
+			cursor = str(r.body, "nextCursor")
+			if cursor == "" {
+				break
+			}
 		}
-		for _, o := range r.body["orders"].([]any) {
-			seen = append(seen, o.(map[string]any)["id"].(string))
+		if len(seen) != 5 {
+			t.Fatalf("seen %v", seen)
 		}
-		cursor = str(r.body, "nextCursor")
-		if cursor == "" {
-			break
+		for i := range seen {
+			if seen[i] != ids[len(ids)-1-i] {
+				t.Fatalf("order %v, want newest first of %v", seen, ids)
+			}
 		}
-	}
-	if len(seen) != 5 {
-		t.Fatalf("seen %v", seen)
-	}
-	for i := range seen {
-		if seen[i] != ids[len(ids)-1-i] {
-			t.Fatalf("order %v, want newest first of %v", seen, ids)
+		r := s.get(service.Orders, "/orders?customerId=alice&status=REJECTED")
+		if got := r.body["orders"].([]any); len(got) != 2 || got[0].(map[string]any)["id"] != ids[3] {
+			t.Fatalf("rejected: %s", r.raw)
 		}
-	}
-	r := s.get(service.Orders, "/orders?customerId=alice&status=REJECTED")
-	if got := r.body["orders"].([]any); len(got) != 2 || got[0].(map[string]any)["id"] != ids[3] {
-		t.Fatalf("rejected: %s", r.raw)
-	}
-	if r := s.get(service.Orders, "/orders?customerId=nobody"); r.status != 200 || len(r.body["orders"].([]any)) != 0 {
-		t.Fatalf("nobody: %s", r.raw)
-	}
+		if r := s.get(service.Orders, "/orders?customerId=nobody"); r.status != 200 || len(r.body["orders"].([]any)) != 0 {
+			t.Fatalf("nobody: %s", r.raw)
+		}
+	})
 }
 
 func TestOrderHistoryIsTheStoredEventsInOrder(t *testing.T) {
-	t.Parallel()
-	s := startShop(t)
-	s.addProduct("p", 1)
-	r := s.do(http.MethodPost, service.Orders, "/orders", orderBody("c", item{"p", 1, "1"}), map[string]string{"X-Correlation-ID": "corr-42"})
-	if r.header.Get("X-Correlation-ID") != "corr-42" {
-		t.Fatalf("correlation header %q", r.header.Get("X-Correlation-ID"))
-	}
-	id := str(r.body, "order", "id")
-	s.waitOrder(id, "CONFIRMED")
-	s.post(service.Orders, "/orders/"+id+"/cancel", nil)
-	h := s.get(service.Orders, "/orders/"+id+"/events")
-	events := h.body["events"].([]any)
-	var types []string
-	for i, e := range events {
-		ev := e.(map[string]any)
-		types = append(types, ev["type"].(string))
-		if ev["version"] != float64(i+1) || ev["eventId"] == "" || ev["recordedAt"] == "" {
-			t.Fatalf("event %d: %v", i, ev)
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := startShop(t, be)
+		s.addProduct("p", 1)
+		r := s.do(http.MethodPost, service.Orders, "/orders", orderBody("c", item{"p", 1, "1"}), map[string]string{"X-Correlation-ID": "corr-42"})
+		if r.header.Get("X-Correlation-ID") != "corr-42" {
+			t.Fatalf("correlation header %q", r.header.Get("X-Correlation-ID"))
 		}
-	}
-	if strings.Join(types, ",") != "order.placed,order.confirmed,order.cancelled" {
-		t.Fatalf("types %v", types)
-	}
-	// The confirmation was caused by the reservation, in the same conversation.
-	confirmed := events[1].(map[string]any)
-	if confirmed["correlationId"] != "corr-42" || confirmed["causationId"] == "" || confirmed["causationId"] == events[0].(map[string]any)["causationId"] {
-		t.Fatalf("confirmed %v", confirmed)
-	}
-	data, _ := json.Marshal(events[0].(map[string]any)["data"])
-	if !strings.Contains(string(data), `"Total":100`) {
-		t.Fatalf("data %s", data)
-	}
+		id := str(r.body, "order", "id")
+		s.waitOrder(id, "CONFIRMED")
+		s.post(service.Orders, "/orders/"+id+"/cancel", nil)
+		h := s.get(service.Orders, "/orders/"+id+"/events")
+		events := h.body["events"].([]any)
+		var types []string
+		for i, e := range events {
+			ev := e.(map[string]any)
+			types = append(types, ev["type"].(string))
+			if ev["version"] != float64(i+1) || ev["eventId"] == "" || ev["recordedAt"] == "" {
+				t.Fatalf("event %d: %v", i, ev)
+			}
+		}
+		if strings.Join(types, ",") != "order.placed,order.confirmed,order.cancelled" {
+			t.Fatalf("types %v", types)
+		}
+		// The confirmation was caused by the reservation, in the same conversation.
+		confirmed := events[1].(map[string]any)
+		if confirmed["correlationId"] != "corr-42" || confirmed["causationId"] == "" || confirmed["causationId"] == events[0].(map[string]any)["causationId"] {
+			t.Fatalf("confirmed %v", confirmed)
+		}
+		data, _ := json.Marshal(events[0].(map[string]any)["data"])
+		if !strings.Contains(string(data), `"Total":100`) {
+			t.Fatalf("data %s", data)
+		}
+	})
 }
 
 func TestProductsCatalog(t *testing.T) {
-	t.Parallel()
-	s := startShop(t)
-	r := s.post(service.Inventory, "/products", map[string]any{"productId": "prod-123", "name": "Laptop", "stock": 25})
-	if r.status != http.StatusCreated || r.header.Get("Location") != "/products/prod-123" {
-		t.Fatalf("%d %s", r.status, r.raw)
-	}
-	p := r.body["product"].(map[string]any)
-	if p["productId"] != "prod-123" || p["name"] != "Laptop" || p["available"] != 25.0 || p["reserved"] != 0.0 {
-		t.Fatalf("product %v", p)
-	}
-	r = s.post(service.Inventory, "/products/prod-123/restock", map[string]any{"quantity": 10})
-	if r.status != http.StatusOK || str(r.body, "message") != "Product restocked" || r.body["product"].(map[string]any)["available"] != 35.0 {
-		t.Fatalf("restock %d %s", r.status, r.raw)
-	}
-	s.waitProduct("prod-123", 35, 0)
-	for _, id := range []string{"b", "a", "c"} {
-		s.addProduct(id, 1)
-	}
-	if !eventually(5*time.Second, func() bool {
-		return len(s.get(service.Inventory, "/products").body["products"].([]any)) == 4
-	}) {
-		t.Fatal("catalog incomplete")
-	}
-	first := s.get(service.Inventory, "/products?limit=2")
-	next := str(first.body, "nextCursor")
-	second := s.get(service.Inventory, "/products?limit=2&cursor="+next)
-	ids := func(r response) (out []string) {
-		for _, p := range r.body["products"].([]any) {
-			out = append(out, p.(map[string]any)["productId"].(string))
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := startShop(t, be)
+		r := s.post(service.Inventory, "/products", map[string]any{"productId": "prod-123", "name": "Laptop", "stock": 25})
+		if r.status != http.StatusCreated || r.header.Get("Location") != "/products/prod-123" {
+			t.Fatalf("%d %s", r.status, r.raw)
 		}
-		return out
-	}
-	if strings.Join(ids(first), ",") != "a,b" || next != "b" || strings.Join(ids(second), ",") != "c,prod-123" || str(second.body, "nextCursor") != "" {
-		t.Fatalf("pages %v %v (%s)", ids(first), ids(second), next)
-	}
+		p := r.body["product"].(map[string]any)
+		if p["productId"] != "prod-123" || p["name"] != "Laptop" || p["available"] != 25.0 || p["reserved"] != 0.0 {
+			t.Fatalf("product %v", p)
+		}
+		r = s.post(service.Inventory, "/products/prod-123/restock", map[string]any{"quantity": 10})
+		if r.status != http.StatusOK || str(r.body, "message") != "Product restocked" || r.body["product"].(map[string]any)["available"] != 35.0 {
+			t.Fatalf("restock %d %s", r.status, r.raw)
+		}
+		s.waitProduct("prod-123", 35, 0)
+		for _, id := range []string{"b", "a", "c"} {
+			s.addProduct(id, 1)
+		}
+		if !eventually(5*time.Second, func() bool {
+			return len(s.get(service.Inventory, "/products").body["products"].([]any)) == 4
+		}) {
+			t.Fatal("catalog incomplete")
+		}
+		first := s.get(service.Inventory, "/products?limit=2")
+		next := str(first.body, "nextCursor")
+		second := s.get(service.Inventory, "/products?limit=2&cursor="+next)
+		ids := func(r response) (out []string) {
+			for _, p := range r.body["products"].([]any) {
+				out = append(out, p.(map[string]any)["productId"].(string))
+			}
+			return out
+		}
+		if strings.Join(ids(first), ",") != "a,b" || next != "b" || strings.Join(ids(second), ",") != "c,prod-123" || str(second.body, "nextCursor") != "" {
+			t.Fatalf("pages %v %v (%s)", ids(first), ids(second), next)
+		}
+	})
 }
 
 func TestHealth(t *testing.T) {
-	t.Parallel()
-	s := startShop(t)
-	for _, svc := range service.AllServices {
-		r := s.get(svc, "/health")
-		if r.status != http.StatusOK || r.body["status"] != "healthy" || str(r.body, "services", "gochannel") != "connected" || str(r.body, "timestamp") == "" {
-			t.Fatalf("%s: %d %s", svc, r.status, r.raw)
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := startShop(t, be)
+		busName := map[string]string{service.BusGoChannel: "gochannel", service.BusAMQP: "rabbitmq", service.BusRedis: "redis"}[be.bus]
+		for _, svc := range service.AllServices {
+			r := s.get(svc, "/health")
+			if r.status != http.StatusOK || r.body["status"] != "healthy" || str(r.body, "services", busName) != "connected" || str(r.body, "timestamp") == "" {
+				t.Fatalf("%s: %d %s", svc, r.status, r.raw)
+			}
+			if be.mongo && str(r.body, "services", "mongodb") != "connected" {
+				t.Fatalf("%s: %s", svc, r.raw)
+			}
+			if be.bus == service.BusAMQP && str(r.body, "services", "redis") != "connected" {
+				t.Fatalf("%s: %s", svc, r.raw)
+			}
+			if str(r.body, "circuitBreakers", "notifier") != "closed" {
+				t.Fatalf("%s: breakers %s", svc, r.raw)
+			}
+			if _, ok := r.body["uptime"].(float64); !ok {
+				t.Fatalf("%s: uptime %v", svc, r.body["uptime"])
+			}
 		}
-		if _, ok := r.body["uptime"].(float64); !ok {
-			t.Fatalf("%s: uptime %v", svc, r.body["uptime"])
-		}
-	}
+	})
 }

@@ -11,7 +11,6 @@ import (
 	"shop/cqrs"
 	domain "shop/domain/inventory"
 	"shop/domain/order"
-	"shop/infrastructure/memory"
 	"shop/ports/httpport"
 )
 
@@ -28,7 +27,11 @@ var demoCatalog = []inventory.AddProduct{
 func newInventory(d serviceDeps) (*Service, error) {
 	p, cfg := d.platform, d.cfg
 	logger := p.Logger.With("service", Inventory)
-	store := d.adapters.store(Inventory, memory.NewEventStore(p.Registry))
+	store, err := p.eventStore(d.ctx, Inventory)
+	if err != nil {
+		return nil, err
+	}
+	store = d.adapters.store(Inventory, store)
 	relay, err := p.newRelay(cfg, store)
 	if err != nil {
 		return nil, err
@@ -41,7 +44,10 @@ func newInventory(d serviceDeps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	views := memory.NewProductViews()
+	views, err := p.productViews(d.ctx)
+	if err != nil {
+		return nil, err
+	}
 	obs := decorator.Observability{Logger: logger, Metrics: p.Metrics}
 
 	var app inventory.Application
@@ -63,7 +69,7 @@ func newInventory(d serviceDeps) (*Service, error) {
 		Stock:    inventory.NewGetStockHandler(stock),
 	}
 
-	router, proc, err := p.newRouter(cfg, memory.NewProcessedMessages(cfg.DedupTTL, cfg.DedupMemoryMax))
+	router, proc, err := p.newRouter(cfg, p.processedMessages(cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -86,11 +92,12 @@ func newInventory(d serviceDeps) (*Service, error) {
 	}
 
 	svc := &Service{
-		Name:    Inventory,
-		Handler: httpport.NewInventoryHandler(app, httpport.NewHealth(p.busDependency()), logger),
-		Store:   store,
-		router:  router,
-		relay:   relay,
+		Name:       Inventory,
+		Handler:    httpport.NewInventoryHandler(app, p.health(cfg), logger),
+		Store:      store,
+		router:     router,
+		processors: proc,
+		relay:      relay,
 	}
 	if cfg.DemoCatalog {
 		svc.onStart = func(ctx context.Context) error {

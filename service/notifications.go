@@ -7,7 +7,6 @@ import (
 	"shop/cqrs"
 	"shop/domain/notification"
 	"shop/domain/order"
-	"shop/infrastructure/memory"
 	"shop/infrastructure/notifier"
 	"shop/ports/httpport"
 )
@@ -15,7 +14,11 @@ import (
 func newNotifications(d serviceDeps) (*Service, error) {
 	p, cfg := d.platform, d.cfg
 	logger := p.Logger.With("service", Notifications)
-	store := d.adapters.store(Notifications, memory.NewEventStore(p.Registry))
+	store, err := p.eventStore(d.ctx, Notifications)
+	if err != nil {
+		return nil, err
+	}
+	store = d.adapters.store(Notifications, store)
 	relay, err := p.newRelay(cfg, store)
 	if err != nil {
 		return nil, err
@@ -24,8 +27,15 @@ func newNotifications(d serviceDeps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	views := memory.NewNotificationViews()
-	sender := d.adapters.sender(notifier.NewLog(logger))
+	views, err := p.notificationViews(d.ctx)
+	if err != nil {
+		return nil, err
+	}
+	recipients, err := p.recipients(d.ctx)
+	if err != nil {
+		return nil, err
+	}
+	sender := p.sender(d.adapters.sender(notifier.NewLog(logger)))
 	obs := decorator.Observability{Logger: logger, Metrics: p.Metrics}
 
 	var app notifications.Application
@@ -34,7 +44,7 @@ func newNotifications(d serviceDeps) (*Service, error) {
 	}
 	app.Queries = notifications.Queries{Notifications: notifications.NewListNotificationsHandler(views)}
 
-	router, proc, err := p.newRouter(cfg, memory.NewProcessedMessages(cfg.DedupTTL, cfg.DedupMemoryMax))
+	router, proc, err := p.newRouter(cfg, p.processedMessages(cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +55,7 @@ func newNotifications(d serviceDeps) (*Service, error) {
 	if err := cqrs.AddCommandHandler(proc, handlerSendNotification, app.Commands.SendNotification.Handle); err != nil {
 		return nil, err
 	}
-	policy := notifications.NewOrderPolicy(commands, memory.NewRecipients())
+	policy := notifications.NewOrderPolicy(commands, recipients)
 	if err := proc.AddEventHandler(handlerNotificationsOrders, order.AggregateType, policy.Events(), policy, cqrs.EventHandlerOptions{Deduplicate: true}); err != nil {
 		return nil, err
 	}
@@ -53,10 +63,11 @@ func newNotifications(d serviceDeps) (*Service, error) {
 		return nil, err
 	}
 	return &Service{
-		Name:    Notifications,
-		Handler: httpport.NewNotificationsHandler(app, httpport.NewHealth(p.busDependency()), logger),
-		Store:   store,
-		router:  router,
-		relay:   relay,
+		Name:       Notifications,
+		Handler:    httpport.NewNotificationsHandler(app, p.health(cfg), logger),
+		Store:      store,
+		router:     router,
+		processors: proc,
+		relay:      relay,
 	}, nil
 }

@@ -7,14 +7,17 @@ import (
 	"shop/cqrs"
 	"shop/domain/inventory"
 	"shop/domain/order"
-	"shop/infrastructure/memory"
 	"shop/ports/httpport"
 )
 
 func newOrders(d serviceDeps) (*Service, error) {
 	p, cfg := d.platform, d.cfg
 	logger := p.Logger.With("service", Orders)
-	store := d.adapters.store(Orders, memory.NewEventStore(p.Registry))
+	store, err := p.eventStore(d.ctx, Orders)
+	if err != nil {
+		return nil, err
+	}
+	store = d.adapters.store(Orders, store)
 	relay, err := p.newRelay(cfg, store)
 	if err != nil {
 		return nil, err
@@ -23,8 +26,11 @@ func newOrders(d serviceDeps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	views := memory.NewOrderViews()
-	keys := memory.NewIdempotencyKeys(cfg.IdempotencyTTL)
+	views, err := p.orderViews(d.ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys := p.idempotencyKeys(cfg)
 	obs := decorator.Observability{Logger: logger, Metrics: p.Metrics}
 
 	var app orders.Application
@@ -47,7 +53,7 @@ func newOrders(d serviceDeps) (*Service, error) {
 		OrderHistory: orders.NewGetOrderHistoryHandler(store),
 	}
 
-	router, proc, err := p.newRouter(cfg, memory.NewProcessedMessages(cfg.DedupTTL, cfg.DedupMemoryMax))
+	router, proc, err := p.newRouter(cfg, p.processedMessages(cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -69,12 +75,13 @@ func newOrders(d serviceDeps) (*Service, error) {
 		return nil, err
 	}
 
-	health := httpport.NewHealth(p.busDependency())
+	health := p.health(cfg)
 	return &Service{
-		Name:    Orders,
-		Handler: httpport.NewOrdersHandler(app, health, logger),
-		Store:   store,
-		router:  router,
-		relay:   relay,
+		Name:       Orders,
+		Handler:    httpport.NewOrdersHandler(app, health, logger),
+		Store:      store,
+		router:     router,
+		processors: proc,
+		relay:      relay,
 	}, nil
 }

@@ -16,12 +16,17 @@ import (
 	"shop/domain/inventory"
 	"shop/domain/notification"
 	"shop/domain/order"
+	"shop/infrastructure/amqp"
+	"shop/infrastructure/breaker"
+	"shop/infrastructure/mongo"
+	"shop/infrastructure/redis"
 	"shop/infrastructure/system"
 	"shop/ports/httpport"
 )
 
-// Platform is what the services of one process share: the bus, the event type
-// registry, the clock and the logger. Each service still keeps its own data.
+// Platform is what the services of one process share: the bus, the
+// connections to MongoDB and Redis, the event type registry, the clock and
+// the logger. Each service still keeps its own data.
 type Platform struct {
 	Logger    *slog.Logger
 	Registry  *cqrs.Registry
@@ -31,6 +36,14 @@ type Platform struct {
 	Clock     eventstore.Clock
 	IDs       eventstore.IDs
 	Metrics   decorator.Metrics
+
+	// Mongo and Redis are nil when the stores are in memory.
+	Mongo *mongo.Client
+	Redis *redis.Client
+	// SenderBreaker guards the notification sender.
+	SenderBreaker *breaker.Breaker
+
+	closers []func() error
 }
 
 // Bus is a message broker as the services use it.
@@ -39,8 +52,13 @@ type Bus struct {
 	Name        string
 	Publisher   message.Publisher
 	Subscribers cqrs.SubscriberFactory
-	Check       func(context.Context) error
-	Close       func() error
+	// Declare makes a consumer group exist on a topic before anything reads
+	// it, so that what is published in the meantime waits for it.
+	Declare func(ctx context.Context, consumerGroup, topic string) error
+	Check   func(context.Context) error
+	Close   func() error
+	// run is work the bus does while the system runs (trimming streams).
+	run func(ctx context.Context)
 }
 
 // NewRegistry registers the events of every bounded context.
@@ -53,21 +71,68 @@ func NewRegistry() (*cqrs.Registry, error) {
 	)
 }
 
-func newPlatform(cfg Config, logger *slog.Logger) (*Platform, error) {
+func newPlatform(cfg Config, logger *slog.Logger) (_ *Platform, err error) {
 	registry, err := NewRegistry()
 	if err != nil {
 		return nil, err
 	}
-	return &Platform{
-		Logger:    logger,
-		Registry:  registry,
-		Marshaler: cqrs.Marshaler{Registry: registry},
-		Topics:    cfg.Topics,
-		Bus:       newGoChannelBus(logger),
-		Clock:     system.Clock{},
-		IDs:       system.IDs{},
-		Metrics:   decorator.NoMetrics{},
-	}, nil
+	p := &Platform{
+		Logger:        logger,
+		Registry:      registry,
+		Marshaler:     cqrs.Marshaler{Registry: registry},
+		Topics:        cfg.Topics,
+		Clock:         system.Clock{},
+		IDs:           system.IDs{},
+		Metrics:       decorator.NoMetrics{},
+		SenderBreaker: breaker.New("notifier", cfg.Breaker, breakerLogger(logger)),
+	}
+	defer func() {
+		if err != nil {
+			_ = p.close()
+		}
+	}()
+	if cfg.MongoURL != "" {
+		if p.Mongo, err = mongo.Connect(cfg.MongoURL, cfg.MongoDatabasePrefix, breaker.New("mongodb", cfg.Breaker, breakerLogger(logger))); err != nil {
+			return nil, err
+		}
+		p.closers = append(p.closers, func() error { return p.Mongo.Close(context.Background()) })
+	}
+	if cfg.RedisURL != "" {
+		if p.Redis, err = redis.Connect(cfg.RedisURL, cfg.RedisKeyPrefix, breaker.New("redis", cfg.Breaker, breakerLogger(logger))); err != nil {
+			return nil, err
+		}
+		p.closers = append(p.closers, p.Redis.Close)
+	}
+	switch cfg.Bus {
+	case BusAMQP:
+		p.Bus, err = newAMQPBus(cfg, logger)
+	case BusRedis:
+		p.Bus, err = newStreamsBus(cfg, logger)
+	default:
+		p.Bus = newGoChannelBus(logger)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func breakerLogger(logger *slog.Logger) func(name, from, to string) {
+	return func(name, from, to string) {
+		logger.Warn("circuit breaker changed state", "dependency", name, "from", from, "to", to)
+	}
+}
+
+// close closes the bus, then the connections.
+func (p *Platform) close() error {
+	var errs []error
+	if p.Bus.Close != nil {
+		errs = append(errs, p.Bus.Close())
+	}
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		errs = append(errs, p.closers[i]())
+	}
+	return errors.Join(errs...)
 }
 
 // newGoChannelBus is the in-process bus of the embedded mode.
@@ -86,6 +151,8 @@ func newGoChannelBus(logger *slog.Logger) Bus {
 		// Routers close their subscribers when they stop; the process's one
 		// GoChannel must outlive them, so that the relay can still flush.
 		Subscribers: func(string) (message.Subscriber, error) { return sharedSubscriber{pubsub}, nil },
+		// A GoChannel keeps nothing for subscribers that are not there yet.
+		Declare: func(context.Context, string, string) error { return nil },
 		Check: func(context.Context) error {
 			if closed.Load() {
 				return errors.New("closed")
@@ -102,6 +169,48 @@ func newGoChannelBus(logger *slog.Logger) Bus {
 type sharedSubscriber struct{ message.Subscriber }
 
 func (sharedSubscriber) Close() error { return nil }
+
+func newAMQPBus(cfg Config, logger *slog.Logger) (Bus, error) {
+	amqpCfg := cfg.AMQP
+	amqpCfg.QueuePrefix = cfg.Topics.Prefix
+	b, err := amqp.New(amqpCfg, cqrs.WatermillLogger(logger))
+	if err != nil {
+		return Bus{}, err
+	}
+	return Bus{
+		Name:        "rabbitmq",
+		Publisher:   b.Publisher(),
+		Subscribers: b.Subscriber,
+		Declare:     func(_ context.Context, group, topic string) error { return b.Declare(group, topic) },
+		Check: func(context.Context) error {
+			if !b.Connected() {
+				return errors.New("not connected")
+			}
+			return nil
+		},
+		Close: b.Close,
+	}, nil
+}
+
+func newStreamsBus(cfg Config, logger *slog.Logger) (Bus, error) {
+	streamsCfg := cfg.Streams
+	// One blocking read per consumer group and partition of every service.
+	streamsCfg.Subscriptions = len(Topology(cfg.Topics))
+	s, err := redis.NewStreams(cfg.RedisURL, streamsCfg, cqrs.WatermillLogger(logger))
+	if err != nil {
+		return Bus{}, err
+	}
+	trimmer := s.NewTrimmer(cfg.Topics.Prefix, logger)
+	return Bus{
+		Name:        "redis",
+		Publisher:   s.Publisher(),
+		Subscribers: s.Subscriber,
+		Declare:     s.Declare,
+		Check:       s.Ping,
+		Close:       s.Close,
+		run:         func(ctx context.Context) { trimmer.Run(ctx, cfg.StreamTrimInterval) },
+	}, nil
+}
 
 // newRouter builds one service's router and processors on the platform's bus.
 func (p *Platform) newRouter(cfg Config, dedup cqrs.ProcessedMessages) (*message.Router, *cqrs.Processors, error) {
@@ -137,10 +246,6 @@ func (p *Platform) newCommandBus() (*cqrs.CommandBus, error) {
 	return cqrs.NewCommandBus(p.Bus.Publisher, p.Topics, p.Marshaler, cqrs.WatermillLogger(p.Logger))
 }
 
-func (p *Platform) busDependency() httpport.Dependency {
-	return httpport.Dependency{Name: p.Bus.Name, Required: true, Check: p.Bus.Check}
-}
-
 // eventNames lists every event type of an aggregate type: projections handle
 // them all, since every event moves the version they keep.
 func (p *Platform) eventNames(aggregateType string) []string {
@@ -149,4 +254,23 @@ func (p *Platform) eventNames(aggregateType string) []string {
 		names = append(names, t.Name())
 	}
 	return names
+}
+
+// health lists the dependencies /health reports, and the breakers.
+func (p *Platform) health(cfg Config) *httpport.Health {
+	deps := []httpport.Dependency{{Name: p.Bus.Name, Required: true, Check: p.Bus.Check}}
+	breakers := []httpport.Breaker{p.SenderBreaker}
+	if p.Mongo != nil {
+		deps = append(deps, httpport.Dependency{Name: "mongodb", Required: true, Check: p.Mongo.Ping})
+		breakers = append(breakers, p.Mongo.Breaker())
+	}
+	if p.Redis != nil && cfg.Bus != BusRedis {
+		// Redis only remembers idempotency keys and handled messages here:
+		// without it the service goes on (see README), degraded.
+		deps = append(deps, httpport.Dependency{Name: "redis", Required: false, Check: p.Redis.Ping})
+	}
+	if p.Redis != nil {
+		breakers = append(breakers, p.Redis.Breaker())
+	}
+	return httpport.NewHealth(breakers, deps...)
 }

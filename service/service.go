@@ -23,9 +23,10 @@ type Service struct {
 	// Store is the service's event store.
 	Store eventstore.Store
 
-	router  *message.Router
-	relay   *cqrs.Relay
-	onStart func(context.Context) error
+	router     *message.Router
+	processors *cqrs.Processors
+	relay      *cqrs.Relay
+	onStart    func(context.Context) error
 }
 
 // Adapters replaces adapters a service would otherwise build from configuration.
@@ -63,6 +64,7 @@ func newService(name string, deps serviceDeps) (*Service, error) {
 }
 
 type serviceDeps struct {
+	ctx      context.Context
 	cfg      Config
 	platform *Platform
 	adapters Adapters

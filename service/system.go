@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"shop/cqrs"
 	"shop/ports/httpport"
 )
 
@@ -26,8 +27,10 @@ type System struct {
 	servers   []*http.Server
 }
 
-// New builds the configured services. Nothing runs until Start.
-func New(cfg Config, logger *slog.Logger, adapters Adapters) (*System, error) {
+// New connects to the configured servers, creates what they lack (indexes,
+// queues, consumer groups) and builds the configured services. Nothing runs
+// until Start.
+func New(ctx context.Context, cfg Config, logger *slog.Logger, adapters Adapters) (_ *System, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -35,9 +38,19 @@ func New(cfg Config, logger *slog.Logger, adapters Adapters) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			_ = platform.close()
+		}
+	}()
+	for _, b := range Topology(cfg.Topics) {
+		if err := platform.Bus.Declare(ctx, b.ConsumerGroup, b.Topic); err != nil {
+			return nil, fmt.Errorf("%s: %w", platform.Bus.Name, err)
+		}
+	}
 	s := &System{cfg: cfg, platform: platform}
 	for _, name := range cfg.Services {
-		svc, err := newService(name, serviceDeps{cfg: cfg, platform: platform, adapters: adapters})
+		svc, err := newService(name, serviceDeps{ctx: ctx, cfg: cfg, platform: platform, adapters: adapters})
 		if err != nil {
 			return nil, fmt.Errorf("%s service: %w", name, err)
 		}
@@ -64,6 +77,13 @@ func (s *System) Platform() *Platform { return s.platform }
 func (s *System) Start(ctx context.Context) error {
 	relayCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.relayStop = stop
+	if run := s.platform.Bus.run; run != nil {
+		s.relays.Add(1)
+		go func() {
+			defer s.relays.Done()
+			run(relayCtx)
+		}()
+	}
 	for _, svc := range s.services {
 		s.relays.Add(1)
 		go func() {
@@ -154,8 +174,8 @@ func (s *System) Shutdown(ctx context.Context) error {
 	}
 	s.relays.Wait()
 
-	if err := s.platform.Bus.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("bus: %w", err))
+	if err := s.platform.close(); err != nil {
+		errs = append(errs, fmt.Errorf("closing connections: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -178,4 +198,13 @@ func (s *System) Run(ctx context.Context, ready func(addrs map[string]string)) e
 	err = s.Shutdown(ctx)
 	s.platform.Logger.Info("stopped", "took", time.Since(start).Round(time.Millisecond).String())
 	return err
+}
+
+// Bindings lists what the handlers of this process's services read.
+func (s *System) Bindings() []cqrs.Binding {
+	var all []cqrs.Binding
+	for _, svc := range s.services {
+		all = append(all, svc.processors.Bindings()...)
+	}
+	return all
 }

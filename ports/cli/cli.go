@@ -26,6 +26,8 @@ const (
 // Env is how the command line reads the environment.
 type Env struct {
 	Lookup func(string) (string, bool)
+	// Hostname names this process where a stable name is needed (Redis consumer groups).
+	Hostname string
 	Stdout io.Writer
 	Stderr io.Writer
 }
@@ -116,7 +118,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := service.ConfigFromEnv(env.Lookup)
+	cfg, err := service.ConfigFromEnv(env.Lookup, env.Hostname)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
@@ -126,7 +128,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		}
 	}
 	logger := logging.New(os.Stderr, cfg.LogFormat, cfg.LogLevel)
-	sys, err := service.New(cfg, logger, service.Adapters{})
+	sys, err := service.New(ctx, cfg, logger, service.Adapters{})
 	if err != nil {
 		return err
 	}

@@ -88,22 +88,31 @@ type Dependency struct {
 	Check    func(ctx context.Context) error
 }
 
-// Health answers /health in the platform's shape.
-type Health struct {
-	started time.Time
-	deps    []Dependency
+// Breaker is a circuit breaker as /health reports it.
+type Breaker interface {
+	Name() string
+	// State is "closed", "half-open" or "open".
+	State() string
 }
 
-// NewHealth reports on deps.
-func NewHealth(deps ...Dependency) *Health {
-	return &Health{started: time.Now(), deps: deps}
+// Health answers /health in the platform's shape.
+type Health struct {
+	started  time.Time
+	deps     []Dependency
+	breakers []Breaker
+}
+
+// NewHealth reports on deps and breakers.
+func NewHealth(breakers []Breaker, deps ...Dependency) *Health {
+	return &Health{started: time.Now(), deps: deps, breakers: breakers}
 }
 
 type healthBody struct {
-	Status    string            `json:"status"`
-	Timestamp string            `json:"timestamp"`
-	Uptime    int64             `json:"uptime"`
-	Services  map[string]string `json:"services"`
+	Status          string            `json:"status"`
+	Timestamp       string            `json:"timestamp"`
+	Uptime          int64             `json:"uptime"`
+	Services        map[string]string `json:"services"`
+	CircuitBreakers map[string]string `json:"circuitBreakers,omitempty"`
 }
 
 func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -127,6 +136,12 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		body.Services[d.Name] = "connected"
+	}
+	if len(h.breakers) > 0 {
+		body.CircuitBreakers = map[string]string{}
+		for _, b := range h.breakers {
+			body.CircuitBreakers[b.Name()] = b.State()
+		}
 	}
 	writeJSON(w, status, body)
 }

@@ -1,0 +1,185 @@
+// Package amqp is the RabbitMQ bus: watermill-amqp with durable fanout
+// exchanges (one per topic) and one durable queue per consumer group, so that
+// every consumer group gets every message of its topics while the replicas of
+// one service compete for them.
+package amqp
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
+	"github.com/ThreeDotsLabs/watermill/message"
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"shop/cqrs"
+)
+
+// Config is how the bus talks to RabbitMQ.
+type Config struct {
+	// URL is RABBITMQ_URL.
+	URL string
+	// Prefetch is how many unacknowledged messages RabbitMQ pushes to each
+	// consumer ahead of its acknowledgements (AMQP_PREFETCH). Watermill handles
+	// one message at a time per subscription; the prefetched ones cut the wait
+	// for the next. Prefetch 1 costs a round trip per message.
+	Prefetch int
+	// ChannelPoolSize is how many channels publishers share (AMQP_CHANNEL_POOL).
+	// Without a pool every publish opens and closes a channel, about ten times
+	// slower.
+	ChannelPoolSize int
+	// Confirms makes every publish wait until RabbitMQ has the message
+	// (AMQP_CONFIRMS). The relay marks an event published only then.
+	Confirms bool
+	// QueuePrefix is put before every queue name, as the topics' prefix is
+	// before every exchange name.
+	QueuePrefix string
+}
+
+// Validate reports every setting out of range.
+func (c Config) Validate() error {
+	var err error
+	if c.URL == "" {
+		err = errors.Join(err, errors.New("RABBITMQ_URL is required"))
+	}
+	if c.Prefetch < 1 || c.Prefetch > 65535 {
+		err = errors.Join(err, errors.New("AMQP_PREFETCH must be from 1 to 65535"))
+	}
+	if c.ChannelPoolSize < 0 || c.ChannelPoolSize > 1024 {
+		err = errors.Join(err, errors.New("AMQP_CHANNEL_POOL must be from 0 to 1024"))
+	}
+	return err
+}
+
+// Bus publishes and subscribes over two connections: one for publishing, one
+// shared by every subscriber of the process.
+type Bus struct {
+	cfg       Config
+	logger    watermill.LoggerAdapter
+	pubConn   *wamqp.ConnectionWrapper
+	subConn   *wamqp.ConnectionWrapper
+	publisher *wamqp.Publisher
+
+	mu     sync.Mutex
+	queues map[string]bool
+}
+
+// New connects to RabbitMQ. The connections reconnect by themselves.
+func New(cfg Config, logger watermill.LoggerAdapter) (*Bus, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	b := &Bus{cfg: cfg, logger: logger, queues: map[string]bool{}}
+	var err error
+	if b.pubConn, err = wamqp.NewConnection(wamqp.ConnectionConfig{AmqpURI: cfg.URL}, logger); err != nil {
+		return nil, fmt.Errorf("rabbitmq: %w", err)
+	}
+	if b.subConn, err = wamqp.NewConnection(wamqp.ConnectionConfig{AmqpURI: cfg.URL}, logger); err != nil {
+		_ = b.pubConn.Close()
+		return nil, fmt.Errorf("rabbitmq: %w", err)
+	}
+	pubCfg := b.config("")
+	pubCfg.Publish.ChannelPoolSize = cfg.ChannelPoolSize
+	pubCfg.Publish.ConfirmDelivery = cfg.Confirms
+	if b.publisher, err = wamqp.NewPublisherWithConnection(pubCfg, logger, b.pubConn); err != nil {
+		_ = b.Close()
+		return nil, fmt.Errorf("rabbitmq publisher: %w", err)
+	}
+	return b, nil
+}
+
+func (b *Bus) config(consumerGroup string) wamqp.Config {
+	cfg := wamqp.NewDurablePubSubConfig(b.cfg.URL, func(string) string { return b.cfg.QueuePrefix + consumerGroup })
+	cfg.Marshaler = marshaler{}
+	cfg.Consume.Qos.PrefetchCount = b.cfg.Prefetch
+	return cfg
+}
+
+// Publisher publishes to the exchange of each topic.
+func (b *Bus) Publisher() message.Publisher { return b.publisher }
+
+// Subscriber consumes a consumer group's queue, bound to the exchange of each
+// topic it subscribes to.
+func (b *Bus) Subscriber(consumerGroup string) (message.Subscriber, error) {
+	b.mu.Lock()
+	b.queues[b.cfg.QueuePrefix+consumerGroup] = true
+	b.mu.Unlock()
+	return wamqp.NewSubscriberWithConnection(b.config(consumerGroup), b.logger, b.subConn)
+}
+
+// Declare creates a consumer group's queue and binds it to a topic's
+// exchange, so that messages published before the group's service first
+// starts wait for it instead of being dropped by an exchange with no queue.
+func (b *Bus) Declare(consumerGroup, topic string) error {
+	sub, err := b.Subscriber(consumerGroup)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	return sub.(*wamqp.Subscriber).SubscribeInitialize(topic)
+}
+
+// Queues lists the queues this bus declared.
+func (b *Bus) Queues() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	names := make([]string, 0, len(b.queues))
+	for q := range b.queues {
+		names = append(names, q)
+	}
+	return names
+}
+
+// Connected reports whether both connections are up.
+func (b *Bus) Connected() bool {
+	return b.pubConn.IsConnected() && b.subConn.IsConnected()
+}
+
+// Close closes the publisher, then both connections.
+func (b *Bus) Close() error {
+	var errs []error
+	if b.publisher != nil {
+		errs = append(errs, b.publisher.Close())
+	}
+	if b.subConn != nil {
+		errs = append(errs, b.subConn.Close())
+	}
+	if b.pubConn != nil {
+		errs = append(errs, b.pubConn.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// marshaler is watermill-amqp's, except that it never fails to unmarshal:
+// watermill-amqp nacks a message it cannot unmarshal with requeue, before any
+// middleware runs, so such a message would come back forever and block its
+// queue. Instead it is handed on with cqrs.UndecodableKey set, and the router
+// poisons it with the reason.
+type marshaler struct {
+	wamqp.DefaultMarshaler
+}
+
+func (m marshaler) Unmarshal(d amqp091.Delivery) (*message.Message, error) {
+	msg, err := m.DefaultMarshaler.Unmarshal(d)
+	if err == nil && msg.UUID != "" {
+		return msg, nil
+	}
+	reason := "no message id header"
+	if err != nil {
+		reason = err.Error()
+	}
+	id := d.MessageId
+	if id == "" {
+		id = watermill.NewUUID()
+	}
+	out := message.NewMessage(id, d.Body)
+	for k, v := range d.Headers {
+		if s, ok := v.(string); ok {
+			out.Metadata.Set(k, s)
+		}
+	}
+	out.Metadata.Set(cqrs.UndecodableKey, reason)
+	return out, nil
+}

@@ -1,0 +1,123 @@
+// Package redis holds the Redis adapters: the HTTP idempotency keys, the
+// record of handled messages, and the Redis Streams bus with its trimmer.
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"shop/app/fault"
+	"shop/infrastructure/breaker"
+)
+
+// Client is a Redis connection pool behind a circuit breaker.
+type Client struct {
+	rdb     *goredis.Client
+	breaker *breaker.Breaker
+	prefix  string
+}
+
+// Connect parses url (redis://[:password@]host:port[/db]) and connects lazily;
+// keys are named prefix+... so that several systems can share a server.
+func Connect(url, prefix string, b *breaker.Breaker) (*Client, error) {
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opts.DialTimeout = 2 * time.Second
+	opts.ReadTimeout = 3 * time.Second
+	opts.WriteTimeout = 3 * time.Second
+	return &Client{rdb: goredis.NewClient(opts), breaker: b, prefix: prefix}, nil
+}
+
+// Ping checks that the server answers.
+func (c *Client) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return c.rdb.Ping(ctx).Err()
+}
+
+// Breaker is the client's circuit breaker.
+func (c *Client) Breaker() *breaker.Breaker { return c.breaker }
+
+// Close closes the pool.
+func (c *Client) Close() error { return c.rdb.Close() }
+
+func (c *Client) do(ctx context.Context, call func(ctx context.Context) error) error {
+	return c.breaker.Do(ctx, func(ctx context.Context) error { return classify(call(ctx)) })
+}
+
+// classify marks the failures of an unreachable server as transient.
+func classify(err error) error {
+	if err == nil || errors.Is(err, goredis.Nil) {
+		return err
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, goredis.ErrClosed) || errors.Is(err, goredis.ErrPoolTimeout) {
+		return fault.Unavailable("redis", err)
+	}
+	return err
+}
+
+// IdempotencyKeys remembers HTTP idempotency keys for a time to live.
+type IdempotencyKeys struct {
+	client *Client
+	ttl    time.Duration
+}
+
+// NewIdempotencyKeys keeps each key for ttl.
+func NewIdempotencyKeys(client *Client, ttl time.Duration) *IdempotencyKeys {
+	return &IdempotencyKeys{client: client, ttl: ttl}
+}
+
+// claimScript sets the key unless it exists and returns what it holds, in one
+// atomic step: two racing requests agree on the first one's fingerprint.
+var claimScript = goredis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return ARGV[1]
+end
+return redis.call('GET', KEYS[1])`)
+
+func (k *IdempotencyKeys) Claim(ctx context.Context, key, fingerprint string) (string, error) {
+	var held string
+	err := k.client.do(ctx, func(ctx context.Context) error {
+		var err error
+		held, err = claimScript.Run(ctx, k.client.rdb, []string{k.client.prefix + "idempotency:" + key}, fingerprint, k.ttl.Milliseconds()).Text()
+		return err
+	})
+	return held, err
+}
+
+// ProcessedMessages remembers handled messages for a time to live.
+type ProcessedMessages struct {
+	client *Client
+	ttl    time.Duration
+}
+
+// NewProcessedMessages keeps each key for ttl.
+func NewProcessedMessages(client *Client, ttl time.Duration) *ProcessedMessages {
+	return &ProcessedMessages{client: client, ttl: ttl}
+}
+
+func (p *ProcessedMessages) Processed(ctx context.Context, key string) (bool, error) {
+	var n int64
+	err := p.client.do(ctx, func(ctx context.Context) error {
+		var err error
+		n, err = p.client.rdb.Exists(ctx, p.client.prefix+"processed:"+key).Result()
+		return err
+	})
+	return n > 0, err
+}
+
+func (p *ProcessedMessages) MarkProcessed(ctx context.Context, key string) error {
+	return p.client.do(ctx, func(ctx context.Context) error {
+		return p.client.rdb.Set(ctx, p.client.prefix+"processed:"+key, 1, p.ttl).Err()
+	})
+}

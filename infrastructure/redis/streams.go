@@ -1,0 +1,231 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
+	"github.com/ThreeDotsLabs/watermill/message"
+	goredis "github.com/redis/go-redis/v9"
+
+	"shop/cqrs"
+)
+
+// StreamsConfig is how the bus uses Redis Streams.
+type StreamsConfig struct {
+	// Consumer names this process in every consumer group
+	// (REDIS_CONSUMER_NAME). It must be stable across restarts and unique
+	// among replicas: a restarted process then finds its own pending messages.
+	Consumer string
+	// ClaimIdle is how long a message may stay pending with a consumer before
+	// another consumer of its group claims it (REDIS_CLAIM_IDLE): the time a
+	// dead consumer's messages wait. It must exceed a handler's longest run,
+	// or live consumers' messages are claimed too (and deduplicated).
+	ClaimIdle time.Duration
+	// TrimInterval is how often the trimmer runs (REDIS_TRIM_INTERVAL).
+	TrimInterval time.Duration
+	// Subscriptions bounds how many streams the process reads at once: each
+	// blocking read holds a connection of its own.
+	Subscriptions int
+}
+
+// Streams is the Redis Streams bus. Topics are streams; each consumer group
+// of the system is a Redis consumer group on each stream it reads, so every
+// group gets every message while the replicas of a service compete for them.
+// Nothing is trimmed when published: the Trimmer removes only what every
+// group has acknowledged.
+type Streams struct {
+	url       string
+	cfg       StreamsConfig
+	logger    watermill.LoggerAdapter
+	readers   *goredis.Client
+	writer    *goredis.Client
+	publisher *redisstream.Publisher
+}
+
+// NewStreams connects the bus to url.
+func NewStreams(url string, cfg StreamsConfig, logger watermill.LoggerAdapter) (*Streams, error) {
+	if cfg.Consumer == "" {
+		return nil, errors.New("redis streams: a consumer name is required")
+	}
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	readOpts := *opts
+	readOpts.PoolSize = cfg.Subscriptions + 16
+	readOpts.ReadTimeout = 5 * time.Second
+	s := &Streams{url: url, cfg: cfg, logger: logger, readers: goredis.NewClient(&readOpts), writer: goredis.NewClient(opts)}
+	s.publisher, err = redisstream.NewPublisher(redisstream.PublisherConfig{Client: sharedClient{s.writer}, Marshaller: unmarshaller{}}, logger)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Publisher appends to the stream of each topic.
+func (s *Streams) Publisher() message.Publisher { return s.publisher }
+
+// Subscriber reads a consumer group's messages.
+func (s *Streams) Subscriber(consumerGroup string) (message.Subscriber, error) {
+	return redisstream.NewSubscriber(redisstream.SubscriberConfig{
+		Client:        sharedClient{s.readers},
+		Unmarshaller:  unmarshaller{},
+		Consumer:      s.cfg.Consumer,
+		ConsumerGroup: consumerGroup,
+		ClaimInterval: max(s.cfg.ClaimIdle/4, 100*time.Millisecond),
+		MaxIdleTime:   s.cfg.ClaimIdle,
+		// Start at the stream's first entry: a group created after events
+		// were published still gets them.
+		OldestId:                      "0",
+		DisableIndefiniteInitialBlock: true,
+	}, s.logger)
+}
+
+// Declare creates a consumer group on a topic's stream, so that the trimmer
+// keeps what was published before the group's service first reads it.
+func (s *Streams) Declare(ctx context.Context, consumerGroup, topic string) error {
+	err := s.writer.XGroupCreateMkStream(ctx, topic, consumerGroup, "0").Err()
+	if err != nil && err.Error() != "BUSYGROUP Consumer Group name already exists" {
+		return fmt.Errorf("declare %s on %s: %w", consumerGroup, topic, err)
+	}
+	return nil
+}
+
+// Ping checks that Redis answers.
+func (s *Streams) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return s.writer.Ping(ctx).Err()
+}
+
+// Close closes the publisher and both pools.
+func (s *Streams) Close() error {
+	return errors.Join(s.publisher.Close(), s.readers.Close(), s.writer.Close())
+}
+
+// sharedClient keeps watermill-redisstream's publisher and subscribers from
+// closing the pools they share; Close closes them.
+type sharedClient struct{ goredis.UniversalClient }
+
+func (sharedClient) Close() error { return nil }
+
+// unmarshaller is watermill-redisstream's, except that it never fails: the
+// subscriber stops reading its stream at a message it cannot unmarshal.
+// Instead the message is handed on with cqrs.UndecodableKey set, and the
+// router poisons it with the reason.
+type unmarshaller struct {
+	redisstream.DefaultMarshallerUnmarshaller
+}
+
+func (u unmarshaller) Unmarshal(values map[string]any) (msg *message.Message, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			msg, err = u.undecodable(values, fmt.Sprint("unreadable entry: ", p)), nil
+		}
+	}()
+	msg, err = u.DefaultMarshallerUnmarshaller.Unmarshal(values)
+	if err != nil {
+		return u.undecodable(values, err.Error()), nil
+	}
+	return msg, nil
+}
+
+func (unmarshaller) undecodable(values map[string]any, reason string) *message.Message {
+	id, _ := values[redisstream.UUIDHeaderKey].(string)
+	if id == "" {
+		id = watermill.NewUUID()
+	}
+	payload, _ := values["payload"].(string)
+	msg := message.NewMessage(id, []byte(payload))
+	msg.Metadata.Set(cqrs.UndecodableKey, reason)
+	return msg
+}
+
+// Trimmer removes stream entries that every consumer group of the stream has
+// acknowledged, so that streams do not grow without bound, and never an entry
+// that some group has not yet read or acknowledged. It is written here
+// because Redis's own MAXLEN trimming counts entries, read or not, and
+// watermill-redisstream offers nothing else.
+type Trimmer struct {
+	client *goredis.Client
+	prefix string
+	logger *slog.Logger
+}
+
+// NewTrimmer trims the streams whose names start with prefix.
+func (s *Streams) NewTrimmer(prefix string, logger *slog.Logger) *Trimmer {
+	return &Trimmer{client: s.writer, prefix: prefix, logger: logger}
+}
+
+// Run trims every interval until ctx is done.
+func (t *Trimmer) Run(ctx context.Context, interval time.Duration) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if _, err := t.Trim(ctx); err != nil && ctx.Err() == nil {
+				t.logger.Warn("stream trim failed", "error", err)
+			}
+		}
+	}
+}
+
+// Trim trims every stream once and returns how many entries it removed.
+func (t *Trimmer) Trim(ctx context.Context) (int64, error) {
+	var removed int64
+	iter := t.client.ScanType(ctx, 0, t.prefix+"*", 500, "stream").Iterator()
+	for iter.Next(ctx) {
+		n, err := t.trimStream(ctx, iter.Val())
+		if err != nil {
+			return removed, err
+		}
+		removed += n
+	}
+	return removed, iter.Err()
+}
+
+func (t *Trimmer) trimStream(ctx context.Context, stream string) (int64, error) {
+	groups, err := t.client.XInfoGroups(ctx, stream).Result()
+	if err != nil || len(groups) == 0 {
+		// No group reads the stream yet: keep everything for the first one.
+		return 0, err
+	}
+	var safe string
+	for _, g := range groups {
+		// Everything after last-delivered-id is unread; what was delivered but
+		// not acknowledged is pending, from its lowest id on.
+		bound := g.LastDeliveredID
+		if g.Pending > 0 {
+			p, err := t.client.XPending(ctx, stream, g.Name).Result()
+			if err != nil {
+				return 0, err
+			}
+			if p.Count > 0 && lessID(p.Lower, bound) {
+				bound = p.Lower
+			}
+		}
+		if safe == "" || lessID(bound, safe) {
+			safe = bound
+		}
+	}
+	if safe == "" || safe == "0-0" {
+		return 0, nil
+	}
+	return t.client.XTrimMinID(ctx, stream, safe).Result()
+}
+
+// lessID compares stream ids ("ms-seq").
+func lessID(a, b string) bool {
+	var am, as, bm, bs uint64
+	_, _ = fmt.Sscanf(a, "%d-%d", &am, &as)
+	_, _ = fmt.Sscanf(b, "%d-%d", &bm, &bs)
+	return am < bm || (am == bm && as < bs)
+}

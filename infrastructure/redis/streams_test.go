@@ -1,0 +1,138 @@
+package redis_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	goredis "github.com/redis/go-redis/v9"
+
+	"shop/cqrs"
+	"shop/infrastructure/redis"
+	"shop/infrastructure/redis/redistest"
+)
+
+func streams(t *testing.T, url string) *redis.Streams {
+	t.Helper()
+	s, err := redis.NewStreams(url, redis.StreamsConfig{Consumer: "test-" + watermill.NewShortUUID(), ClaimIdle: time.Second, Subscriptions: 4}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func raw(t *testing.T, url string) *goredis.Client {
+	t.Helper()
+	opts, _ := goredis.ParseURL(url)
+	c := goredis.NewClient(opts)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestAnEntryThatCannotBeReadIsHandedOnMarkedAndDoesNotStopTheStream(t *testing.T) {
+	t.Parallel()
+	url := redistest.URL(t)
+	prefix := redistest.Prefix(t)
+	topic := prefix + "events.order.0"
+	s := streams(t, url)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Written by something else than Watermill: no message id, no metadata.
+	if err := raw(t, url).XAdd(ctx, &goredis.XAddArgs{Stream: topic, Values: map[string]any{"payload": "hello"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	good := message.NewMessage(watermill.NewUUID(), []byte("{}"))
+	good.Metadata.Set(cqrs.NameKey, "order.placed")
+	if err := s.Publisher().Publish(topic, good); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := s.Subscriber("group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	msgs, err := sub.Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"undecodable", "good"} {
+		select {
+		case m := <-msgs:
+			m.Ack()
+			reason := m.Metadata.Get(cqrs.UndecodableKey)
+			if (want == "undecodable") != (reason != "") || (want == "good" && m.UUID != good.UUID) {
+				t.Fatalf("message %d: %s %v", i, m.UUID, m.Metadata)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("message %d never came", i)
+		}
+	}
+}
+
+func TestTheTrimmerRemovesOnlyWhatEveryGroupAcknowledged(t *testing.T) {
+	t.Parallel()
+	url := redistest.URL(t)
+	prefix := redistest.Prefix(t)
+	stream := prefix + "events.stock.0"
+	s := streams(t, url)
+	rdb := raw(t, url)
+	ctx := context.Background()
+	var ids []string
+	for i := range 10 {
+		msg := message.NewMessage(watermill.NewUUID(), []byte{byte('0' + i)})
+		if err := s.Publisher().Publish(stream, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, _ := rdb.XRange(ctx, stream, "-", "+").Result()
+	for _, e := range entries {
+		ids = append(ids, e.ID)
+	}
+	trimmer := s.NewTrimmer(prefix, slog.New(slog.DiscardHandler))
+	if n, err := trimmer.Trim(ctx); err != nil || n != 0 {
+		t.Fatalf("without groups: removed %d, %v", n, err)
+	}
+	for _, g := range []string{"fast", "slow"} {
+		if err := s.Declare(ctx, g, stream); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// fast reads and acknowledges everything; slow reads six, acknowledges the first four.
+	read := func(group string, n int64) []goredis.XMessage {
+		res, err := rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: group, Consumer: "c", Streams: []string{stream, ">"}, Count: n}).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res[0].Messages
+	}
+	for _, m := range read("fast", 10) {
+		rdb.XAck(ctx, stream, "fast", m.ID)
+	}
+	for _, m := range read("slow", 6)[:4] {
+		rdb.XAck(ctx, stream, "slow", m.ID)
+	}
+	n, err := trimmer.Trim(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, _ := rdb.XRange(ctx, stream, "-", "+").Result()
+	if n != 4 || len(left) != 6 || left[0].ID != ids[4] {
+		t.Fatalf("removed %d, left %d from %s (want from %s)", n, len(left), left[0].ID, ids[4])
+	}
+	// slow acknowledges its pending ones; the unread ones stay.
+	pending, _ := rdb.XPendingExt(ctx, &goredis.XPendingExtArgs{Stream: stream, Group: "slow", Start: "-", End: "+", Count: 10}).Result()
+	for _, p := range pending {
+		rdb.XAck(ctx, stream, "slow", p.ID)
+	}
+	if n, _ := trimmer.Trim(ctx); n != 1 { // up to the last delivered one, which stays
+		t.Fatalf("second trim removed %d", n)
+	}
+	left, _ = rdb.XRange(ctx, stream, "-", "+").Result()
+	if len(left) != 5 || left[0].ID != ids[5] {
+		t.Fatalf("left %d from %s", len(left), left[0].ID)
+	}
+}

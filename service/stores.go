@@ -1,0 +1,72 @@
+package service
+
+import (
+	"context"
+
+	"shop/app/eventstore"
+	"shop/app/inventory"
+	"shop/app/notifications"
+	"shop/app/orders"
+	"shop/cqrs"
+	"shop/infrastructure/memory"
+	"shop/infrastructure/mongo"
+	"shop/infrastructure/notifier"
+	"shop/infrastructure/redis"
+)
+
+// The adapters each service gets: MongoDB when MONGODB_URL is set, Redis when
+// REDIS_URL is, memory otherwise.
+
+func (p *Platform) eventStore(ctx context.Context, service string) (eventstore.Store, error) {
+	if p.Mongo == nil {
+		return memory.NewEventStore(p.Registry), nil
+	}
+	return mongo.NewEventStore(ctx, p.Mongo, service, p.Registry)
+}
+
+func (p *Platform) processedMessages(cfg Config) cqrs.ProcessedMessages {
+	if p.Redis == nil {
+		return memory.NewProcessedMessages(cfg.DedupTTL, cfg.DedupMemoryMax)
+	}
+	return redis.NewProcessedMessages(p.Redis, cfg.DedupTTL)
+}
+
+func (p *Platform) idempotencyKeys(cfg Config) orders.IdempotencyKeys {
+	if p.Redis == nil {
+		return memory.NewIdempotencyKeys(cfg.IdempotencyTTL)
+	}
+	return redis.NewIdempotencyKeys(p.Redis, cfg.IdempotencyTTL)
+}
+
+func (p *Platform) orderViews(ctx context.Context) (orders.OrderViews, error) {
+	if p.Mongo == nil {
+		return memory.NewOrderViews(), nil
+	}
+	return mongo.NewOrderViews(ctx, p.Mongo)
+}
+
+func (p *Platform) productViews(ctx context.Context) (inventory.ProductViews, error) {
+	if p.Mongo == nil {
+		return memory.NewProductViews(), nil
+	}
+	return mongo.NewProductViews(ctx, p.Mongo)
+}
+
+func (p *Platform) notificationViews(ctx context.Context) (notifications.NotificationViews, error) {
+	if p.Mongo == nil {
+		return memory.NewNotificationViews(), nil
+	}
+	return mongo.NewNotificationViews(ctx, p.Mongo)
+}
+
+func (p *Platform) recipients(ctx context.Context) (notifications.Recipients, error) {
+	if p.Mongo == nil {
+		return memory.NewRecipients(), nil
+	}
+	return mongo.NewRecipients(ctx, p.Mongo)
+}
+
+// sender delivers notifications behind the sender's circuit breaker.
+func (p *Platform) sender(s notifications.Sender) notifications.Sender {
+	return notifier.WithBreaker(s, p.SenderBreaker)
+}

@@ -1,0 +1,50 @@
+package service
+
+import (
+	"shop/app/inventory"
+	"shop/app/notifications"
+	"shop/app/orders"
+	"shop/cqrs"
+	domaininventory "shop/domain/inventory"
+	"shop/domain/notification"
+	"shop/domain/order"
+)
+
+// Topology lists every consumer group of the whole system, whichever services
+// this process runs. Each process declares all of them when it starts, so that
+// what one service publishes before another first starts waits in the
+// other's queue (RabbitMQ drops messages an exchange has no queue for) or
+// stream group (the trimmer keeps what a group has not read). A test checks
+// that it matches the handlers the services register.
+func Topology(topics cqrs.Topics) []cqrs.Binding {
+	events := []struct {
+		aggregateType string
+		groups        []string
+	}{
+		{order.AggregateType, []string{handlerOrdersProjection, handlerInventoryOrders, handlerNotificationsOrders}},
+		{domaininventory.ReservationAggregateType, []string{handlerOrdersReservations}},
+		{domaininventory.StockAggregateType, []string{handlerInventoryProjection}},
+		{notification.AggregateType, []string{handlerNotificationsProjection}},
+	}
+	commands := []struct {
+		name, group string
+	}{
+		{orders.ConfirmOrder{}.CommandName(), handlerConfirmOrder},
+		{orders.RejectOrder{}.CommandName(), handlerRejectOrder},
+		{inventory.ReserveStock{}.CommandName(), handlerReserveStock},
+		{inventory.ReleaseStock{}.CommandName(), handlerReleaseStock},
+		{notifications.SendNotification{}.CommandName(), handlerSendNotification},
+	}
+	var bindings []cqrs.Binding
+	for p := range topics.Partitions {
+		for _, e := range events {
+			for _, g := range e.groups {
+				bindings = append(bindings, cqrs.Binding{ConsumerGroup: cqrs.PartitionName(g, p), Topic: topics.Events(e.aggregateType, p)})
+			}
+		}
+		for _, c := range commands {
+			bindings = append(bindings, cqrs.Binding{ConsumerGroup: cqrs.PartitionName(c.group, p), Topic: topics.Command(c.name, p)})
+		}
+	}
+	return bindings
+}
