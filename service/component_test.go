@@ -202,7 +202,7 @@ func TestConcurrentOrdersNeverOversell(t *testing.T) {
 		wg.Wait()
 		confirmed, rejected := 0, 0
 		for _, id := range ids {
-			if !eventually(10*time.Second, func() bool {
+			if !eventually(30*time.Second, func() bool {
 				st := str(s.get(service.Orders, "/orders/"+id).body, "order", "status")
 				switch st {
 				case "CONFIRMED":

@@ -90,7 +90,11 @@ func subscribePoison(t *testing.T, s *shop) <-chan *message.Message {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+	// Runs before the shop stops: the subscriber must be gone before its bus closes.
+	t.Cleanup(func() {
+		cancel()
+		_ = sub.Close()
+	})
 	msgs, err := sub.Subscribe(ctx, s.platform().Topics.Poison())
 	if err != nil {
 		t.Fatal(err)

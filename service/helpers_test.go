@@ -316,7 +316,7 @@ func (s *shop) placeOrderOnPartition(partition int, body map[string]any) string 
 func (s *shop) waitOrder(id string, want string) map[string]any {
 	s.t.Helper()
 	var last response
-	ok := eventually(10*time.Second, func() bool {
+	ok := eventually(30*time.Second, func() bool {
 		last = s.get(service.Orders, "/orders/"+id)
 		return last.status == http.StatusOK && str(last.body, "order", "status") == want
 	})
@@ -353,7 +353,7 @@ func (s *shop) findProduct(id string) (available, reserved int, found bool) {
 func (s *shop) waitProduct(id string, available, reserved int) {
 	s.t.Helper()
 	var a, r int
-	if !eventually(10*time.Second, func() bool {
+	if !eventually(30*time.Second, func() bool {
 		var found bool
 		a, r, found = s.findProduct(id)
 		return found && a == available && r == reserved
@@ -379,7 +379,7 @@ func (s *shop) notifications(orderID string) []map[string]any {
 func (s *shop) waitNotifications(orderID string, n int) []map[string]any {
 	s.t.Helper()
 	var got []map[string]any
-	if !eventually(10*time.Second, func() bool {
+	if !eventually(30*time.Second, func() bool {
 		got = s.notifications(orderID)
 		if len(got) != n {
 			return false

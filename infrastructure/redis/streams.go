@@ -83,6 +83,9 @@ func (s *Streams) Subscriber(consumerGroup string) (message.Subscriber, error) {
 		// were published still gets them.
 		OldestId:                      "0",
 		DisableIndefiniteInitialBlock: true,
+		// A read cut short because the subscriber is stopping is no error;
+		// any other read error is logged and the read retried.
+		ShouldStopOnReadErrors: func(err error) bool { return errors.Is(err, context.Canceled) },
 	}, s.logger)
 }
 
