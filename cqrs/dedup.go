@@ -26,7 +26,8 @@ type ProcessedMessages interface {
 // payload, so two equal commands with different causes are both handled.
 //
 // Only handlers registered with Guard are deduplicated: projections are
-// idempotent by the version they keep, and need no extra lookup.
+// idempotent by the version they keep, and need no extra lookup. When the
+// store cannot be reached, messages are handled without it.
 type Deduplicator struct {
 	store  ProcessedMessages
 	logger *slog.Logger
@@ -61,7 +62,11 @@ func (d *Deduplicator) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		key := name + ":" + msg.UUID
 		seen, err := d.store.Processed(msg.Context(), key)
 		if err != nil {
-			return nil, fault.Unavailable("deduplication store", err)
+			// Fail open: every handler is idempotent by itself (versions,
+			// effects keyed by their cause), so while the store is down
+			// messages are handled, not held back; only the shortcut is lost.
+			d.logger.Warn("deduplication store unavailable; handling the message without it", "handler", name, "message_id", msg.UUID, "error", err)
+			return h(msg)
 		}
 		if seen {
 			d.logger.Debug("duplicate message dropped", "handler", name, "message_id", msg.UUID)

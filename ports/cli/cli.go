@@ -28,8 +28,8 @@ type Env struct {
 	Lookup func(string) (string, bool)
 	// Hostname names this process where a stable name is needed (Redis consumer groups).
 	Hostname string
-	Stdout io.Writer
-	Stderr io.Writer
+	Stdout   io.Writer
+	Stderr   io.Writer
 }
 
 // errUsage marks an error in how the command was called.
