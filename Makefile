@@ -14,9 +14,11 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/shop
 
-## test: the whole suite with the race detector
+## test: the whole suite with the race detector; then the tests that restart
+## the shared RabbitMQ, on their own
 test:
 	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -tags restart -run Restart ./service/
 
 ## test-short: the suite without the race detector, faster
 test-short:

@@ -2,6 +2,7 @@ package cqrs
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -34,8 +35,14 @@ func (a slogAdapter) log(level slog.Level, msg string, fields watermill.LogField
 	a.logger.Log(ctx, level, msg, append(args, extra...)...)
 }
 
+// Error logs at error level, except for work cut short because the process
+// is stopping: transports report their reads cancelled at shutdown as errors.
 func (a slogAdapter) Error(msg string, err error, fields watermill.LogFields) {
-	a.log(slog.LevelError, msg, fields, "error", err)
+	level := slog.LevelError
+	if errors.Is(err, context.Canceled) {
+		level = slog.LevelDebug
+	}
+	a.log(level, msg, fields, "error", err)
 }
 
 func (a slogAdapter) Info(msg string, fields watermill.LogFields) {

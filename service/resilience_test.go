@@ -1,0 +1,158 @@
+package service_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"shop/app/eventstore"
+	"shop/cqrs"
+	"shop/domain/order"
+	"shop/infrastructure/redis/redistest"
+	"shop/service"
+)
+
+func TestTheTopologyNamesEveryRegisteredHandler(t *testing.T) {
+	t.Parallel()
+	s := startShop(t, backends[0])
+	sys := s.system(service.Orders)
+	key := func(b cqrs.Binding) string { return b.ConsumerGroup + " " + b.Topic }
+	var registered, declared []string
+	for _, b := range sys.Bindings() {
+		registered = append(registered, key(b))
+	}
+	for _, b := range service.Topology(sys.Platform().Topics) {
+		declared = append(declared, key(b))
+	}
+	slices.Sort(registered)
+	slices.Sort(declared)
+	if !slices.Equal(registered, declared) {
+		t.Fatalf("registered handlers:\n%v\ntopology:\n%v", registered, declared)
+	}
+}
+
+// An event appended by a process that died before publishing it is published
+// by the sweep of a live one, and takes effect once.
+func TestAnEventNobodyPublishedIsPublishedByTheSweep(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := startShop(t, be, withConfig(func(c *service.Config) { c.RelaySweepAge = 200 * time.Millisecond }))
+		s.addProduct("p", 10)
+		ctx := context.Background()
+		o, err := order.Place("orphan-1", "c", []order.Item{{ProductID: "p", ProductName: "P", Quantity: 3, UnitPrice: 100}}, order.Contact{}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := eventstore.Record{
+			EventID: "orphan-event-1", AggregateType: order.AggregateType, AggregateID: "orphan-1", Version: 1,
+			Type: o.Changes()[0].EventName(), Event: o.Changes()[0], OccurredAt: time.Now(),
+		}
+		if err := s.store(service.Orders).Append(ctx, []eventstore.Record{rec}); err != nil {
+			t.Fatal(err)
+		}
+		s.waitOrder("orphan-1", "CONFIRMED")
+		s.waitNotifications("orphan-1", 2)
+		s.waitProduct("p", 7, 3)
+		left, err := s.store(service.Orders).Unpublished(ctx, time.Now().Add(time.Hour), 10)
+		if err != nil || len(left) != 0 {
+			t.Fatalf("unpublished after the sweep: %v %v", left, err)
+		}
+	})
+}
+
+// Redis only keeps idempotency keys and handled message ids on a RabbitMQ
+// bus: while it is down, orders are still taken and completed, without
+// duplicates, and /health says the service is degraded.
+func TestOrdersCompleteWhileRedisIsDown(t *testing.T) {
+	t.Parallel()
+	be := backend{"amqp-memory", service.BusAMQP, false}
+	s := startShop(t, be, withConfig(func(c *service.Config) {
+		c.RedisURL = "redis://127.0.0.1:1/0" // nothing listens there
+		c.Breaker.MinRequests = 3
+	}))
+	s.addProduct("p", 10)
+	body := orderBody("c", item{"p", 2, "5"})
+	first := s.do(http.MethodPost, service.Orders, "/orders", body, map[string]string{"Idempotency-Key": "k-1"})
+	again := s.do(http.MethodPost, service.Orders, "/orders", body, map[string]string{"Idempotency-Key": "k-1"})
+	if first.status != http.StatusCreated || again.status != http.StatusOK || str(again.body, "order", "id") != str(first.body, "order", "id") {
+		t.Fatalf("without Redis: %d %s / %d %s", first.status, first.raw, again.status, again.raw)
+	}
+	other := s.do(http.MethodPost, service.Orders, "/orders", orderBody("c", item{"p", 1, "5"}), map[string]string{"Idempotency-Key": "k-1"})
+	if other.status != http.StatusUnprocessableEntity {
+		t.Fatalf("reused key without Redis: %d %s", other.status, other.raw)
+	}
+	id := str(first.body, "order", "id")
+	s.waitOrder(id, "CONFIRMED")
+	s.waitNotifications(id, 2)
+	s.waitProduct("p", 8, 2)
+	h := s.get(service.Orders, "/health")
+	if h.status != http.StatusOK || h.body["status"] != "degraded" || str(h.body, "services", "redis") != "disconnected" || str(h.body, "services", "rabbitmq") != "connected" {
+		t.Fatalf("health %d %s", h.status, h.raw)
+	}
+	if state := str(h.body, "circuitBreakers", "redis"); state != "open" {
+		t.Fatalf("redis breaker %q: %s", state, h.raw)
+	}
+}
+
+// outage places orders while restart stops and starts a server, then checks
+// that every accepted order reached a final state, once.
+func outage(t *testing.T, s *shop, restart func()) {
+	t.Helper()
+	s.addProduct("p", 1_000_000)
+	placed := make(chan string, 1000)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r := s.do(http.MethodPost, service.Orders, "/orders", orderBody(fmt.Sprint("c-", i), item{"p", 1, "1"}), nil)
+			if r.status == http.StatusCreated {
+				placed <- str(r.body, "order", "id")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	restart()
+	time.Sleep(time.Second)
+	close(stop)
+	<-done
+	close(placed)
+	var ids []string
+	for id := range placed {
+		ids = append(ids, id)
+	}
+	if len(ids) < 20 {
+		t.Fatalf("only %d orders were accepted", len(ids))
+	}
+	for _, id := range ids {
+		s.waitOrder(id, "CONFIRMED")
+		s.waitNotifications(id, 2)
+		records, err := s.store(service.Orders).Load(context.Background(), order.AggregateType, id)
+		if err != nil || len(records) != 2 {
+			t.Fatalf("order %s: %d events, %v", id, len(records), err)
+		}
+	}
+	s.waitProduct("p", 1_000_000-len(ids), len(ids))
+	t.Logf("%d orders placed across the restart, each completed once", len(ids))
+}
+
+func TestOrdersSurviveARestartOfRedisCarryingTheBus(t *testing.T) {
+	t.Parallel()
+	server := redistest.StartServer(t)
+	s := startShop(t, backend{"redis-memory", service.BusRedis, false}, withConfig(func(c *service.Config) {
+		c.RedisURL = server.URL()
+	}))
+	outage(t, s, func() {
+		server.Kill()
+		time.Sleep(2 * time.Second)
+		server.Start()
+	})
+}
