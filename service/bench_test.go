@@ -5,32 +5,59 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"shop/infrastructure/amqp/amqptest"
 	"shop/ports/loadgen"
 	"shop/service"
 )
 
-// BenchmarkOrdersEndToEnd places b.N orders through the HTTP API of the
-// embedded system and measures each from its POST until the notification of
-// its confirmation is recorded. Run it with a fixed count, for example
-// -benchtime 20000x: the per-op time is not the interesting figure; orders/s
-// and the latency percentiles are.
+// messagesPerOrder is how many messages one order puts on the bus: six events
+// (placed, stock reserved, reservation confirmed, confirmed, two notifications
+// sent) and four commands (reserve stock, confirm, two notifications).
+const messagesPerOrder = 10
+
+// BenchmarkOrdersEndToEnd places b.N orders through the HTTP API of a system
+// running all three services, 32 customers at a time, each waiting for its
+// order's confirmation notification before placing the next, and measures each
+// order from its POST until that notification is recorded. Run it with a fixed
+// count, for example -benchtime 20000x: orders/s and the latency percentiles
+// are the figures, not the time per op.
+//
+// On a broker it also measures the bare transport in the same run (publish and
+// consume of small messages, as many partitions in parallel) and reports the
+// share of that ceiling the system's own messages reach.
 func BenchmarkOrdersEndToEnd(b *testing.B) {
+	for _, bus := range []string{service.BusGoChannel, service.BusAMQP, service.BusRedis} {
+		b.Run(bus, func(b *testing.B) { benchmarkOrders(b, bus) })
+	}
+}
+
+func benchmarkOrders(b *testing.B, bus string) {
 	cfg := service.DefaultConfig()
 	cfg.DemoCatalog = false
 	cfg.Host = "127.0.0.1"
 	for _, name := range service.AllServices {
 		cfg.Ports[name] = 0
 	}
+	if bus != service.BusGoChannel {
+		backendConfig(b, backend{name: bus, bus: bus}, &cfg)
+		cfg.Topics.Partitions = service.DefaultConfig().Topics.Partitions
+		if p := os.Getenv("BENCH_PARTITIONS"); p != "" {
+			fmt.Sscan(p, &cfg.Topics.Partitions)
+		}
+	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	sys, err := service.New(context.Background(), cfg, logger, service.Adapters{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sys, err := service.New(ctx, cfg, logger, service.Adapters{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	if err := sys.Start(ctx); err != nil {
 		b.Fatal(err)
 	}
@@ -51,11 +78,13 @@ func BenchmarkOrdersEndToEnd(b *testing.B) {
 		s.addProduct(id, 1_000_000_000)
 		products = append(products, id)
 	}
-	sub, err := sys.Platform().Bus.Subscribers("loadgen")
+	p := sys.Platform()
+	sub, err := p.Bus.Subscribers("loadgen")
 	if err != nil {
 		b.Fatal(err)
 	}
-	completions, err := loadgen.Tap(ctx, sub, sys.Platform().Topics, sys.Platform().Marshaler)
+	defer sub.Close()
+	completions, err := loadgen.Tap(ctx, sub, p.Topics, p.Marshaler)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -76,4 +105,42 @@ func BenchmarkOrdersEndToEnd(b *testing.B) {
 	b.ReportMetric(float64(res.P50.Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(res.P99.Microseconds())/1000, "p99-ms")
 	b.Log(res)
+	if bus == service.BusGoChannel || b.N < 1000 {
+		return
+	}
+
+	// The bare transport, on topics and consumer groups of its own, in the same run.
+	var topics, groups []string
+	for i := range p.Topics.Partitions {
+		topics = append(topics, fmt.Sprintf("%sceiling.%d", p.Topics.Prefix, i))
+		groups = append(groups, fmt.Sprintf("ceiling.%d", i))
+	}
+	if bus == service.BusAMQP {
+		url := cfg.AMQP.URL
+		var queues []string
+		for _, g := range groups {
+			queues = append(queues, cfg.Topics.Prefix+g)
+		}
+		b.Cleanup(func() { amqptest.DeleteQueues(b, url, queues, topics) })
+	}
+	perSecond, err := loadgen.Ceiling(ctx, p.Bus.Publisher, func(topic string) (<-chan *message.Message, error) {
+		group := groups[slices.Index(topics, topic)]
+		if err := p.Bus.Declare(ctx, group, topic); err != nil {
+			return nil, err
+		}
+		sub, err := p.Bus.Subscribers(group)
+		if err != nil {
+			return nil, err
+		}
+		b.Cleanup(func() { _ = sub.Close() })
+		return sub.Subscribe(ctx, topic)
+	}, topics, 5000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ratio := res.PerSecond * messagesPerOrder / perSecond
+	b.ReportMetric(perSecond, "ceiling-msgs/s")
+	b.ReportMetric(ratio, "share-of-ceiling")
+	b.Logf("transport ceiling %.0f msgs/s; the system moves %.0f msgs/s (%d per order), %.0f%% of it",
+		perSecond, res.PerSecond*messagesPerOrder, messagesPerOrder, 100*ratio)
 }

@@ -116,7 +116,7 @@ func backendConfig(t testing.TB, be backend, cfg *service.Config) {
 		})
 	case service.BusRedis:
 		cfg.Streams.Consumer = "test"
-		cfg.Streams.ClaimIdle = 10 * time.Second
+		cfg.Streams.ClaimIdle = 2 * cfg.Router.HandlerTimeout
 	}
 	if be.mongo {
 		cfg.MongoURL = mongotest.URL(t)

@@ -57,7 +57,9 @@ func NewStreams(url string, cfg StreamsConfig, logger watermill.LoggerAdapter) (
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	readOpts := *opts
-	readOpts.PoolSize = cfg.Subscriptions + 16
+	// Room for every subscription of the process, and for more made later
+	// (tools, tests) beside them.
+	readOpts.PoolSize = 2*cfg.Subscriptions + 32
 	readOpts.ReadTimeout = 5 * time.Second
 	s := &Streams{url: url, cfg: cfg, logger: logger, readers: goredis.NewClient(&readOpts), writer: goredis.NewClient(opts)}
 	s.publisher, err = redisstream.NewPublisher(redisstream.PublisherConfig{Client: sharedClient{s.writer}, Marshaller: unmarshaller{}}, logger)
