@@ -2,13 +2,24 @@
 
 GO        ?= go
 BIN       := bin/shop
-BENCH_N   ?= 20000
+BENCH_N   ?= 10000
+LOCAL_ENV := BUS=amqp RABBITMQ_URL=amqp://guest:guest@localhost:5672/ REDIS_URL=redis://localhost:6379/0 \
+             MONGODB_URL=mongodb://localhost:27017/
 
-.PHONY: run build test test-short bench lint fmt tidy clean
+.PHONY: run run-local ferretdb build test test-short bench lint fmt tidy clean
 
 ## run: run every service embedded (in-process bus, in-memory stores) on :3001-:3003
 run:
 	$(GO) run ./cmd/shop serve
+
+## run-local: run every service on the RabbitMQ, Redis and MongoDB of this machine
+run-local:
+	$(LOCAL_ENV) $(GO) run ./cmd/shop serve
+
+## ferretdb: serve the MongoDB wire protocol on :27017 from the local PostgreSQL
+## (FerretDB), for run-local on a machine without MongoDB
+ferretdb:
+	$(GO) run ./infrastructure/mongo/mongotest/ferretdb -listen 127.0.0.1:27017
 
 ## build: build the shop binary into bin/
 build:
@@ -24,7 +35,8 @@ test:
 test-short:
 	$(GO) test -count=1 ./...
 
-## bench: end-to-end orders/s and latency of the embedded system, over HTTP
+## bench: end-to-end orders/s and latency over HTTP, on GoChannel, RabbitMQ and
+## Redis Streams, each broker beside its bare transport ceiling
 bench:
 	$(GO) test -run '^$$' -bench OrdersEndToEnd -benchtime $(BENCH_N)x ./service/
 

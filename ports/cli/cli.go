@@ -118,14 +118,22 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := service.ConfigFromEnv(env.Lookup, env.Hostname)
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
+	lookup := env.Lookup
 	if *services != "" {
-		if cfg.Services, err = service.ParseServices(*services); err != nil {
+		if _, err := service.ParseServices(*services); err != nil {
 			return fmt.Errorf("%w: --services: %v", errUsage, err)
 		}
+		// The flag stands in for SERVICES, which PORT depends on.
+		lookup = func(key string) (string, bool) {
+			if key == "SERVICES" {
+				return *services, true
+			}
+			return env.Lookup(key)
+		}
+	}
+	cfg, err := service.ConfigFromEnv(lookup, env.Hostname)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
 	}
 	logger := logging.New(os.Stderr, cfg.LogFormat, cfg.LogLevel)
 	sys, err := service.New(ctx, cfg, logger, service.Adapters{})
