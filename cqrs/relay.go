@@ -58,6 +58,9 @@ type Relay struct {
 	queues  [][]eventstore.Record
 	wake    []chan struct{}
 	tracked map[string]bool // queued or being published by this relay
+	// marked holds the records marked published since the running sweep
+	// started: its query may have read them before they were marked.
+	marked map[string]bool
 }
 
 // NewRelay builds a relay; Run starts it.
@@ -74,6 +77,7 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 		queues:  make([][]eventstore.Record, cfg.Topics.Partitions),
 		wake:    make([]chan struct{}, cfg.Topics.Partitions),
 		tracked: map[string]bool{},
+		marked:  map[string]bool{},
 	}
 	for i := range r.wake {
 		r.wake[i] = make(chan struct{}, 1)
@@ -152,6 +156,9 @@ func (r *Relay) Pending() int {
 
 func (r *Relay) sweep(ctx context.Context) {
 	for {
+		r.mu.Lock()
+		clear(r.marked)
+		r.mu.Unlock()
 		orphans, err := r.cfg.Store.Unpublished(ctx, time.Now().Add(-r.cfg.SweepAge), 500)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -160,19 +167,19 @@ func (r *Relay) sweep(ctx context.Context) {
 			return
 		}
 		r.mu.Lock()
-		fresh := 0
+		var fresh []eventstore.Record
 		for _, rec := range orphans {
-			if !r.tracked[rec.EventID] {
-				fresh++
+			if !r.tracked[rec.EventID] && !r.marked[rec.EventID] {
+				fresh = append(fresh, rec)
 			}
 		}
-		r.enqueueLocked(orphans)
+		r.enqueueLocked(fresh)
 		r.mu.Unlock()
-		if fresh > 0 {
-			r.cfg.Logger.Info("relay found unpublished events", "count", fresh)
+		if len(fresh) > 0 {
+			r.cfg.Logger.Info("relay found unpublished events", "count", len(fresh))
 		}
 		// A full page that was all new may have more behind it.
-		if len(orphans) < 500 || fresh == 0 {
+		if len(orphans) < 500 || len(fresh) == 0 {
 			return
 		}
 	}
@@ -248,6 +255,7 @@ func (r *Relay) mark(ids []string) {
 	r.mu.Lock()
 	for _, id := range ids {
 		delete(r.tracked, id)
+		r.marked[id] = true
 	}
 	r.mu.Unlock()
 }
