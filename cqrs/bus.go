@@ -43,6 +43,7 @@ func NewCommandBus(pub message.Publisher, topics Topics, marshaler Marshaler, lo
 			}
 			p.Message.Metadata.Set(CorrelationIDKey, correlation)
 			p.Message.Metadata.Set(CausationIDKey, cause.CausationID)
+			p.Message.Metadata.Set(AggregateIDKey, cmd.Target())
 			return nil
 		},
 		Marshaler: marshaler,

@@ -89,9 +89,7 @@ func TestBadInputGetsAClearErrorAndChangesNothing(t *testing.T) {
 		if n := countRecords(t, s.store(service.Orders)); n != 0 {
 			t.Fatalf("%d order events stored", n)
 		}
-		if a, res := s.product("p"); a != 10 || res != 0 {
-			t.Fatalf("stock %d/%d", a, res)
-		}
+		s.waitProduct("p", 10, 0)
 	})
 }
 

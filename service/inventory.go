@@ -91,6 +91,10 @@ func newInventory(d serviceDeps) (*Service, error) {
 		return nil, err
 	}
 
+	rebuild, err := productsRebuild(store, views)
+	if err != nil {
+		return nil, err
+	}
 	svc := &Service{
 		Name:       Inventory,
 		Handler:    httpport.NewInventoryHandler(app, p.health(cfg), logger),
@@ -98,6 +102,7 @@ func newInventory(d serviceDeps) (*Service, error) {
 		router:     router,
 		processors: proc,
 		relay:      relay,
+		rebuild:    rebuild,
 	}
 	if cfg.DemoCatalog {
 		svc.onStart = func(ctx context.Context) error {

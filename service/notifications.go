@@ -62,6 +62,10 @@ func newNotifications(d serviceDeps) (*Service, error) {
 	if err := proc.AddEventHandler(handlerNotificationsProjection, notification.AggregateType, p.eventNames(notification.AggregateType), notifications.NewNotificationProjection(views), cqrs.EventHandlerOptions{}); err != nil {
 		return nil, err
 	}
+	rebuild, err := notificationsRebuild(store, views)
+	if err != nil {
+		return nil, err
+	}
 	return &Service{
 		Name:       Notifications,
 		Handler:    httpport.NewNotificationsHandler(app, p.health(cfg), logger),
@@ -69,5 +73,6 @@ func newNotifications(d serviceDeps) (*Service, error) {
 		router:     router,
 		processors: proc,
 		relay:      relay,
+		rebuild:    rebuild,
 	}, nil
 }

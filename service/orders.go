@@ -76,6 +76,10 @@ func newOrders(d serviceDeps) (*Service, error) {
 	}
 
 	health := p.health(cfg)
+	rebuild, err := ordersRebuild(store, views)
+	if err != nil {
+		return nil, err
+	}
 	return &Service{
 		Name:       Orders,
 		Handler:    httpport.NewOrdersHandler(app, health, logger),
@@ -83,5 +87,6 @@ func newOrders(d serviceDeps) (*Service, error) {
 		router:     router,
 		processors: proc,
 		relay:      relay,
+		rebuild:    rebuild,
 	}, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"shop/app/eventstore"
 	"shop/app/notifications"
+	"shop/app/operations"
 	"shop/cqrs"
 )
 
@@ -27,6 +28,8 @@ type Service struct {
 	processors *cqrs.Processors
 	relay      *cqrs.Relay
 	onStart    func(context.Context) error
+	// rebuild rebuilds the service's read model.
+	rebuild operations.Rebuild
 }
 
 // Adapters replaces adapters a service would otherwise build from configuration.

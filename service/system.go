@@ -11,6 +11,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"shop/app/eventstore"
+	"shop/app/operations"
 	"shop/cqrs"
 	"shop/ports/httpport"
 )
@@ -20,6 +24,10 @@ type System struct {
 	cfg      Config
 	platform *Platform
 	services []*Service
+	// ops and deadLetters run with the orders service, whose port serves
+	// the admin API.
+	ops         *operations.Operations
+	deadLetters *message.Router
 
 	relayStop context.CancelFunc
 	relays    sync.WaitGroup
@@ -56,8 +64,34 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, adapters Adapters
 		}
 		s.services = append(s.services, svc)
 	}
+	if cfg.Runs(Orders) {
+		if s.ops, err = s.newOperations(ctx); err != nil {
+			return nil, fmt.Errorf("operations: %w", err)
+		}
+		if s.deadLetters, err = platform.newDeadLetterRouter(s.ops); err != nil {
+			return nil, fmt.Errorf("dead letter archive: %w", err)
+		}
+	}
 	return s, nil
 }
+
+// newOperations gives the operators every service's data on MongoDB, and the
+// data of the services running here in memory.
+func (s *System) newOperations(ctx context.Context) (*operations.Operations, error) {
+	if s.platform.Mongo != nil {
+		return s.platform.toolOperations(ctx)
+	}
+	stores := map[string]eventstore.Store{}
+	var rebuilds []operations.Rebuild
+	for _, svc := range s.services {
+		stores[svc.Name] = svc.Store
+		rebuilds = append(rebuilds, svc.rebuild)
+	}
+	return s.platform.newOperations(ctx, stores, rebuilds)
+}
+
+// Operations are the operators' use cases; nil unless the orders service runs here.
+func (s *System) Operations() *operations.Operations { return s.ops }
 
 // Service returns the named service, or nil when it does not run here.
 func (s *System) Service(name string) *Service {
@@ -97,6 +131,20 @@ func (s *System) Start(ctx context.Context) error {
 				s.platform.Logger.Error("router stopped", "service", svc.Name, "error", err)
 			}
 		}()
+	}
+	if s.deadLetters != nil {
+		s.routers.Add(1)
+		go func() {
+			defer s.routers.Done()
+			if err := s.deadLetters.Run(context.WithoutCancel(ctx)); err != nil {
+				s.platform.Logger.Error("dead letter archive stopped", "error", err)
+			}
+		}()
+		select {
+		case <-s.deadLetters.Running():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	for _, svc := range s.services {
 		select {
@@ -160,6 +208,11 @@ func (s *System) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("%s router: %w", svc.Name, err))
 		}
 	}
+	if s.deadLetters != nil {
+		if err := s.deadLetters.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("dead letter archive: %w", err))
+		}
+	}
 	s.routers.Wait()
 
 	drainCtx, cancel := step()
@@ -205,6 +258,9 @@ func (s *System) Bindings() []cqrs.Binding {
 	var all []cqrs.Binding
 	for _, svc := range s.services {
 		all = append(all, svc.processors.Bindings()...)
+	}
+	if s.deadLetters != nil {
+		all = append(all, cqrs.Binding{ConsumerGroup: cqrs.DeadLetterArchiveGroup, Topic: s.platform.Topics.Poison()})
 	}
 	return all
 }

@@ -35,7 +35,7 @@ func Topology(topics cqrs.Topics) []cqrs.Binding {
 		{inventory.ReleaseStock{}.CommandName(), handlerReleaseStock},
 		{notifications.SendNotification{}.CommandName(), handlerSendNotification},
 	}
-	var bindings []cqrs.Binding
+	bindings := []cqrs.Binding{{ConsumerGroup: cqrs.DeadLetterArchiveGroup, Topic: topics.Poison()}}
 	for p := range topics.Partitions {
 		for _, e := range events {
 			for _, g := range e.groups {

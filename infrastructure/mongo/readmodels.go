@@ -208,13 +208,17 @@ var newestFirst = bson.D{{Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}
 // orders service's database.
 type OrderViews struct {
 	client *Client
-	coll   *mongo.Collection
+	coll   *activeCollection
 }
 
 // NewOrderViews opens the read model and creates the indexes its listings
 // need if they are missing.
 func NewOrderViews(ctx context.Context, client *Client) (*OrderViews, error) {
-	v := &OrderViews{client: client, coll: client.Database("orders").Collection("orders")}
+	return openOrderViews(ctx, client, newActiveCollection(client, "orders", "orders"))
+}
+
+func openOrderViews(ctx context.Context, client *Client, coll *activeCollection) (*OrderViews, error) {
+	v := &OrderViews{client: client, coll: coll}
 	indexes := []mongo.IndexModel{
 		// One index per shape of List's filter, each ending in its sort, so
 		// that a page is read in index order and stops at the limit.
@@ -222,7 +226,7 @@ func NewOrderViews(ctx context.Context, client *Client) (*OrderViews, error) {
 		{Keys: bson.D{{Key: "customerId", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("customer_newest")},
 		{Keys: newestFirst, Options: options.Index().SetName("newest")},
 	}
-	if err := client.ensureIndexes(ctx, v.coll, indexes); err != nil {
+	if err := client.ensureIndexes(ctx, v.coll.get(ctx), indexes); err != nil {
 		return nil, fmt.Errorf("order views indexes: %w", err)
 	}
 	return v, nil
@@ -231,7 +235,7 @@ func NewOrderViews(ctx context.Context, client *Client) (*OrderViews, error) {
 // Create inserts the view of a placed order; a repeat of the event finds it
 // there and leaves it as it is.
 func (v *OrderViews) Create(ctx context.Context, o orders.OrderView) error {
-	if err := insertFirst(ctx, v.client, v.coll, o.ID, o.Version, toOrderDoc(o)); err != nil {
+	if err := insertFirst(ctx, v.client, v.coll.get(ctx), o.ID, o.Version, toOrderDoc(o)); err != nil {
 		return fmt.Errorf("create order view %s: %w", o.ID, err)
 	}
 	return nil
@@ -247,7 +251,7 @@ func (v *OrderViews) Update(ctx context.Context, id string, version int, c order
 	if c.CancelReason != "" {
 		set = append(set, bson.E{Key: "cancelReason", Value: c.CancelReason})
 	}
-	return guardedUpdate(ctx, v.client, v.coll, "order", id, version, bson.D{{Key: "$set", Value: set}})
+	return guardedUpdate(ctx, v.client, v.coll.get(ctx), "order", id, version, bson.D{{Key: "$set", Value: set}})
 }
 
 // Get returns orders.ErrOrderNotFound for an order the read model has not
@@ -255,7 +259,7 @@ func (v *OrderViews) Update(ctx context.Context, id string, version int, c order
 func (v *OrderViews) Get(ctx context.Context, id string) (orders.OrderView, error) {
 	var doc orderDoc
 	err := v.client.do(ctx, func(ctx context.Context) error {
-		return v.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
+		return v.coll.get(ctx).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
 	})
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return orders.OrderView{}, orders.ErrOrderNotFound
@@ -290,7 +294,7 @@ func (v *OrderViews) List(ctx context.Context, f orders.OrderFilter) (orders.Ord
 	}
 	var docs []orderDoc
 	err := v.client.do(ctx, func(ctx context.Context) error {
-		cursor, err := v.coll.Find(ctx, filter, opts)
+		cursor, err := v.coll.get(ctx).Find(ctx, filter, opts)
 		if err != nil {
 			return err
 		}
@@ -334,20 +338,20 @@ func (d productDoc) view() inventory.ProductView {
 // the inventory service's database.
 type ProductViews struct {
 	client *Client
-	coll   *mongo.Collection
+	coll   *activeCollection
 }
 
 // NewProductViews opens the read model. It needs no index but _id: products
 // are read by id and listed in id order.
 func NewProductViews(_ context.Context, client *Client) (*ProductViews, error) {
-	return &ProductViews{client: client, coll: client.Database("inventory").Collection("products")}, nil
+	return &ProductViews{client: client, coll: newActiveCollection(client, "inventory", "products")}, nil
 }
 
 // Create inserts the view of a new product; a repeat of the event finds it
 // there and leaves it as it is.
 func (v *ProductViews) Create(ctx context.Context, p inventory.ProductView) error {
 	doc := productDoc{ID: p.ProductID, Name: p.Name, Available: p.Available, Reserved: p.Reserved, UpdatedAt: bsonTime(p.UpdatedAt), Version: p.Version}
-	if err := insertFirst(ctx, v.client, v.coll, p.ProductID, p.Version, doc); err != nil {
+	if err := insertFirst(ctx, v.client, v.coll.get(ctx), p.ProductID, p.Version, doc); err != nil {
 		return fmt.Errorf("create product view %s: %w", p.ProductID, err)
 	}
 	return nil
@@ -360,7 +364,7 @@ func (v *ProductViews) Update(ctx context.Context, productID string, version int
 		{Key: "$inc", Value: bson.D{{Key: "available", Value: c.AvailableDelta}, {Key: "reserved", Value: c.ReservedDelta}}},
 		{Key: "$set", Value: bson.D{{Key: "updatedAt", Value: bsonTime(c.UpdatedAt)}, {Key: "version", Value: version}}},
 	}
-	return guardedUpdate(ctx, v.client, v.coll, "product", productID, version, update)
+	return guardedUpdate(ctx, v.client, v.coll.get(ctx), "product", productID, version, update)
 }
 
 // Get returns inventory.ErrProductNotFound for a product the read model has
@@ -368,7 +372,7 @@ func (v *ProductViews) Update(ctx context.Context, productID string, version int
 func (v *ProductViews) Get(ctx context.Context, productID string) (inventory.ProductView, error) {
 	var doc productDoc
 	err := v.client.do(ctx, func(ctx context.Context) error {
-		return v.coll.FindOne(ctx, bson.D{{Key: "_id", Value: productID}}).Decode(&doc)
+		return v.coll.get(ctx).FindOne(ctx, bson.D{{Key: "_id", Value: productID}}).Decode(&doc)
 	})
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return inventory.ProductView{}, inventory.ErrProductNotFound
@@ -392,7 +396,7 @@ func (v *ProductViews) List(ctx context.Context, f inventory.ProductFilter) (inv
 	}
 	var docs []productDoc
 	err := v.client.do(ctx, func(ctx context.Context) error {
-		cursor, err := v.coll.Find(ctx, filter, opts)
+		cursor, err := v.coll.get(ctx).Find(ctx, filter, opts)
 		if err != nil {
 			return err
 		}
@@ -452,17 +456,21 @@ func (d notificationDoc) view() (notifications.NotificationView, error) {
 // collection of the notifications service's database.
 type NotificationViews struct {
 	client *Client
-	coll   *mongo.Collection
+	coll   *activeCollection
 }
 
 // NewNotificationViews opens the read model and creates the index that
 // finds an order's notifications if it is missing.
 func NewNotificationViews(ctx context.Context, client *Client) (*NotificationViews, error) {
-	v := &NotificationViews{client: client, coll: client.Database("notifications").Collection("notifications")}
+	return openNotificationViews(ctx, client, newActiveCollection(client, "notifications", "notifications"))
+}
+
+func openNotificationViews(ctx context.Context, client *Client, coll *activeCollection) (*NotificationViews, error) {
+	v := &NotificationViews{client: client, coll: coll}
 	indexes := []mongo.IndexModel{
 		{Keys: bson.D{{Key: "orderId", Value: 1}}, Options: options.Index().SetName("order")},
 	}
-	if err := client.ensureIndexes(ctx, v.coll, indexes); err != nil {
+	if err := client.ensureIndexes(ctx, v.coll.get(ctx), indexes); err != nil {
 		return nil, fmt.Errorf("notification views indexes: %w", err)
 	}
 	return v, nil
@@ -477,7 +485,7 @@ func (v *NotificationViews) Put(ctx context.Context, n notifications.Notificatio
 		Status: n.Status.String(), Attempts: n.Attempts, LastError: n.LastError, UpdatedAt: bsonTime(n.UpdatedAt), Version: n.Version,
 	}
 	if n.Version == 1 {
-		if err := insertFirst(ctx, v.client, v.coll, n.ID, n.Version, doc); err != nil {
+		if err := insertFirst(ctx, v.client, v.coll.get(ctx), n.ID, n.Version, doc); err != nil {
 			return fmt.Errorf("put notification view %s: %w", n.ID, err)
 		}
 		return nil
@@ -487,7 +495,7 @@ func (v *NotificationViews) Put(ctx context.Context, n notifications.Notificatio
 		{Key: "recipient", Value: doc.Recipient}, {Key: "status", Value: doc.Status}, {Key: "attempts", Value: doc.Attempts},
 		{Key: "lastError", Value: doc.LastError}, {Key: "updatedAt", Value: doc.UpdatedAt}, {Key: "version", Value: doc.Version},
 	}
-	return guardedUpdate(ctx, v.client, v.coll, "notification", n.ID, n.Version, bson.D{{Key: "$set", Value: set}})
+	return guardedUpdate(ctx, v.client, v.coll.get(ctx), "notification", n.ID, n.Version, bson.D{{Key: "$set", Value: set}})
 }
 
 // ByOrder lists an order's notifications in a fixed order, so that the API
@@ -495,7 +503,7 @@ func (v *NotificationViews) Put(ctx context.Context, n notifications.Notificatio
 func (v *NotificationViews) ByOrder(ctx context.Context, orderID string) ([]notifications.NotificationView, error) {
 	var docs []notificationDoc
 	err := v.client.do(ctx, func(ctx context.Context) error {
-		cursor, err := v.coll.Find(ctx, bson.D{{Key: "orderId", Value: orderID}},
+		cursor, err := v.coll.get(ctx).Find(ctx, bson.D{{Key: "orderId", Value: orderID}},
 			options.Find().SetSort(bson.D{{Key: "kind", Value: 1}, {Key: "channel", Value: 1}}))
 		if err != nil {
 			return err

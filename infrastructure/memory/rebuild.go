@@ -1,0 +1,31 @@
+package memory
+
+// Replace takes the contents of a rebuilt copy.
+func (m *OrderViews) Replace(from *OrderViews) {
+	from.mu.RLock()
+	byID, byCustomer := from.byID, from.byCustomer
+	from.mu.RUnlock()
+	m.mu.Lock()
+	m.byID, m.byCustomer = byID, byCustomer
+	m.mu.Unlock()
+}
+
+// Replace takes the contents of a rebuilt copy.
+func (m *ProductViews) Replace(from *ProductViews) {
+	from.mu.RLock()
+	byID := from.byID
+	from.mu.RUnlock()
+	m.mu.Lock()
+	m.byID = byID
+	m.mu.Unlock()
+}
+
+// Replace takes the contents of a rebuilt copy.
+func (m *NotificationViews) Replace(from *NotificationViews) {
+	from.mu.RLock()
+	byID, byOrder := from.byID, from.byOrder
+	from.mu.RUnlock()
+	m.mu.Lock()
+	m.byID, m.byOrder = byID, byOrder
+	m.mu.Unlock()
+}

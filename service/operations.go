@@ -1,0 +1,200 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"shop/app/eventstore"
+	"shop/app/inventory"
+	"shop/app/notifications"
+	"shop/app/operations"
+	"shop/app/orders"
+	"shop/cqrs"
+	domaininventory "shop/domain/inventory"
+	"shop/domain/notification"
+	"shop/domain/order"
+	"shop/infrastructure/memory"
+	"shop/infrastructure/mongo"
+)
+
+// newOperations builds the operators' use cases on the platform: the dead
+// letter archive, replays from the given event stores, rebuilds of the given
+// read models.
+func (p *Platform) newOperations(ctx context.Context, stores map[string]eventstore.Store, rebuilds []operations.Rebuild) (*operations.Operations, error) {
+	var deadLetters operations.DeadLetters = memory.NewDeadLetters()
+	var runs operations.Runs = memory.NewRuns()
+	if p.Mongo != nil {
+		var err error
+		if deadLetters, err = mongo.NewDeadLetters(ctx, p.Mongo); err != nil {
+			return nil, err
+		}
+		if runs, err = mongo.NewRuns(ctx, p.Mongo); err != nil {
+			return nil, err
+		}
+	}
+	events, err := cqrs.NewEventBus(p.Bus.Publisher, p.Topics, p.Marshaler, cqrs.WatermillLogger(p.Logger))
+	if err != nil {
+		return nil, err
+	}
+	return operations.New(operations.Config{
+		DeadLetters: deadLetters, Runs: runs, Republisher: cqrs.Republisher{Publisher: p.Bus.Publisher},
+		Events: events, Stores: stores, Rebuilds: rebuilds, Clock: p.Clock, IDs: p.IDs,
+	})
+}
+
+// newDeadLetterRouter archives poisoned messages.
+func (p *Platform) newDeadLetterRouter(ops *operations.Operations) (*message.Router, error) {
+	sub, err := p.Bus.Subscribers(cqrs.DeadLetterArchiveGroup)
+	if err != nil {
+		return nil, err
+	}
+	return cqrs.NewDeadLetterRouter(sub, p.Topics, ops, p.Logger)
+}
+
+// Rebuilds of each read model, from the live read model of a running service.
+
+func ordersRebuild(store eventstore.Store, live orders.OrderViews) (operations.Rebuild, error) {
+	r := operations.Rebuild{Name: "orders", Store: store, AggregateTypes: []string{order.AggregateType}}
+	switch v := live.(type) {
+	case *memory.OrderViews:
+		r.Begin = func(context.Context) (operations.Replacement, error) {
+			fresh := memory.NewOrderViews()
+			return operations.NewReplacement(orders.NewOrderProjection(fresh), orders.NewOrderProjection(v),
+				operations.Steps{Swap: func(context.Context) error { v.Replace(fresh); return nil }}), nil
+		}
+	case *mongo.OrderViews:
+		r.Settle = 2 * mongo.PointerTTL
+		r.Begin = func(ctx context.Context) (operations.Replacement, error) {
+			fresh, steps, err := v.Rebuilding(ctx)
+			if err != nil {
+				return nil, err
+			}
+			p := orders.NewOrderProjection(fresh)
+			return operations.NewReplacement(p, p, steps), nil
+		}
+	default:
+		return r, fmt.Errorf("orders read model %T cannot be rebuilt", live)
+	}
+	return r, nil
+}
+
+func productsRebuild(store eventstore.Store, live inventory.ProductViews) (operations.Rebuild, error) {
+	r := operations.Rebuild{Name: "products", Store: store, AggregateTypes: []string{domaininventory.StockAggregateType}}
+	switch v := live.(type) {
+	case *memory.ProductViews:
+		r.Begin = func(context.Context) (operations.Replacement, error) {
+			fresh := memory.NewProductViews()
+			return operations.NewReplacement(inventory.NewProductProjection(fresh), inventory.NewProductProjection(v),
+				operations.Steps{Swap: func(context.Context) error { v.Replace(fresh); return nil }}), nil
+		}
+	case *mongo.ProductViews:
+		r.Settle = 2 * mongo.PointerTTL
+		r.Begin = func(ctx context.Context) (operations.Replacement, error) {
+			fresh, steps, err := v.Rebuilding(ctx)
+			if err != nil {
+				return nil, err
+			}
+			p := inventory.NewProductProjection(fresh)
+			return operations.NewReplacement(p, p, steps), nil
+		}
+	default:
+		return r, fmt.Errorf("products read model %T cannot be rebuilt", live)
+	}
+	return r, nil
+}
+
+func notificationsRebuild(store eventstore.Store, live notifications.NotificationViews) (operations.Rebuild, error) {
+	r := operations.Rebuild{Name: "notifications", Store: store, AggregateTypes: []string{notification.AggregateType}}
+	switch v := live.(type) {
+	case *memory.NotificationViews:
+		r.Begin = func(context.Context) (operations.Replacement, error) {
+			fresh := memory.NewNotificationViews()
+			return operations.NewReplacement(notifications.NewNotificationProjection(fresh), notifications.NewNotificationProjection(v),
+				operations.Steps{Swap: func(context.Context) error { v.Replace(fresh); return nil }}), nil
+		}
+	case *mongo.NotificationViews:
+		r.Settle = 2 * mongo.PointerTTL
+		r.Begin = func(ctx context.Context) (operations.Replacement, error) {
+			fresh, steps, err := v.Rebuilding(ctx)
+			if err != nil {
+				return nil, err
+			}
+			p := notifications.NewNotificationProjection(fresh)
+			return operations.NewReplacement(p, p, steps), nil
+		}
+	default:
+		return r, fmt.Errorf("notifications read model %T cannot be rebuilt", live)
+	}
+	return r, nil
+}
+
+// Tools are the operators' use cases of a process that serves nothing: the
+// command line's. They reach every service's data in MongoDB and the bus.
+type Tools struct {
+	*operations.Operations
+	platform *Platform
+}
+
+// NewTools connects to the configured servers for the operators' commands.
+// They need MongoDB: in the embedded mode the data lives in the serving
+// process, whose admin HTTP API offers the same tools.
+func NewTools(ctx context.Context, cfg Config, logger *slog.Logger) (*Tools, error) {
+	if cfg.MongoURL == "" {
+		return nil, errors.New("the operators' commands read MongoDB, and MONGODB_URL is not set; in the embedded mode use the admin HTTP API of the running orders service (ADMIN_TOKEN)")
+	}
+	platform, err := newPlatform(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	ops, err := platform.toolOperations(ctx)
+	if err != nil {
+		_ = platform.close()
+		return nil, err
+	}
+	return &Tools{Operations: ops, platform: platform}, nil
+}
+
+func (p *Platform) toolOperations(ctx context.Context) (*operations.Operations, error) {
+	stores := map[string]eventstore.Store{}
+	for _, name := range AllServices {
+		s, err := p.eventStore(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		stores[name] = s
+	}
+	orderViews, err := p.orderViews(ctx)
+	if err != nil {
+		return nil, err
+	}
+	productViews, err := p.productViews(ctx)
+	if err != nil {
+		return nil, err
+	}
+	notificationViews, err := p.notificationViews(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rebuilds []operations.Rebuild
+	for _, build := range []func() (operations.Rebuild, error){
+		func() (operations.Rebuild, error) { return ordersRebuild(stores[Orders], orderViews) },
+		func() (operations.Rebuild, error) { return productsRebuild(stores[Inventory], productViews) },
+		func() (operations.Rebuild, error) {
+			return notificationsRebuild(stores[Notifications], notificationViews)
+		},
+	} {
+		r, err := build()
+		if err != nil {
+			return nil, err
+		}
+		rebuilds = append(rebuilds, r)
+	}
+	return p.newOperations(ctx, stores, rebuilds)
+}
+
+// Close closes the connections.
+func (t *Tools) Close() error { return t.platform.close() }
