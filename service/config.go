@@ -82,6 +82,9 @@ type Config struct {
 	MongoDatabasePrefix string
 	// Breaker guards MongoDB, Redis and the notification sender.
 	Breaker breaker.Config
+	// AdminToken opens the admin API on the orders port to requests bearing
+	// it; without it the admin API is off.
+	AdminToken string
 }
 
 // DefaultConfig is the embedded configuration.
@@ -183,6 +186,10 @@ func ConfigFromEnv(lookup func(string) (string, bool), hostname string) (Config,
 	c.Breaker.CallTimeout = e.millis("CIRCUIT_BREAKER_TIMEOUT", c.Breaker.CallTimeout)
 	c.Breaker.ErrorThreshold = e.integer("CIRCUIT_BREAKER_ERROR_THRESHOLD", c.Breaker.ErrorThreshold, 1, 100)
 	c.Breaker.ResetTimeout = e.millis("CIRCUIT_BREAKER_RESET_TIMEOUT", c.Breaker.ResetTimeout)
+	c.AdminToken = e.str("ADMIN_TOKEN", "")
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		e.fail("ADMIN_TOKEN", errors.New("must be at least 16 characters"))
+	}
 	if e.err != nil {
 		return Config{}, e.err
 	}

@@ -326,15 +326,6 @@ func (s *shop) waitOrder(id string, want string) map[string]any {
 	return last.body["order"].(map[string]any)
 }
 
-func (s *shop) product(id string) (available, reserved int) {
-	s.t.Helper()
-	a, r, found := s.findProduct(id)
-	if !found {
-		s.t.Fatalf("product %s not found", id)
-	}
-	return a, r
-}
-
 func (s *shop) findProduct(id string) (available, reserved int, found bool) {
 	s.t.Helper()
 	r := s.get(service.Inventory, "/products/"+id)

@@ -1,6 +1,8 @@
 package service
 
 import (
+	"net/http"
+
 	"shop/app/decorator"
 	"shop/app/eventstore"
 	"shop/app/orders"
@@ -80,9 +82,11 @@ func newOrders(d serviceDeps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	newHandler := func(admin httpport.Admin) http.Handler { return httpport.NewOrdersHandler(app, admin, health, logger) }
 	return &Service{
 		Name:       Orders,
-		Handler:    httpport.NewOrdersHandler(app, health, logger),
+		Handler:    newHandler(httpport.Admin{}),
+		withAdmin:  newHandler,
 		Store:      store,
 		router:     router,
 		processors: proc,

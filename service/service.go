@@ -14,6 +14,7 @@ import (
 	"shop/app/notifications"
 	"shop/app/operations"
 	"shop/cqrs"
+	"shop/ports/httpport"
 )
 
 // Service is one built service, ready to run.
@@ -30,6 +31,8 @@ type Service struct {
 	onStart    func(context.Context) error
 	// rebuild rebuilds the service's read model.
 	rebuild operations.Rebuild
+	// withAdmin builds the HTTP API with the admin routes (orders only).
+	withAdmin func(httpport.Admin) http.Handler
 }
 
 // Adapters replaces adapters a service would otherwise build from configuration.

@@ -71,6 +71,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, adapters Adapters
 		if s.deadLetters, err = platform.newDeadLetterRouter(s.ops); err != nil {
 			return nil, fmt.Errorf("dead letter archive: %w", err)
 		}
+		orders := s.Service(Orders)
+		orders.Handler = orders.withAdmin(httpport.Admin{Operations: s.ops, Token: cfg.AdminToken})
 	}
 	return s, nil
 }

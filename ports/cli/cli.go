@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"shop/app/operations"
 	"shop/infrastructure/logging"
 	"shop/service"
 )
@@ -28,8 +29,11 @@ type Env struct {
 	Lookup func(string) (string, bool)
 	// Hostname names this process where a stable name is needed (Redis consumer groups).
 	Hostname string
-	Stdout   io.Writer
-	Stderr   io.Writer
+	// Operations, when set, gives the operators' commands their use cases
+	// instead of connecting to the servers of the environment.
+	Operations func(ctx context.Context) (ops *operations.Operations, close func() error, err error)
+	Stdout     io.Writer
+	Stderr     io.Writer
 }
 
 // errUsage marks an error in how the command was called.
@@ -42,7 +46,10 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve": {"run services: shop serve [--services orders,inventory,notifications]", serve},
+		"serve":       {"run services: shop serve [--services orders,inventory,notifications]", serve},
+		"poison":      {"dead letters: shop poison list|show ID|stats|replay|discard [filters]", poison},
+		"replay":      {"publish stored events again: shop replay [--event-type T] [--start-date D] ... [--dry-run]", replay},
+		"projections": {"rebuild read models: shop projections rebuild [--projection orders|products|notifications]", projections},
 	}
 }
 

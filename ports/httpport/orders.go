@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"shop/app/eventstore"
+	"shop/app/operations"
 	"shop/app/orders"
 	"shop/domain/order"
 	"shop/domain/validation"
@@ -23,10 +24,19 @@ import (
 // IdempotencyHeader names the request header that makes POST /orders safe to retry.
 const IdempotencyHeader = "Idempotency-Key"
 
-// NewOrdersHandler is the HTTP API of the orders service.
-func NewOrdersHandler(app orders.Application, health *Health, logger *slog.Logger) http.Handler {
+// Admin is what the orders service's port offers operators: off unless a
+// token is set.
+type Admin struct {
+	Operations *operations.Operations
+	Token      string
+}
+
+// NewOrdersHandler is the HTTP API of the orders service, with the admin API
+// when admin has a token.
+func NewOrdersHandler(app orders.Application, admin Admin, health *Health, logger *slog.Logger) http.Handler {
 	h := ordersHandler{app: app, logger: logger}
 	r := newRouter(logger, health)
+	mountAdmin(r, admin.Operations, admin.Token, logger)
 	r.HandleFunc("/orders", h.place).Methods(http.MethodPost)
 	r.HandleFunc("/orders", h.list).Methods(http.MethodGet)
 	r.HandleFunc("/orders/{id}", h.get).Methods(http.MethodGet)

@@ -1,0 +1,443 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"shop/app/operations"
+	"shop/infrastructure/logging"
+	"shop/ports/opsview"
+	"shop/service"
+)
+
+// openOperations gives a command the operators' use cases: those of the
+// environment's servers, unless the Env carries its own.
+func openOperations(ctx context.Context, env Env) (*operations.Operations, func() error, error) {
+	if env.Operations != nil {
+		return env.Operations(ctx)
+	}
+	cfg, err := service.ConfigFromEnv(env.Lookup, env.Hostname)
+	if err != nil {
+		return nil, nil, fmt.Errorf("configuration: %w", err)
+	}
+	logger := logging.New(env.Stderr, logging.FormatText, cfg.LogLevel)
+	tools, err := service.NewTools(ctx, cfg, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tools.Operations, tools.Close, nil
+}
+
+// parseInterspersed parses flags that may come before or after the positional
+// arguments, and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// timeFlag reads a date (2023-12-01) or a time (RFC 3339).
+type timeFlag struct{ t *time.Time }
+
+func (f timeFlag) String() string {
+	if f.t == nil || f.t.IsZero() {
+		return ""
+	}
+	return f.t.Format(time.RFC3339)
+}
+
+func (f timeFlag) Set(s string) error {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			*f.t = t.UTC()
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not a date (2023-12-01) or an RFC 3339 time", s)
+}
+
+// listFlag reads a comma-separated list.
+type listFlag struct{ list *[]string }
+
+func (f listFlag) String() string {
+	if f.list == nil {
+		return ""
+	}
+	return strings.Join(*f.list, ",")
+}
+
+func (f listFlag) Set(s string) error {
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*f.list = append(*f.list, v)
+		}
+	}
+	return nil
+}
+
+// output holds what every operators' command prints with.
+type output struct {
+	env  Env
+	json bool
+}
+
+func (o output) print(v any, human func(w io.Writer)) error {
+	if o.json {
+		enc := json.NewEncoder(o.env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	tw := tabwriter.NewWriter(o.env.Stdout, 2, 4, 2, ' ', 0)
+	human(tw)
+	return tw.Flush()
+}
+
+// progress draws a bar on stderr when it is a terminal.
+func (o output) progress(label string) operations.Progress {
+	f, ok := o.env.Stderr.(*os.File)
+	if !ok {
+		return nil
+	}
+	if info, err := f.Stat(); err != nil || info.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	return func(done, total int) {
+		if total <= 0 {
+			fmt.Fprintf(f, "\r%s %d", label, done)
+			return
+		}
+		const width = 30
+		filled := done * width / total
+		fmt.Fprintf(f, "\r%s [%s%s] %d/%d", label, strings.Repeat("=", filled), strings.Repeat(" ", width-filled), done, total)
+		if done == total {
+			fmt.Fprintln(f)
+		}
+	}
+}
+
+func operatorName(env Env) string {
+	if u, ok := env.Lookup("USER"); ok && u != "" {
+		return u + " (cli)"
+	}
+	return "cli"
+}
+
+func poison(ctx context.Context, env Env, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: shop poison list|show|stats|replay|discard [flags]", errUsage)
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlags("poison "+sub, env)
+	var f operations.DeadLetterFilter
+	var statuses []string
+	fs.StringVar(&f.Handler, "handler", "", "handler that gave up, with or without its partition (inventory.order-policy)")
+	fs.StringVar(&f.Topic, "topic", "", "original topic")
+	fs.StringVar(&f.EventType, "event-type", "", "message type (order.placed)")
+	fs.StringVar(&f.Reason, "reason", "", "substring of the reason")
+	fs.Var(timeFlag{&f.Since}, "since", "last failure at or after (2023-12-01 or RFC 3339)")
+	fs.Var(timeFlag{&f.Until}, "until", "last failure before")
+	fs.Var(listFlag{&f.IDs}, "ids", "dead letter or message ids, comma-separated")
+	fs.Var(listFlag{&statuses}, "status", "failed, replayed, discarded, quarantined (comma-separated)")
+	fs.IntVar(&f.Limit, "limit", 0, "at most this many")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	dryRun := fs.Bool("dry-run", false, "show what would happen, change nothing")
+	delay := fs.Duration("delay", 0, "wait between messages (replay)")
+	rate := fs.Float64("rate", 0, "messages per second at most (replay)")
+	maxReplays := fs.Int("max-replays", 3, "quarantine a message replayed this often instead (replay)")
+	by := fs.String("by", operatorName(env), "who acts, for the archive's history")
+	positional, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	for _, s := range statuses {
+		st, err := operations.StatusFromString(s)
+		if err != nil {
+			return fmt.Errorf("%w: --status: %v", errUsage, err)
+		}
+		f.Statuses = append(f.Statuses, st)
+	}
+	if err := f.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *delay > 0 && *rate > 0 {
+		return fmt.Errorf("%w: --delay and --rate both pace the replay; give one", errUsage)
+	}
+	if *delay < 0 || *rate < 0 || *maxReplays < 1 {
+		return fmt.Errorf("%w: --delay and --rate must not be negative, --max-replays at least 1", errUsage)
+	}
+	wantPositional := 0
+	if sub == "show" {
+		wantPositional = 1
+	}
+	if len(positional) != wantPositional {
+		return fmt.Errorf("%w: poison %s takes %d argument(s), got %q", errUsage, sub, wantPositional, positional)
+	}
+	switch sub {
+	case "list", "show", "stats", "replay", "discard":
+	default:
+		return fmt.Errorf("%w: unknown poison command %q: want list, show, stats, replay or discard", errUsage, sub)
+	}
+
+	ops, closeOps, err := openOperations(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer closeOps()
+	out := output{env: env, json: *jsonOut}
+	switch sub {
+	case "list":
+		list, err := ops.DeadLetters(ctx, f)
+		if err != nil {
+			return err
+		}
+		views := make([]opsview.DeadLetter, len(list))
+		for i, d := range list {
+			views[i] = opsview.FromDeadLetter(d, false)
+		}
+		return out.print(views, func(w io.Writer) { deadLetterTable(w, list) })
+	case "show":
+		d, err := ops.DeadLetter(ctx, positional[0])
+		if err != nil {
+			return err
+		}
+		return out.print(opsview.FromDeadLetter(d, true), func(w io.Writer) { deadLetterDetail(w, d) })
+	case "stats":
+		stats, err := ops.DeadLetterStats(ctx, f)
+		if err != nil {
+			return err
+		}
+		return out.print(opsview.FromStats(stats), func(w io.Writer) {
+			fmt.Fprintf(w, "dead letters\t%d\n", stats.Total)
+			histogram(w, "by status", stats.ByStatus)
+			histogram(w, "by handler", stats.ByHandler)
+			histogram(w, "by type", stats.ByType)
+			histogram(w, "by reason", stats.ByReason)
+		})
+	case "replay":
+		report, err := ops.ReplayDeadLetters(ctx, f, *maxReplays, *dryRun, operations.Pace{Delay: *delay, Rate: *rate}, *by, out.progress("replaying"))
+		if err != nil && report.Selected == 0 {
+			return err
+		}
+		if perr := out.print(opsview.FromReport(report), func(w io.Writer) { reportSummary(w, report, "replayed") }); perr != nil {
+			return perr
+		}
+		return err
+	default: // discard
+		report, err := ops.DiscardDeadLetters(ctx, f, *dryRun, *by)
+		if err != nil {
+			if strings.HasPrefix(err.Error(), "discard needs") {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
+			return err
+		}
+		return out.print(opsview.FromReport(report), func(w io.Writer) { reportSummary(w, report, "discarded") })
+	}
+}
+
+func deadLetterTable(w io.Writer, list []operations.DeadLetter) {
+	fmt.Fprintln(w, "ID\tSTATUS\tHANDLER\tTYPE\tFAILURES\tREPLAYS\tLAST FAILURE\tREASON")
+	for _, d := range list {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", d.ID, d.Status, d.Handler, d.EventType, d.Failures, d.Replays,
+			d.LastFailedAt.Format(time.RFC3339), truncate(d.Reason, 60))
+	}
+	fmt.Fprintf(w, "%d dead letter(s)\n", len(list))
+}
+
+func deadLetterDetail(w io.Writer, d operations.DeadLetter) {
+	rows := [][2]string{
+		{"id", d.ID}, {"message", d.MessageID}, {"status", d.Status.String()}, {"handler", d.Handler}, {"topic", d.Topic},
+		{"type", d.EventType}, {"aggregate", fmt.Sprintf("%s v%d", d.AggregateID, d.AggregateVersion)},
+		{"failures", fmt.Sprint(d.Failures)}, {"replays", fmt.Sprint(d.Replays)},
+		{"first failure", d.FirstFailedAt.Format(time.RFC3339)}, {"last failure", d.LastFailedAt.Format(time.RFC3339)},
+		{"reason", d.Reason}, {"payload", string(d.Payload)},
+	}
+	for _, r := range rows {
+		fmt.Fprintf(w, "%s\t%s\n", r[0], r[1])
+	}
+	for k, v := range d.Metadata {
+		fmt.Fprintf(w, "metadata %s\t%s\n", k, v)
+	}
+	for _, a := range d.History {
+		fmt.Fprintf(w, "history\t%s %s by %s\n", a.At.Format(time.RFC3339), a.What, a.By)
+	}
+}
+
+func histogram(w io.Writer, title string, counts map[string]int) {
+	if len(counts) == 0 {
+		return
+	}
+	fmt.Fprintln(w, title)
+	for _, c := range opsview.Counts(counts) {
+		fmt.Fprintf(w, "  %s\t%d\t%s\n", truncate(c.Key, 70), c.Count, strings.Repeat("#", min(c.Count, 40)))
+	}
+}
+
+func reportSummary(w io.Writer, r operations.Report, verb string) {
+	if r.DryRun {
+		fmt.Fprintf(w, "dry run: %d would be %s; nothing was changed\n", r.Selected, verb)
+		if len(r.DeadLetters) > 0 {
+			deadLetterTable(w, r.DeadLetters)
+		}
+		for _, e := range r.Events {
+			fmt.Fprintf(w, "%s\t%s\t%s v%d\t%s\n", e.EventID, e.Type, e.AggregateID, e.Version, e.RecordedAt.Format(time.RFC3339))
+		}
+	} else {
+		done := r.Published
+		if verb == "discarded" {
+			done = r.Selected
+		}
+		fmt.Fprintf(w, "%s %d of %d", verb, done, r.Selected)
+		if r.Quarantined > 0 {
+			fmt.Fprintf(w, ", quarantined %d (replayed too often)", r.Quarantined)
+		}
+		if r.Stopped {
+			fmt.Fprint(w, ", stopped before the end")
+		}
+		if r.RunID != "" {
+			fmt.Fprintf(w, " (run %s)", r.RunID)
+		}
+		fmt.Fprintln(w)
+	}
+	histogram(w, "by reason", r.ByReason)
+	histogram(w, "by handler", r.ByHandler)
+	histogram(w, "by type", r.ByType)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+func replay(ctx context.Context, env Env, args []string) error {
+	fs := newFlags("replay", env)
+	var f operations.EventFilter
+	var eventType, aggregateID, status string
+	fs.StringVar(&status, "status", "", `"failed" replays the dead letters instead of stored events`)
+	fs.StringVar(&eventType, "event-type", "", "event type (order.placed)")
+	fs.Var(timeFlag{&f.Since}, "start-date", "recorded at or after (2023-12-01 or RFC 3339)")
+	fs.Var(timeFlag{&f.Until}, "end-date", "recorded before")
+	fs.Var(listFlag{&f.EventIDs}, "event-ids", "event ids, comma-separated")
+	fs.StringVar(&aggregateID, "aggregate-id", "", "aggregate id")
+	fs.Var(listFlag{&f.Services}, "services", "event stores to read: orders, inventory, notifications (default all)")
+	fs.IntVar(&f.Limit, "limit", 0, "at most this many")
+	dryRun := fs.Bool("dry-run", false, "show what would be replayed, change nothing")
+	delay := fs.Duration("delay", 0, "wait between events (1s, 250ms)")
+	maxReplays := fs.Int("max-replays", 3, "with --status failed: quarantine a message replayed this often")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	by := fs.String("by", operatorName(env), "who acts, for the log of replays")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if f.Limit < 0 || *delay < 0 {
+		return fmt.Errorf("%w: --limit and --delay must not be negative", errUsage)
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		return fmt.Errorf("%w: --start-date must be before --end-date", errUsage)
+	}
+	for _, s := range f.Services {
+		if _, err := service.ParseServices(s); err != nil {
+			return fmt.Errorf("%w: --services: %v", errUsage, err)
+		}
+	}
+	if status != "" && status != "failed" {
+		return fmt.Errorf(`%w: --status must be "failed" (the dead letters) or left out`, errUsage)
+	}
+	if status == "failed" && (aggregateID != "" || len(f.Services) > 0) {
+		return fmt.Errorf("%w: --status failed replays dead letters; --aggregate-id and --services select stored events", errUsage)
+	}
+	ops, closeOps, err := openOperations(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer closeOps()
+	out := output{env: env, json: *jsonOut}
+	var report operations.Report
+	if status == "failed" {
+		df := operations.DeadLetterFilter{EventType: eventType, IDs: f.EventIDs, Since: f.Since, Until: f.Until, Limit: f.Limit}
+		report, err = ops.ReplayDeadLetters(ctx, df, *maxReplays, *dryRun, operations.Pace{Delay: *delay}, *by, out.progress("replaying"))
+	} else {
+		if eventType != "" {
+			f.Types = []string{eventType}
+		}
+		if aggregateID != "" {
+			f.AggregateIDs = []string{aggregateID}
+		}
+		report, err = ops.ReplayEvents(ctx, f, *dryRun, operations.Pace{Delay: *delay}, *by, out.progress("replaying"))
+	}
+	if err != nil && report.Selected == 0 {
+		if strings.HasPrefix(err.Error(), "no stored event") || errors.Is(err, operations.ErrDeadLetterNotFound) {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		return err
+	}
+	if perr := out.print(opsview.FromReport(report), func(w io.Writer) { reportSummary(w, report, "replayed") }); perr != nil {
+		return perr
+	}
+	return err
+}
+
+func projections(ctx context.Context, env Env, args []string) error {
+	if len(args) == 0 || args[0] != "rebuild" {
+		return fmt.Errorf("%w: shop projections rebuild [--projection orders|products|notifications]", errUsage)
+	}
+	fs := newFlags("projections rebuild", env)
+	projection := fs.String("projection", "", "orders, products or notifications (default all)")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	switch *projection {
+	case "", "orders", "products", "notifications":
+	default:
+		return fmt.Errorf("%w: --projection %q: want orders, products or notifications", errUsage, *projection)
+	}
+	ops, closeOps, err := openOperations(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer closeOps()
+	names := ops.Projections()
+	if *projection != "" {
+		names = []string{*projection}
+	}
+	out := output{env: env, json: *jsonOut}
+	var done []operations.RebuildReport
+	for _, name := range names {
+		report, err := ops.RebuildProjection(ctx, name, out.progress("rebuilding "+name))
+		if err != nil {
+			return err
+		}
+		done = append(done, report)
+	}
+	views := make([]opsview.Rebuild, len(done))
+	for i, r := range done {
+		views[i] = opsview.FromRebuild(r)
+	}
+	return out.print(views, func(w io.Writer) {
+		fmt.Fprintln(w, "PROJECTION\tEVENTS\tCAUGHT UP\tTOOK")
+		for _, r := range done {
+			fmt.Fprintf(w, "%s\t%d\t%d\t%s\n", r.Name, r.Events, r.CaughtUp, r.Took.Round(time.Millisecond))
+		}
+	})
+}

@@ -1,0 +1,378 @@
+package httpport
+
+import (
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"shop/app/eventstore"
+	"shop/app/operations"
+	"shop/ports/opsview"
+)
+
+// maxReplayPerRequest bounds what one admin request replays: a replay runs
+// while the request waits. Larger replays belong to the command line.
+const maxReplayPerRequest = 10_000
+
+// mountAdmin adds the operators' routes under /admin, each behind the bearer
+// token. Without a token they are not mounted at all.
+func mountAdmin(r *mux.Router, ops *operations.Operations, token string, logger *slog.Logger) {
+	if token == "" || ops == nil {
+		return
+	}
+	a := adminHandler{ops: ops, logger: logger}
+	admin := r.PathPrefix("/admin").Subrouter()
+	admin.Use(requireToken(token, logger))
+	admin.HandleFunc("/replay", a.replayEvents).Methods(http.MethodPost)
+	admin.HandleFunc("/replay/stats", a.stats).Methods(http.MethodGet)
+	admin.HandleFunc("/dead-letters", a.deadLetters).Methods(http.MethodGet)
+	admin.HandleFunc("/dead-letters/replay", a.replayDeadLetters).Methods(http.MethodPost)
+	admin.HandleFunc("/dead-letters/discard", a.discardDeadLetters).Methods(http.MethodPost)
+	admin.HandleFunc("/dead-letters/{id}", a.deadLetter).Methods(http.MethodGet)
+	admin.HandleFunc("/projections/rebuild", a.rebuild).Methods(http.MethodPost)
+}
+
+func requireToken(token string, logger *slog.Logger) mux.MiddlewareFunc {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="admin"`)
+				writeError(w, r, logger, &httpError{status: http.StatusUnauthorized, code: "unauthorized", message: "the admin API needs Authorization: Bearer <ADMIN_TOKEN>"})
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+type adminHandler struct {
+	ops    *operations.Operations
+	logger *slog.Logger
+}
+
+// operator names who acted, for the archive's history.
+func operator(r *http.Request) string {
+	if who := r.Header.Get("X-Operator"); who != "" && len(who) <= 100 {
+		return who + " (admin API)"
+	}
+	return "admin API"
+}
+
+// parseTime reads a date (2023-12-01) or a time (RFC 3339).
+func parseTime(field, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, &httpError{status: http.StatusBadRequest, code: "invalid_parameter", message: field + " must be a date (2023-12-01) or an RFC 3339 time"}
+}
+
+type replayEventsRequest struct {
+	EventType   string   `json:"eventType"`
+	AggregateID string   `json:"aggregateId"`
+	EventIDs    []string `json:"eventIds"`
+	StartDate   string   `json:"startDate"`
+	EndDate     string   `json:"endDate"`
+	Status      string   `json:"status"`
+	Services    []string `json:"services"`
+	Limit       int      `json:"limit"`
+	DryRun      bool     `json:"dryRun"`
+	DelayMs     int      `json:"delayMs"`
+	MaxReplays  int      `json:"maxReplays"`
+}
+
+func (a adminHandler) replayEvents(w http.ResponseWriter, r *http.Request) {
+	var req replayEventsRequest
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	since, err := parseTime("startDate", req.StartDate)
+	if err == nil {
+		var until time.Time
+		if until, err = parseTime("endDate", req.EndDate); err == nil {
+			err = checkReplayBounds(req.Limit, req.DelayMs)
+			if err == nil {
+				a.runEventReplay(w, r, req, since, until)
+				return
+			}
+		}
+	}
+	writeError(w, r, a.logger, err)
+}
+
+func checkReplayBounds(limit, delayMs int) error {
+	if limit < 0 || limit > maxReplayPerRequest {
+		return badRequest("invalid_parameter", "limit must be from 0 (all, up to 10000) to 10000")
+	}
+	if delayMs < 0 || delayMs > 60_000 {
+		return badRequest("invalid_parameter", "delayMs must be from 0 to 60000")
+	}
+	return nil
+}
+
+func (a adminHandler) runEventReplay(w http.ResponseWriter, r *http.Request, req replayEventsRequest, since, until time.Time) {
+	limit := req.Limit
+	if limit == 0 {
+		limit = maxReplayPerRequest
+	}
+	pace := operations.Pace{Delay: time.Duration(req.DelayMs) * time.Millisecond}
+	var report operations.Report
+	var err error
+	switch req.Status {
+	case "failed":
+		if req.AggregateID != "" || len(req.Services) > 0 {
+			err = badRequest("conflicting_filters", `status "failed" replays dead letters, which are selected by eventType, eventIds and dates`)
+			break
+		}
+		maxReplays := req.MaxReplays
+		if maxReplays == 0 {
+			maxReplays = 3
+		}
+		f := operations.DeadLetterFilter{EventType: req.EventType, IDs: req.EventIDs, Since: since, Until: until, Limit: limit}
+		report, err = a.ops.ReplayDeadLetters(r.Context(), f, maxReplays, req.DryRun, pace, operator(r), nil)
+	case "":
+		f := operations.EventFilter{Filter: eventstore.Filter{EventIDs: req.EventIDs, Since: since, Until: until, Limit: limit}, Services: req.Services}
+		if req.EventType != "" {
+			f.Types = []string{req.EventType}
+		}
+		if req.AggregateID != "" {
+			f.AggregateIDs = []string{req.AggregateID}
+		}
+		report, err = a.ops.ReplayEvents(r.Context(), f, req.DryRun, pace, operator(r), nil)
+	default:
+		err = badRequest("invalid_parameter", `status must be "failed" (the dead letters) or left out (stored events)`)
+	}
+	if err != nil {
+		writeError(w, r, a.logger, operationsError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Success bool           `json:"success"`
+		Report  opsview.Report `json:"report"`
+	}{true, opsview.FromReport(report)})
+}
+
+// operationsError maps the operators' refusals to 400 and 404.
+func operationsError(err error) error {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		return err
+	case errors.Is(err, operations.ErrDeadLetterNotFound), errors.Is(err, operations.ErrUnknownProjection):
+		return &httpError{status: http.StatusNotFound, code: "not_found", message: err.Error()}
+	case strings.HasPrefix(err.Error(), "no stored event"), strings.Contains(err.Error(), "must be before"),
+		strings.HasPrefix(err.Error(), "discard needs"), strings.HasPrefix(err.Error(), "no event store"):
+		return badRequest("invalid_filter", err.Error())
+	}
+	return err
+}
+
+func (a adminHandler) stats(w http.ResponseWriter, r *http.Request) {
+	stats, err := a.ops.DeadLetterStats(r.Context(), operations.DeadLetterFilter{})
+	if err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	runs, err := a.ops.RecentRuns(r.Context(), 20)
+	if err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Success     bool          `json:"success"`
+		DeadLetters opsview.Stats `json:"deadLetters"`
+		RecentRuns  []opsview.Run `json:"recentRuns"`
+	}{true, opsview.FromStats(stats), mapSlice(runs, opsview.FromRun)})
+}
+
+// deadLetterFilter reads the dead letter filter of a query string.
+func deadLetterFilter(r *http.Request) (operations.DeadLetterFilter, error) {
+	q := r.URL.Query()
+	f := operations.DeadLetterFilter{Handler: q.Get("handler"), Topic: q.Get("topic"), EventType: q.Get("eventType"), Reason: q.Get("reason")}
+	var err error
+	if f.Since, err = parseTime("since", q.Get("since")); err != nil {
+		return f, err
+	}
+	if f.Until, err = parseTime("until", q.Get("until")); err != nil {
+		return f, err
+	}
+	if ids := q.Get("ids"); ids != "" {
+		f.IDs = strings.Split(ids, ",")
+	}
+	if s := q.Get("status"); s != "" {
+		for _, name := range strings.Split(s, ",") {
+			st, err := operations.StatusFromString(name)
+			if err != nil {
+				return f, badRequest("invalid_parameter", err.Error())
+			}
+			f.Statuses = append(f.Statuses, st)
+		}
+	}
+	if f.Limit, err = parseLimit(q.Get("limit")); err != nil {
+		return f, err
+	}
+	if err := f.Validate(); err != nil {
+		return f, badRequest("invalid_filter", err.Error())
+	}
+	return f, nil
+}
+
+func (a adminHandler) deadLetters(w http.ResponseWriter, r *http.Request) {
+	f, err := deadLetterFilter(r)
+	if err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	list, err := a.ops.DeadLetters(r.Context(), f)
+	if err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Success     bool                 `json:"success"`
+		DeadLetters []opsview.DeadLetter `json:"deadLetters"`
+	}{true, mapSlice(list, func(d operations.DeadLetter) opsview.DeadLetter { return opsview.FromDeadLetter(d, false) })})
+}
+
+func (a adminHandler) deadLetter(w http.ResponseWriter, r *http.Request) {
+	d, err := a.ops.DeadLetter(r.Context(), mux.Vars(r)["id"])
+	if err != nil {
+		writeError(w, r, a.logger, operationsError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Success    bool               `json:"success"`
+		DeadLetter opsview.DeadLetter `json:"deadLetter"`
+	}{true, opsview.FromDeadLetter(d, true)})
+}
+
+type deadLetterRequest struct {
+	IDs        []string `json:"ids"`
+	Handler    string   `json:"handler"`
+	Topic      string   `json:"topic"`
+	EventType  string   `json:"eventType"`
+	Reason     string   `json:"reason"`
+	Since      string   `json:"since"`
+	Until      string   `json:"until"`
+	Statuses   []string `json:"statuses"`
+	Limit      int      `json:"limit"`
+	DryRun     bool     `json:"dryRun"`
+	DelayMs    int      `json:"delayMs"`
+	MaxReplays int      `json:"maxReplays"`
+}
+
+func (req deadLetterRequest) filter() (operations.DeadLetterFilter, error) {
+	f := operations.DeadLetterFilter{IDs: req.IDs, Handler: req.Handler, Topic: req.Topic, EventType: req.EventType, Reason: req.Reason, Limit: req.Limit}
+	var err error
+	if f.Since, err = parseTime("since", req.Since); err != nil {
+		return f, err
+	}
+	if f.Until, err = parseTime("until", req.Until); err != nil {
+		return f, err
+	}
+	for _, name := range req.Statuses {
+		st, err := operations.StatusFromString(name)
+		if err != nil {
+			return f, badRequest("invalid_parameter", err.Error())
+		}
+		f.Statuses = append(f.Statuses, st)
+	}
+	if err := checkReplayBounds(req.Limit, req.DelayMs); err != nil {
+		return f, err
+	}
+	if f.Limit == 0 {
+		f.Limit = maxReplayPerRequest
+	}
+	if err := f.Validate(); err != nil {
+		return f, badRequest("invalid_filter", err.Error())
+	}
+	return f, nil
+}
+
+func (a adminHandler) replayDeadLetters(w http.ResponseWriter, r *http.Request) {
+	var req deadLetterRequest
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	f, err := req.filter()
+	if err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	maxReplays := req.MaxReplays
+	if maxReplays == 0 {
+		maxReplays = 3
+	}
+	report, err := a.ops.ReplayDeadLetters(r.Context(), f, maxReplays, req.DryRun, operations.Pace{Delay: time.Duration(req.DelayMs) * time.Millisecond}, operator(r), nil)
+	if err != nil {
+		writeError(w, r, a.logger, operationsError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Success bool           `json:"success"`
+		Report  opsview.Report `json:"report"`
+	}{true, opsview.FromReport(report)})
+}
+
+func (a adminHandler) discardDeadLetters(w http.ResponseWriter, r *http.Request) {
+	var req deadLetterRequest
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	f, err := req.filter()
+	if err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	report, err := a.ops.DiscardDeadLetters(r.Context(), f, req.DryRun, operator(r))
+	if err != nil {
+		writeError(w, r, a.logger, operationsError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Success bool           `json:"success"`
+		Report  opsview.Report `json:"report"`
+	}{true, opsview.FromReport(report)})
+}
+
+type rebuildRequest struct {
+	Projection string `json:"projection"`
+}
+
+func (a adminHandler) rebuild(w http.ResponseWriter, r *http.Request) {
+	var req rebuildRequest
+	if err := decodeJSON(w, r, &req, true); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	names := a.ops.Projections()
+	if req.Projection != "" {
+		names = []string{req.Projection}
+	}
+	var done []opsview.Rebuild
+	for _, name := range names {
+		report, err := a.ops.RebuildProjection(r.Context(), name, nil)
+		if err != nil {
+			writeError(w, r, a.logger, operationsError(err))
+			return
+		}
+		done = append(done, opsview.FromRebuild(report))
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Success  bool              `json:"success"`
+		Rebuilds []opsview.Rebuild `json:"rebuilds"`
+	}{true, done})
+}

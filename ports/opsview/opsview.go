@@ -1,0 +1,184 @@
+// Package opsview is how the operators' tools show their results as JSON:
+// the same shapes from the command line (--json) and the admin HTTP API.
+package opsview
+
+import (
+	"encoding/json"
+	"sort"
+	"time"
+
+	"shop/app/eventstore"
+	"shop/app/operations"
+)
+
+const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(timeFormat)
+}
+
+// DeadLetter is a dead letter as JSON.
+type DeadLetter struct {
+	ID               string            `json:"id"`
+	MessageID        string            `json:"messageId"`
+	Handler          string            `json:"handler"`
+	Topic            string            `json:"topic"`
+	EventType        string            `json:"eventType"`
+	AggregateID      string            `json:"aggregateId,omitempty"`
+	AggregateVersion int               `json:"aggregateVersion,omitempty"`
+	Reason           string            `json:"reason"`
+	Status           string            `json:"status"`
+	Failures         int               `json:"failures"`
+	Replays          int               `json:"replays"`
+	FirstFailedAt    string            `json:"firstFailedAt"`
+	LastFailedAt     string            `json:"lastFailedAt"`
+	Metadata         map[string]string `json:"metadata,omitempty"`
+	Payload          json.RawMessage   `json:"payload,omitempty"`
+	PayloadText      string            `json:"payloadText,omitempty"`
+	History          []Action          `json:"history,omitempty"`
+}
+
+// Action is an operator's action as JSON.
+type Action struct {
+	At   string `json:"at"`
+	What string `json:"what"`
+	By   string `json:"by"`
+}
+
+// FromDeadLetter shapes a dead letter; withPayload adds the payload and
+// metadata (a listing leaves them out).
+func FromDeadLetter(d operations.DeadLetter, withPayload bool) DeadLetter {
+	out := DeadLetter{
+		ID: d.ID, MessageID: d.MessageID, Handler: d.Handler, Topic: d.Topic, EventType: d.EventType,
+		AggregateID: d.AggregateID, AggregateVersion: d.AggregateVersion, Reason: d.Reason, Status: d.Status.String(),
+		Failures: d.Failures, Replays: d.Replays, FirstFailedAt: ts(d.FirstFailedAt), LastFailedAt: ts(d.LastFailedAt),
+	}
+	for _, a := range d.History {
+		out.History = append(out.History, Action{At: ts(a.At), What: a.What, By: a.By})
+	}
+	if withPayload {
+		out.Metadata = d.Metadata
+		if json.Valid(d.Payload) {
+			out.Payload = json.RawMessage(d.Payload)
+		} else {
+			out.PayloadText = string(d.Payload)
+		}
+	}
+	return out
+}
+
+// Event is a stored event as JSON.
+type Event struct {
+	EventID     string `json:"eventId"`
+	Type        string `json:"type"`
+	AggregateID string `json:"aggregateId"`
+	Version     int    `json:"version"`
+	RecordedAt  string `json:"recordedAt"`
+}
+
+// Report is a replay's outcome as JSON.
+type Report struct {
+	RunID       string       `json:"runId,omitempty"`
+	DryRun      bool         `json:"dryRun"`
+	Selected    int          `json:"selected"`
+	Published   int          `json:"published"`
+	Quarantined int          `json:"quarantined"`
+	Stopped     bool         `json:"stopped,omitempty"`
+	ByReason    []Count      `json:"byReason,omitempty"`
+	ByHandler   []Count      `json:"byHandler,omitempty"`
+	ByType      []Count      `json:"byType,omitempty"`
+	DeadLetters []DeadLetter `json:"deadLetters,omitempty"`
+	Events      []Event      `json:"events,omitempty"`
+}
+
+// Count is one bar of a histogram.
+type Count struct {
+	Key   string `json:"key"`
+	Count int    `json:"count"`
+}
+
+// Counts sorts a histogram, largest first.
+func Counts(m map[string]int) []Count {
+	out := make([]Count, 0, len(m))
+	for k, v := range m {
+		out = append(out, Count{Key: k, Count: v})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Key < out[j].Key
+	})
+	return out
+}
+
+// FromReport shapes a replay's outcome.
+func FromReport(r operations.Report) Report {
+	out := Report{
+		RunID: r.RunID, DryRun: r.DryRun, Selected: r.Selected, Published: r.Published, Quarantined: r.Quarantined, Stopped: r.Stopped,
+		ByReason: Counts(r.ByReason), ByHandler: Counts(r.ByHandler), ByType: Counts(r.ByType),
+	}
+	for _, d := range r.DeadLetters {
+		out.DeadLetters = append(out.DeadLetters, FromDeadLetter(d, false))
+	}
+	for _, e := range r.Events {
+		out.Events = append(out.Events, FromRecord(e))
+	}
+	return out
+}
+
+// FromRecord shapes a stored event's envelope.
+func FromRecord(e eventstore.Record) Event {
+	return Event{EventID: e.EventID, Type: e.Type, AggregateID: e.AggregateID, Version: e.Version, RecordedAt: ts(e.RecordedAt)}
+}
+
+// Stats are dead letter counts as JSON.
+type Stats struct {
+	Total     int     `json:"total"`
+	ByStatus  []Count `json:"byStatus"`
+	ByHandler []Count `json:"byHandler"`
+	ByType    []Count `json:"byType"`
+	ByReason  []Count `json:"byReason"`
+}
+
+// FromStats shapes dead letter counts.
+func FromStats(s operations.Stats) Stats {
+	return Stats{Total: s.Total, ByStatus: Counts(s.ByStatus), ByHandler: Counts(s.ByHandler), ByType: Counts(s.ByType), ByReason: Counts(s.ByReason)}
+}
+
+// Run is a logged replay as JSON.
+type Run struct {
+	ID          string `json:"id"`
+	Kind        string `json:"kind"`
+	Filter      string `json:"filter"`
+	By          string `json:"by"`
+	StartedAt   string `json:"startedAt"`
+	FinishedAt  string `json:"finishedAt"`
+	Selected    int    `json:"selected"`
+	Published   int    `json:"published"`
+	Quarantined int    `json:"quarantined"`
+	Stopped     bool   `json:"stopped,omitempty"`
+	Error       string `json:"error,omitempty"`
+}
+
+// FromRun shapes a logged replay.
+func FromRun(r operations.Run) Run {
+	return Run{ID: r.ID, Kind: r.Kind, Filter: r.Filter, By: r.By, StartedAt: ts(r.StartedAt), FinishedAt: ts(r.FinishedAt),
+		Selected: r.Selected, Published: r.Published, Quarantined: r.Quarantined, Stopped: r.Stopped, Error: r.Error}
+}
+
+// Rebuild is a rebuild's outcome as JSON.
+type Rebuild struct {
+	Projection string `json:"projection"`
+	Events     int    `json:"events"`
+	CaughtUp   int    `json:"caughtUp"`
+	TookMs     int64  `json:"tookMs"`
+}
+
+// FromRebuild shapes a rebuild's outcome.
+func FromRebuild(r operations.RebuildReport) Rebuild {
+	return Rebuild{Projection: r.Name, Events: r.Events, CaughtUp: r.CaughtUp, TookMs: r.Took.Milliseconds()}
+}
