@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"shop/app/operations"
 	"shop/service"
 )
 
@@ -47,6 +49,11 @@ func TestOrderIsConfirmedEndToEndWithItsNotifications(t *testing.T) {
 		want := []string{"order_confirmed/email", "order_confirmed/sms", "order_created/email", "order_created/sms"}
 		if !slices.Equal(kinds, want) {
 			t.Fatalf("notifications %v, want %v", kinds, want)
+		}
+		// Nothing on the way was set aside: every consumer knows every event
+		// type, also those it does not react to.
+		if dead, err := s.system(service.Orders).Operations().DeadLetters(context.Background(), operations.DeadLetterFilter{}); err != nil || len(dead) != 0 {
+			t.Fatalf("dead letters %+v %v", dead, err)
 		}
 	})
 }

@@ -214,7 +214,10 @@ func newStreamsBus(cfg Config, logger *slog.Logger) (Bus, error) {
 
 // newRouter builds one service's router and processors on the platform's bus.
 func (p *Platform) newRouter(cfg Config, dedup cqrs.ProcessedMessages) (*message.Router, *cqrs.Processors, error) {
-	known := cqrs.NewKnownNames()
+	// Every event type of the system is known, also those this router's
+	// handlers ignore: an event of another type on a topic they read is
+	// acknowledged, not poisoned.
+	known := cqrs.NewKnownNames(p.Registry.Names()...)
 	deduplicator := cqrs.NewDeduplicator(dedup, p.Logger)
 	router, err := cqrs.NewRouter(cfg.Router, p.Bus.Publisher, p.Topics, known, deduplicator, p.Logger)
 	if err != nil {

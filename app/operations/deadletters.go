@@ -161,6 +161,12 @@ type DeadLetters interface {
 	// List returns the matching dead letters, oldest failure first.
 	List(ctx context.Context, f DeadLetterFilter) ([]DeadLetter, error)
 	// Act records an operator's action: the new status and the action in
-	// the history; with replayed, the replay count grows by one.
+	// the history.
 	Act(ctx context.Context, id string, status Status, a Action) error
+	// Replayed records a replay: the replay count grows by one and the
+	// action goes into the history. The status becomes replayed only if the
+	// dead letter still has the failures it had when the replay read it: a
+	// replayed message can fail again before the replay is recorded, and then
+	// it stays failed.
+	Replayed(ctx context.Context, id string, failures int, a Action) error
 }

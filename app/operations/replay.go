@@ -213,7 +213,7 @@ func (o *Operations) ReplayDeadLetters(ctx context.Context, f DeadLetterFilter, 
 				return report, fmt.Errorf("replay %s: %w", d.ID, err)
 			}
 			action.What = fmt.Sprintf("replayed (%d)", d.Replays+1)
-			if err = o.deadLetters.Act(ctx, d.ID, StatusReplayed, action); err != nil {
+			if err = o.deadLetters.Replayed(ctx, d.ID, d.Failures, action); err != nil {
 				return report, err
 			}
 			report.Published++

@@ -74,9 +74,22 @@ func (m *DeadLetters) Act(_ context.Context, id string, status operations.Status
 		return operations.ErrDeadLetterNotFound
 	}
 	d.Status = status
-	if status == operations.StatusReplayed {
-		d.Replays++
+	d.History = append(slices.Clip(d.History), a)
+	m.byID[id] = d
+	return nil
+}
+
+func (m *DeadLetters) Replayed(_ context.Context, id string, failures int, a operations.Action) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d, ok := m.byID[id]
+	if !ok {
+		return operations.ErrDeadLetterNotFound
 	}
+	if d.Failures == failures {
+		d.Status = operations.StatusReplayed
+	}
+	d.Replays++
 	d.History = append(slices.Clip(d.History), a)
 	m.byID[id] = d
 	return nil

@@ -194,16 +194,38 @@ func (d *DeadLetters) List(ctx context.Context, f operations.DeadLetterFilter) (
 }
 
 func (d *DeadLetters) Act(ctx context.Context, id string, status operations.Status, a operations.Action) error {
-	update := bson.D{
+	return d.update(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{
 		{Key: "$set", Value: bson.D{{Key: "status", Value: status.String()}}},
-		{Key: "$push", Value: bson.D{{Key: "history", Value: actionDoc{At: a.At.UTC().Truncate(time.Millisecond), What: a.What, By: a.By}}}},
+		{Key: "$push", Value: bson.D{{Key: "history", Value: toActionDoc(a)}}},
+	})
+}
+
+// Replayed sets the status only where the failures are still those the
+// replay read, in the same single-document update as the count and history;
+// where they are not, the count and history alone.
+func (d *DeadLetters) Replayed(ctx context.Context, id string, failures int, a operations.Action) error {
+	err := d.update(ctx, bson.D{{Key: "_id", Value: id}, {Key: "failures", Value: failures}}, bson.D{
+		{Key: "$set", Value: bson.D{{Key: "status", Value: operations.StatusReplayed.String()}}},
+		{Key: "$inc", Value: bson.D{{Key: "replays", Value: 1}}},
+		{Key: "$push", Value: bson.D{{Key: "history", Value: toActionDoc(a)}}},
+	})
+	if !errors.Is(err, operations.ErrDeadLetterNotFound) {
+		return err
 	}
-	if status == operations.StatusReplayed {
-		update = append(update, bson.E{Key: "$inc", Value: bson.D{{Key: "replays", Value: 1}}})
-	}
+	return d.update(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{
+		{Key: "$inc", Value: bson.D{{Key: "replays", Value: 1}}},
+		{Key: "$push", Value: bson.D{{Key: "history", Value: toActionDoc(a)}}},
+	})
+}
+
+func toActionDoc(a operations.Action) actionDoc {
+	return actionDoc{At: a.At.UTC().Truncate(time.Millisecond), What: a.What, By: a.By}
+}
+
+func (d *DeadLetters) update(ctx context.Context, filter, update bson.D) error {
 	var matched int64
 	err := d.client.do(ctx, func(ctx context.Context) error {
-		res, err := d.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, update)
+		res, err := d.coll.UpdateOne(ctx, filter, update)
 		if err == nil {
 			matched = res.MatchedCount
 		}

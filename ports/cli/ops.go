@@ -216,6 +216,9 @@ func poison(ctx context.Context, env Env, args []string) error {
 		return out.print(views, func(w io.Writer) { deadLetterTable(w, list) })
 	case "show":
 		d, err := ops.DeadLetter(ctx, positional[0])
+		if errors.Is(err, operations.ErrDeadLetterNotFound) {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
 		if err != nil {
 			return err
 		}
@@ -235,6 +238,9 @@ func poison(ctx context.Context, env Env, args []string) error {
 	case "replay":
 		report, err := ops.ReplayDeadLetters(ctx, f, *maxReplays, *dryRun, operations.Pace{Delay: *delay, Rate: *rate}, *by, out.progress("replaying"))
 		if err != nil && report.Selected == 0 {
+			if errors.Is(err, operations.ErrDeadLetterNotFound) {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
 			return err
 		}
 		if perr := out.print(opsview.FromReport(report), func(w io.Writer) { reportSummary(w, report, "replayed") }); perr != nil {
@@ -244,7 +250,7 @@ func poison(ctx context.Context, env Env, args []string) error {
 	default: // discard
 		report, err := ops.DiscardDeadLetters(ctx, f, *dryRun, *by)
 		if err != nil {
-			if strings.HasPrefix(err.Error(), "discard needs") {
+			if strings.HasPrefix(err.Error(), "discard needs") || errors.Is(err, operations.ErrDeadLetterNotFound) {
 				return fmt.Errorf("%w: %v", errUsage, err)
 			}
 			return err
