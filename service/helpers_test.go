@@ -112,6 +112,8 @@ func backendConfig(t testing.TB, be backend, cfg *service.Config) {
 				queues = append(queues, topics.Prefix+b.ConsumerGroup)
 				exchanges = append(exchanges, b.Topic)
 			}
+			// and the queue the poison tests read the poison topic through
+			queues = append(queues, topics.Prefix+"test-poison")
 			amqptest.DeleteQueues(t, url, queues, append(exchanges, topics.Poison()))
 		})
 	case service.BusRedis:
