@@ -30,6 +30,8 @@ type RelayConfig struct {
 	SweepAge time.Duration
 	// RetryDelay is the first wait after a failed publish; it doubles up to 30 s.
 	RetryDelay time.Duration
+	// Published, when set, hears of every record published.
+	Published func(rec eventstore.Record, at time.Time)
 }
 
 func (c *RelayConfig) setDefaults() {
@@ -209,6 +211,9 @@ func (r *Relay) work(ctx context.Context, partition int) {
 				return
 			}
 			published = append(published, rec.EventID)
+			if r.cfg.Published != nil {
+				r.cfg.Published(rec, time.Now())
+			}
 		}
 		r.mark(published)
 	}

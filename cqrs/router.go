@@ -6,11 +6,14 @@ import (
 	"log/slog"
 	"time"
 
+	wmetrics "github.com/ThreeDotsLabs/watermill/components/metrics"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"shop/app/eventstore"
 	"shop/app/fault"
+	"shop/infrastructure/logging"
 )
 
 // RouterConfig configures how handlers are retried, timed out and throttled.
@@ -31,6 +34,9 @@ type RouterConfig struct {
 	ThrottlePerSecond int
 	// CloseTimeout bounds how long closing waits for handlers in flight.
 	CloseTimeout time.Duration
+	// Metrics, when set, gets Watermill's router metrics: handler time,
+	// messages published and received.
+	Metrics prometheus.Registerer
 }
 
 func (c *RouterConfig) setDefaults() {
@@ -96,6 +102,9 @@ func NewRouter(cfg RouterConfig, poison message.Publisher, topics Topics, known 
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Metrics != nil {
+		wmetrics.NewPrometheusMetricsBuilder(cfg.Metrics, "shop", "watermill").AddPrometheusRouterMetrics(router)
+	}
 	poisonQueue, err := middleware.PoisonQueueWithFilter(uncancelledPublisher{poison}, topics.Poison(), func(err error) bool {
 		return !fault.IsTransient(err)
 	})
@@ -103,6 +112,7 @@ func NewRouter(cfg RouterConfig, poison message.Publisher, topics Topics, known 
 		return nil, err
 	}
 	router.AddMiddleware(
+		countAttempts,
 		middleware.CorrelationID,
 		poisonQueue,
 		waitWhileUnavailable(cfg.UnavailableDelay),
@@ -155,13 +165,36 @@ func waitWhileUnavailable(delay time.Duration) message.HandlerMiddleware {
 	}
 }
 
+type attemptsKey struct{}
+
+// countAttempts gives the message a counter of the attempts Retry makes;
+// withCause counts each and puts it on the message's log lines.
+func countAttempts(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		msg.SetContext(context.WithValue(msg.Context(), attemptsKey{}, new(int)))
+		return h(msg)
+	}
+}
+
+// withCause gives the handler's context the message's correlation and
+// causation, which records appended by the handler carry, and the log
+// attributes that name the message on every line logged about it.
 func withCause(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		correlation := middleware.MessageCorrelationID(msg)
 		if correlation == "" {
 			correlation = msg.UUID
 		}
-		msg.SetContext(eventstore.WithCause(msg.Context(), eventstore.Cause{CorrelationID: correlation, CausationID: msg.UUID}))
+		attempt := 1
+		if n, ok := msg.Context().Value(attemptsKey{}).(*int); ok {
+			*n++
+			attempt = *n
+		}
+		ctx := eventstore.WithCause(msg.Context(), eventstore.Cause{CorrelationID: correlation, CausationID: msg.UUID})
+		ctx = logging.WithAttrs(ctx,
+			slog.String("correlation_id", correlation), slog.String("message_id", msg.UUID),
+			slog.String("handler", message.HandlerNameFromCtx(msg.Context())), slog.Int("attempt", attempt))
+		msg.SetContext(ctx)
 		return h(msg)
 	}
 }

@@ -43,10 +43,15 @@ var backends = []backend{
 // forEachBackend runs test on every backend, in parallel; SHOP_TEST_BACKENDS
 // (comma-separated names) narrows the list.
 func forEachBackend(t *testing.T, test func(t *testing.T, be backend)) {
+	forBackends(t, func(backend) bool { return true }, test)
+}
+
+// forBackends runs test on the backends that which selects.
+func forBackends(t *testing.T, which func(backend) bool, test func(t *testing.T, be backend)) {
 	t.Parallel()
 	only := os.Getenv("SHOP_TEST_BACKENDS")
 	for _, be := range backends {
-		if only != "" && !slices.Contains(strings.Split(only, ","), be.name) {
+		if !which(be) || (only != "" && !slices.Contains(strings.Split(only, ","), be.name)) {
 			continue
 		}
 		t.Run(be.name, func(t *testing.T) {
@@ -67,15 +72,19 @@ type shop struct {
 	client  *http.Client
 }
 
-type option func(*service.Config, *service.Adapters)
-
-func withAdapters(a service.Adapters) option {
-	return func(_ *service.Config, to *service.Adapters) { *to = a }
+type setup struct {
+	cfg      service.Config
+	adapters service.Adapters
+	logger   *slog.Logger
 }
 
-func withConfig(f func(*service.Config)) option {
-	return func(c *service.Config, _ *service.Adapters) { f(c) }
-}
+type option func(*setup)
+
+func withAdapters(a service.Adapters) option { return func(s *setup) { s.adapters = a } }
+
+func withConfig(f func(*service.Config)) option { return func(s *setup) { f(&s.cfg) } }
+
+func withLogger(l *slog.Logger) option { return func(s *setup) { s.logger = l } }
 
 // testConfig is the embedded configuration with retries fast enough for tests.
 func testConfig() service.Config {
@@ -128,13 +137,12 @@ func backendConfig(t testing.TB, be backend, cfg *service.Config) {
 
 func startShop(t testing.TB, be backend, opts ...option) *shop {
 	t.Helper()
-	cfg := testConfig()
-	backendConfig(t, be, &cfg)
-	var adapters service.Adapters
+	st := setup{cfg: testConfig(), logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	backendConfig(t, be, &st.cfg)
 	for _, o := range opts {
-		o(&cfg, &adapters)
+		o(&st)
 	}
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg, adapters, logger := st.cfg, st.adapters, st.logger
 	groups := [][]string{cfg.Services}
 	if be.bus != service.BusGoChannel {
 		groups = nil

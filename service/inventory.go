@@ -32,7 +32,7 @@ func newInventory(d serviceDeps) (*Service, error) {
 		return nil, err
 	}
 	store = d.adapters.store(Inventory, store)
-	relay, err := p.newRelay(cfg, store)
+	relay, err := p.newRelay(cfg, Inventory, store)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func newInventory(d serviceDeps) (*Service, error) {
 	}
 	svc := &Service{
 		Name:       Inventory,
-		Handler:    httpport.NewInventoryHandler(app, p.health(cfg), logger),
+		Handler:    httpport.NewInventoryHandler(app, p.httpBase(cfg, Inventory, logger)),
 		Store:      store,
 		router:     router,
 		processors: proc,

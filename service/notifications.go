@@ -19,7 +19,7 @@ func newNotifications(d serviceDeps) (*Service, error) {
 		return nil, err
 	}
 	store = d.adapters.store(Notifications, store)
-	relay, err := p.newRelay(cfg, store)
+	relay, err := p.newRelay(cfg, Notifications, store)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +68,7 @@ func newNotifications(d serviceDeps) (*Service, error) {
 	}
 	return &Service{
 		Name:       Notifications,
-		Handler:    httpport.NewNotificationsHandler(app, p.health(cfg), logger),
+		Handler:    httpport.NewNotificationsHandler(app, p.httpBase(cfg, Notifications, logger)),
 		Store:      store,
 		router:     router,
 		processors: proc,

@@ -18,6 +18,7 @@ import (
 	"shop/domain/notification"
 	"shop/domain/order"
 	"shop/infrastructure/memory"
+	"shop/infrastructure/metrics"
 	"shop/infrastructure/mongo"
 )
 
@@ -46,13 +47,26 @@ func (p *Platform) newOperations(ctx context.Context, stores map[string]eventsto
 	})
 }
 
-// newDeadLetterRouter archives poisoned messages.
+// newDeadLetterRouter archives poisoned messages, and counts them.
 func (p *Platform) newDeadLetterRouter(ops *operations.Operations) (*message.Router, error) {
 	sub, err := p.Bus.Subscribers(cqrs.DeadLetterArchiveGroup)
 	if err != nil {
 		return nil, err
 	}
-	return cqrs.NewDeadLetterRouter(sub, p.Topics, ops, p.Logger)
+	return cqrs.NewDeadLetterRouter(sub, p.Topics, countedArchive{ops, p.Metrics}, p.Logger)
+}
+
+type countedArchive struct {
+	archive cqrs.Archiver
+	metrics *metrics.Metrics
+}
+
+func (c countedArchive) Archive(ctx context.Context, d operations.DeadLetter) error {
+	if err := c.archive.Archive(ctx, d); err != nil {
+		return err
+	}
+	c.metrics.DeadLetter(d.HandlerName())
+	return nil
 }
 
 // Rebuilds of each read model, from the live read model of a running service.

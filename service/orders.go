@@ -20,7 +20,7 @@ func newOrders(d serviceDeps) (*Service, error) {
 		return nil, err
 	}
 	store = d.adapters.store(Orders, store)
-	relay, err := p.newRelay(cfg, store)
+	relay, err := p.newRelay(cfg, Orders, store)
 	if err != nil {
 		return nil, err
 	}
@@ -77,12 +77,12 @@ func newOrders(d serviceDeps) (*Service, error) {
 		return nil, err
 	}
 
-	health := p.health(cfg)
 	rebuild, err := ordersRebuild(store, views)
 	if err != nil {
 		return nil, err
 	}
-	newHandler := func(admin httpport.Admin) http.Handler { return httpport.NewOrdersHandler(app, admin, health, logger) }
+	base := p.httpBase(cfg, Orders, logger)
+	newHandler := func(admin httpport.Admin) http.Handler { return httpport.NewOrdersHandler(app, admin, base) }
 	return &Service{
 		Name:       Orders,
 		Handler:    newHandler(httpport.Admin{}),

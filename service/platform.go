@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
-	"shop/app/decorator"
 	"shop/app/eventstore"
 	"shop/cqrs"
 	"shop/domain/inventory"
@@ -18,6 +18,7 @@ import (
 	"shop/domain/order"
 	"shop/infrastructure/amqp"
 	"shop/infrastructure/breaker"
+	"shop/infrastructure/metrics"
 	"shop/infrastructure/mongo"
 	"shop/infrastructure/redis"
 	"shop/infrastructure/system"
@@ -35,7 +36,7 @@ type Platform struct {
 	Bus       Bus
 	Clock     eventstore.Clock
 	IDs       eventstore.IDs
-	Metrics   decorator.Metrics
+	Metrics   *metrics.Metrics
 
 	// Mongo and Redis are nil when the stores are in memory.
 	Mongo *mongo.Client
@@ -59,6 +60,8 @@ type Bus struct {
 	Close   func() error
 	// run is work the bus does while the system runs (trimming streams).
 	run func(ctx context.Context)
+	// backlog reads the messages waiting per consumer group; nil in process.
+	backlog metrics.Backlog
 }
 
 // NewRegistry registers the events of every bounded context.
@@ -83,9 +86,10 @@ func newPlatform(cfg Config, logger *slog.Logger) (_ *Platform, err error) {
 		Topics:        cfg.Topics,
 		Clock:         system.Clock{},
 		IDs:           system.IDs{},
-		Metrics:       decorator.NoMetrics{},
+		Metrics:       metrics.New(),
 		SenderBreaker: breaker.New("notifier", cfg.Breaker, breakerLogger(logger)),
 	}
+	p.Metrics.Breaker(p.SenderBreaker.Name(), p.SenderBreaker.State)
 	defer func() {
 		if err != nil {
 			_ = p.close()
@@ -96,12 +100,14 @@ func newPlatform(cfg Config, logger *slog.Logger) (_ *Platform, err error) {
 			return nil, err
 		}
 		p.closers = append(p.closers, func() error { return p.Mongo.Close(context.Background()) })
+		p.Metrics.Breaker(p.Mongo.Breaker().Name(), p.Mongo.Breaker().State)
 	}
 	if cfg.RedisURL != "" {
 		if p.Redis, err = redis.Connect(cfg.RedisURL, cfg.RedisKeyPrefix, breaker.New("redis", cfg.Breaker, breakerLogger(logger))); err != nil {
 			return nil, err
 		}
 		p.closers = append(p.closers, p.Redis.Close)
+		p.Metrics.Breaker(p.Redis.Breaker().Name(), p.Redis.Breaker().State)
 	}
 	switch cfg.Bus {
 	case BusAMQP:
@@ -113,6 +119,9 @@ func newPlatform(cfg Config, logger *slog.Logger) (_ *Platform, err error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if p.Bus.backlog != nil {
+		p.Metrics.Broker(p.Bus.Name, p.Bus.backlog)
 	}
 	return p, nil
 }
@@ -189,6 +198,13 @@ func newAMQPBus(cfg Config, logger *slog.Logger) (Bus, error) {
 			return nil
 		},
 		Close: b.Close,
+		backlog: func(ctx context.Context) (map[string]float64, error) {
+			var queues []string
+			for _, binding := range Topology(cfg.Topics) {
+				queues = append(queues, binding.ConsumerGroup)
+			}
+			return b.Backlog(ctx, queues)
+		},
 	}, nil
 }
 
@@ -209,6 +225,7 @@ func newStreamsBus(cfg Config, logger *slog.Logger) (Bus, error) {
 		Check:       s.Ping,
 		Close:       s.Close,
 		run:         func(ctx context.Context) { trimmer.Run(ctx, cfg.StreamTrimInterval) },
+		backlog:     func(ctx context.Context) (map[string]float64, error) { return s.Backlog(ctx, cfg.Topics.Prefix) },
 	}, nil
 }
 
@@ -219,7 +236,9 @@ func (p *Platform) newRouter(cfg Config, dedup cqrs.ProcessedMessages) (*message
 	// acknowledged, not poisoned.
 	known := cqrs.NewKnownNames(p.Registry.Names()...)
 	deduplicator := cqrs.NewDeduplicator(dedup, p.Logger)
-	router, err := cqrs.NewRouter(cfg.Router, p.Bus.Publisher, p.Topics, known, deduplicator, p.Logger)
+	routerCfg := cfg.Router
+	routerCfg.Metrics = p.Metrics.Registry
+	router, err := cqrs.NewRouter(routerCfg, p.Bus.Publisher, p.Topics, known, deduplicator, p.Logger)
 	if err != nil {
 		return nil, nil, fmt.Errorf("router: %w", err)
 	}
@@ -234,15 +253,26 @@ func (p *Platform) newRouter(cfg Config, dedup cqrs.ProcessedMessages) (*message
 }
 
 // newRelay builds the relay of one service's event store.
-func (p *Platform) newRelay(cfg Config, store eventstore.Store) (*cqrs.Relay, error) {
+func (p *Platform) newRelay(cfg Config, service string, store eventstore.Store) (*cqrs.Relay, error) {
 	bus, err := cqrs.NewEventBus(p.Bus.Publisher, p.Topics, p.Marshaler, cqrs.WatermillLogger(p.Logger))
 	if err != nil {
 		return nil, err
 	}
-	return cqrs.NewRelay(cqrs.RelayConfig{
+	relay, err := cqrs.NewRelay(cqrs.RelayConfig{
 		Store: store, Publisher: bus, Topics: p.Topics, Logger: p.Logger,
 		SweepInterval: cfg.RelaySweepInterval, SweepAge: cfg.RelaySweepAge,
+		Published: func(rec eventstore.Record, at time.Time) { p.Metrics.Published(service, rec, at) },
 	})
+	if err != nil {
+		return nil, err
+	}
+	p.Metrics.Pending(service, relay.Pending)
+	return relay, nil
+}
+
+// httpBase is what every service's API shares.
+func (p *Platform) httpBase(cfg Config, service string, logger *slog.Logger) httpport.Base {
+	return httpport.Base{Service: service, Logger: logger, Health: p.health(cfg), Metrics: p.Metrics, MetricsHandler: p.Metrics.Handler()}
 }
 
 func (p *Platform) newCommandBus() (*cqrs.CommandBus, error) {

@@ -17,11 +17,16 @@ import (
 // The adapters each service gets: MongoDB when MONGODB_URL is set, Redis when
 // REDIS_URL is, memory otherwise.
 
+// eventStore is a service's event store, measured.
 func (p *Platform) eventStore(ctx context.Context, service string) (eventstore.Store, error) {
 	if p.Mongo == nil {
-		return memory.NewEventStore(p.Registry), nil
+		return p.Metrics.Store(service, memory.NewEventStore(p.Registry), businessCounter), nil
 	}
-	return mongo.NewEventStore(ctx, p.Mongo, service, p.Registry)
+	s, err := mongo.NewEventStore(ctx, p.Mongo, service, p.Registry)
+	if err != nil {
+		return nil, err
+	}
+	return p.Metrics.Store(service, s, businessCounter), nil
 }
 
 func (p *Platform) processedMessages(cfg Config) cqrs.ProcessedMessages {

@@ -5,6 +5,7 @@
 package amqp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -181,5 +182,31 @@ func (m marshaler) Unmarshal(d amqp091.Delivery) (*message.Message, error) {
 		}
 	}
 	out.Metadata.Set(cqrs.UndecodableKey, reason)
+	return out, nil
+}
+
+// Backlog reads how many messages wait in each of the queues.
+func (b *Bus) Backlog(_ context.Context, queues []string) (map[string]float64, error) {
+	conn := b.pubConn.Connection()
+	if conn == nil || conn.IsClosed() {
+		return nil, errors.New("rabbitmq: not connected")
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = ch.Close() }()
+	out := make(map[string]float64, len(queues))
+	for _, name := range queues {
+		q, err := ch.QueueDeclarePassive(b.cfg.QueuePrefix+name, true, false, false, false, nil)
+		if err != nil {
+			// A queue that does not exist closes the channel: open another.
+			if ch, err = conn.Channel(); err != nil {
+				return out, err
+			}
+			continue
+		}
+		out[name] = float64(q.Messages)
+	}
 	return out, nil
 }

@@ -234,3 +234,21 @@ func lessID(a, b string) bool {
 	_, _ = fmt.Sscanf(b, "%d-%d", &bm, &bs)
 	return am < bm || (am == bm && as < bs)
 }
+
+// Backlog reads, for every consumer group of the streams whose names start
+// with prefix, how many entries it has not acknowledged: pending with a
+// consumer, or not read yet.
+func (s *Streams) Backlog(ctx context.Context, prefix string) (map[string]float64, error) {
+	out := map[string]float64{}
+	iter := s.writer.ScanType(ctx, 0, prefix+"*", 500, "stream").Iterator()
+	for iter.Next(ctx) {
+		groups, err := s.writer.XInfoGroups(ctx, iter.Val()).Result()
+		if err != nil {
+			return out, err
+		}
+		for _, g := range groups {
+			out[g.Name] = float64(g.Pending + max(g.Lag, 0))
+		}
+	}
+	return out, iter.Err()
+}

@@ -13,9 +13,9 @@ import (
 )
 
 // NewInventoryHandler is the HTTP API of the inventory service.
-func NewInventoryHandler(app inventory.Application, health *Health, logger *slog.Logger) http.Handler {
-	h := inventoryHandler{app: app, logger: logger}
-	r := newRouter(logger, health)
+func NewInventoryHandler(app inventory.Application, base Base) http.Handler {
+	h := inventoryHandler{app: app, logger: base.Logger}
+	r := newRouter(base)
 	r.HandleFunc("/products", h.add).Methods(http.MethodPost)
 	r.HandleFunc("/products", h.list).Methods(http.MethodGet)
 	r.HandleFunc("/products/{id}", h.get).Methods(http.MethodGet)

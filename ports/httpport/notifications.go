@@ -8,9 +8,9 @@ import (
 )
 
 // NewNotificationsHandler is the HTTP API of the notifications service.
-func NewNotificationsHandler(app notifications.Application, health *Health, logger *slog.Logger) http.Handler {
-	h := notificationsHandler{app: app, logger: logger}
-	r := newRouter(logger, health)
+func NewNotificationsHandler(app notifications.Application, base Base) http.Handler {
+	h := notificationsHandler{app: app, logger: base.Logger}
+	r := newRouter(base)
 	r.HandleFunc("/notifications", h.list).Methods(http.MethodGet)
 	return r
 }

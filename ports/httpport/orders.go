@@ -33,10 +33,10 @@ type Admin struct {
 
 // NewOrdersHandler is the HTTP API of the orders service, with the admin API
 // when admin has a token.
-func NewOrdersHandler(app orders.Application, admin Admin, health *Health, logger *slog.Logger) http.Handler {
-	h := ordersHandler{app: app, logger: logger}
-	r := newRouter(logger, health)
-	mountAdmin(r, admin.Operations, admin.Token, logger)
+func NewOrdersHandler(app orders.Application, admin Admin, base Base) http.Handler {
+	h := ordersHandler{app: app, logger: base.Logger}
+	r := newRouter(base)
+	mountAdmin(r, admin.Operations, admin.Token, base.Logger)
 	r.HandleFunc("/orders", h.place).Methods(http.MethodPost)
 	r.HandleFunc("/orders", h.list).Methods(http.MethodGet)
 	r.HandleFunc("/orders/{id}", h.get).Methods(http.MethodGet)

@@ -22,17 +22,84 @@ const CorrelationHeader = "X-Correlation-ID"
 // JavaScript's toISOString writes them.
 const timeFormat = "2006-01-02T15:04:05.000Z07:00"
 
-func newRouter(logger *slog.Logger, health *Health) *mux.Router {
+// Base is what the API of every service has.
+type Base struct {
+	// Service names the service in logs and metrics.
+	Service string
+	Logger  *slog.Logger
+	Health  *Health
+	// Metrics hears of every request and MetricsHandler serves /metrics;
+	// either may be nil.
+	Metrics        RequestObserver
+	MetricsHandler http.Handler
+}
+
+// RequestObserver records HTTP requests.
+type RequestObserver interface {
+	ObserveRequest(service, route, method string, status int, took time.Duration)
+}
+
+func newRouter(base Base) *mux.Router {
+	logger := base.Logger
 	r := mux.NewRouter()
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, req, logger, &httpError{status: http.StatusNotFound, code: "route_not_found", message: "no endpoint at " + req.URL.Path})
 	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	notAllowed := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, req, logger, &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: req.Method + " is not allowed on " + req.URL.Path})
 	})
-	r.Use(recoverPanics(logger), correlate)
-	r.Handle("/health", health).Methods(http.MethodGet)
+	// Requests no route matches bypass the router's middleware: wrap them too.
+	r.NotFoundHandler = observe(base, correlate(notFound))
+	r.MethodNotAllowedHandler = observe(base, correlate(notAllowed))
+	r.Use(func(next http.Handler) http.Handler { return observe(base, next) }, recoverPanics(logger), correlate)
+	r.Handle("/health", base.Health).Methods(http.MethodGet)
+	if base.MetricsHandler != nil {
+		r.Handle("/metrics", base.MetricsHandler).Methods(http.MethodGet)
+	}
 	return r
+}
+
+// observe writes the access log line of a request and records its metrics.
+func observe(base Base, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		took := time.Since(start)
+		route := "unmatched"
+		if current := mux.CurrentRoute(r); current != nil {
+			if tpl, err := current.GetPathTemplate(); err == nil {
+				route = tpl
+			}
+		}
+		if base.Metrics != nil {
+			base.Metrics.ObserveRequest(base.Service, route, r.Method, rec.status, took)
+		}
+		level := slog.LevelInfo
+		if route == "/health" || route == "/metrics" {
+			level = slog.LevelDebug // probes and scrapes, every few seconds
+		}
+		base.Logger.Log(r.Context(), level, "request", "service", base.Service, "method", r.Method, "route", route,
+			"status", rec.status, "duration_ms", float64(took.Microseconds())/1000, "bytes", rec.bytes,
+			"correlation_id", rec.Header().Get(CorrelationHeader))
+	})
+}
+
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (r *recorder) WriteHeader(status int) {
+	r.status = status
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += n
+	return n, err
 }
 
 // correlate gives the request a correlation id (the caller's, or a new one) and

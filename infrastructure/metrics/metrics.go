@@ -1,0 +1,233 @@
+// Package metrics exposes the system's Prometheus metrics: HTTP requests,
+// commands, the event store, the relay, business counters, dead letters,
+// circuit breakers and the brokers' backlog. Watermill's own router metrics
+// (components/metrics) are registered on the same registry.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"shop/app/eventstore"
+	"shop/app/orders"
+	"shop/domain/order"
+	"shop/domain/validation"
+)
+
+// Namespace starts every metric's name.
+const Namespace = "shop"
+
+// Metrics are the process's metrics, on a registry of its own.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	httpRequests    *prometheus.CounterVec
+	httpDuration    *prometheus.HistogramVec
+	commandDuration *prometheus.HistogramVec
+	appendDuration  *prometheus.HistogramVec
+	appended        *prometheus.CounterVec
+	conflicts       *prometheus.CounterVec
+	relayLag        *prometheus.HistogramVec
+	orders          *prometheus.CounterVec
+	reservations    *prometheus.CounterVec
+	notifications   *prometheus.CounterVec
+	deadLetters     *prometheus.CounterVec
+}
+
+// New registers every metric, with the Go runtime's and the process's.
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := func(c prometheus.Collector) prometheus.Collector { r.MustRegister(c); return c }
+	fast := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
+	return &Metrics{
+		Registry: r,
+		httpRequests: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "http_requests_total",
+			Help: "HTTP requests by service, route, method and status."}, []string{"service", "route", "method", "status"})).(*prometheus.CounterVec),
+		httpDuration: f(prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "http_request_duration_seconds",
+			Help: "HTTP request latency by service, route, method and status.", Buckets: fast}, []string{"service", "route", "method", "status"})).(*prometheus.HistogramVec),
+		commandDuration: f(prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "command_duration_seconds",
+			Help: "Command handling time by command and outcome (ok, refused, failed).", Buckets: fast}, []string{"command", "outcome"})).(*prometheus.HistogramVec),
+		appendDuration: f(prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "eventstore_append_duration_seconds",
+			Help: "Event store append latency by service.", Buckets: fast}, []string{"service"})).(*prometheus.HistogramVec),
+		appended: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "events_appended_total",
+			Help: "Events appended to the event store, by service and type."}, []string{"service", "type"})).(*prometheus.CounterVec),
+		conflicts: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "eventstore_conflicts_total",
+			Help: "Appends refused because another writer appended first, by service."}, []string{"service"})).(*prometheus.CounterVec),
+		relayLag: f(prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "relay_lag_seconds",
+			Help: "Time from an event's append to its publish, by service.", Buckets: fast}, []string{"service"})).(*prometheus.HistogramVec),
+		orders: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "orders_total",
+			Help: "Orders by what happened to them: placed, confirmed, rejected, cancelled."}, []string{"event"})).(*prometheus.CounterVec),
+		reservations: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "reservations_total",
+			Help: "Stock reservations of orders by outcome: confirmed, rejected, cancelled."}, []string{"outcome"})).(*prometheus.CounterVec),
+		notifications: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "notifications_total",
+			Help: "Notification deliveries by channel and status: sent, failed (an attempt), given_up."}, []string{"channel", "status"})).(*prometheus.CounterVec),
+		deadLetters: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "dead_letters_total",
+			Help: "Messages set aside as dead letters, by handler."}, []string{"handler"})).(*prometheus.CounterVec),
+	}
+}
+
+// Handler serves the metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+// ObserveRequest records an HTTP request.
+func (m *Metrics) ObserveRequest(service, route, method string, status int, took time.Duration) {
+	s := strconv.Itoa(status)
+	m.httpRequests.WithLabelValues(service, route, method, s).Inc()
+	m.httpDuration.WithLabelValues(service, route, method, s).Observe(took.Seconds())
+}
+
+// ObserveCommand records a handled command. A refusal (the input or the
+// state says no) is told apart from a failure (a bug, a dependency down).
+func (m *Metrics) ObserveCommand(name string, took time.Duration, err error) {
+	outcome := "ok"
+	var invalid *validation.Error
+	switch {
+	case err == nil:
+	case errors.As(err, &invalid), errors.Is(err, eventstore.ErrNotFound), errors.Is(err, eventstore.ErrAlreadyExists),
+		errors.Is(err, order.ErrNotCancellable), errors.Is(err, orders.ErrAlreadyPlaced), errors.Is(err, orders.ErrIdempotencyKeyReused):
+		outcome = "refused"
+	default:
+		outcome = "failed"
+	}
+	m.commandDuration.WithLabelValues(name, outcome).Observe(took.Seconds())
+}
+
+// DeadLetter counts a message set aside.
+func (m *Metrics) DeadLetter(handler string) { m.deadLetters.WithLabelValues(handler).Inc() }
+
+// Published records the relay's publish of a record.
+func (m *Metrics) Published(service string, rec eventstore.Record, at time.Time) {
+	if !rec.RecordedAt.IsZero() {
+		m.relayLag.WithLabelValues(service).Observe(at.Sub(rec.RecordedAt).Seconds())
+	}
+}
+
+// Business maps a stored event to the business counter it moves.
+type Business func(rec eventstore.Record) (counter string, labels []string)
+
+// Counter names a business counter for Business.
+const (
+	OrdersCounter        = "orders"
+	ReservationsCounter  = "reservations"
+	NotificationsCounter = "notifications"
+)
+
+func (m *Metrics) business(counter string, labels []string) {
+	switch counter {
+	case OrdersCounter:
+		m.orders.WithLabelValues(labels...).Inc()
+	case ReservationsCounter:
+		m.reservations.WithLabelValues(labels...).Inc()
+	case NotificationsCounter:
+		m.notifications.WithLabelValues(labels...).Inc()
+	}
+}
+
+// Store measures a service's event store: append latency, conflicts, and
+// through business, the business counters of what was appended.
+func (m *Metrics) Store(service string, s eventstore.Store, business Business) eventstore.Store {
+	return instrumentedStore{Store: s, m: m, service: service, business: business}
+}
+
+type instrumentedStore struct {
+	eventstore.Store
+	m        *Metrics
+	service  string
+	business Business
+}
+
+func (s instrumentedStore) Append(ctx context.Context, records []eventstore.Record) error {
+	start := time.Now()
+	err := s.Store.Append(ctx, records)
+	s.m.appendDuration.WithLabelValues(s.service).Observe(time.Since(start).Seconds())
+	if errors.Is(err, eventstore.ErrConflict) {
+		s.m.conflicts.WithLabelValues(s.service).Inc()
+	}
+	if err != nil {
+		return err
+	}
+	for _, rec := range records {
+		s.m.appended.WithLabelValues(s.service, rec.Type).Inc()
+		if s.business != nil {
+			if counter, labels := s.business(rec); counter != "" {
+				s.m.business(counter, labels)
+			}
+		}
+	}
+	return nil
+}
+
+// Pending reports how many records a service's relay holds.
+func (m *Metrics) Pending(service string, pending func() int) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "relay_pending_events", Help: "Events appended and not yet published, by service.",
+		ConstLabels: prometheus.Labels{"service": service},
+	}, func() float64 { return float64(pending()) }))
+}
+
+// Breaker reports a circuit breaker's state: 0 closed, 1 half-open, 2 open.
+func (m *Metrics) Breaker(dependency string, state func() string) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "circuit_breaker_state", Help: "Circuit breaker state by dependency: 0 closed, 1 half-open, 2 open.",
+		ConstLabels: prometheus.Labels{"dependency": dependency},
+	}, func() float64 {
+		switch state() {
+		case "open":
+			return 2
+		case "half-open":
+			return 1
+		}
+		return 0
+	}))
+}
+
+// Backlog reads how many messages wait for each consumer group.
+type Backlog func(ctx context.Context) (map[string]float64, error)
+
+// Broker reports the brokers' backlog per consumer group, read at most every
+// ten seconds: a scrape must not load the broker.
+func (m *Metrics) Broker(bus string, backlog Backlog) {
+	m.Registry.MustRegister(&backlogCollector{bus: bus, read: backlog, desc: prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "", "broker_pending_messages"),
+		"Messages waiting for a consumer group on the broker: queued on RabbitMQ, pending or unread on Redis Streams.",
+		[]string{"bus", "consumer_group"}, nil)})
+}
+
+type backlogCollector struct {
+	bus  string
+	read Backlog
+	desc *prometheus.Desc
+
+	mu    sync.Mutex
+	at    time.Time
+	cache map[string]float64
+}
+
+func (c *backlogCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	if time.Since(c.at) > 10*time.Second {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		if v, err := c.read(ctx); err == nil {
+			c.cache, c.at = v, time.Now()
+		}
+		cancel()
+	}
+	values := c.cache
+	c.mu.Unlock()
+	for group, n := range values {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, n, c.bus, group)
+	}
+}
