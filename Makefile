@@ -6,7 +6,7 @@ BENCH_N   ?= 10000
 LOCAL_ENV := BUS=amqp RABBITMQ_URL=amqp://guest:guest@localhost:5672/ REDIS_URL=redis://localhost:6379/0 \
              MONGODB_URL=mongodb://localhost:27017/
 
-.PHONY: run run-local ferretdb build test test-short bench lint fmt tidy clean
+.PHONY: run run-local ferretdb build test test-short bench lint deploy-check up down logs fmt tidy clean
 
 ## run: run every service embedded (in-process bus, in-memory stores) on :3001-:3003
 run:
@@ -47,6 +47,25 @@ lint:
 	@if command -v staticcheck >/dev/null 2>&1; then staticcheck ./...; \
 	elif [ -x "$$($(GO) env GOPATH)/bin/staticcheck" ]; then "$$($(GO) env GOPATH)/bin/staticcheck" ./...; \
 	else echo "staticcheck not installed; skipped"; fi
+
+## deploy-check: validate the compose file, the Prometheus configuration and
+## alert rules, and the Kubernetes manifests, offline (the Go tests in deploy/
+## check the manifests' types and the dashboards' metrics)
+deploy-check:
+	docker-compose -f docker-compose.yml config -q
+	promtool check config deploy/prometheus/prometheus.yml
+	kubectl kustomize deploy/k8s >/dev/null
+
+## up, down, logs: the demo (needs Docker): the services, RabbitMQ, MongoDB,
+## Redis, Prometheus and Grafana
+up:
+	docker compose up -d --build
+
+down:
+	docker compose down
+
+logs:
+	docker compose logs -f
 
 fmt:
 	gofmt -w .

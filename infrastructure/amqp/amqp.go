@@ -1,7 +1,7 @@
 // Package amqp is the RabbitMQ bus: watermill-amqp with durable fanout
-// exchanges (one per topic) and one durable queue per consumer group, so that
-// every consumer group gets every message of its topics while the replicas of
-// one service compete for them.
+// exchanges (one per topic) and one durable, single-active-consumer queue per
+// consumer group, so that every consumer group gets every message of its
+// topics, in order, whichever replica of its service consumes it.
 package amqp
 
 import (
@@ -93,6 +93,11 @@ func New(cfg Config, logger watermill.LoggerAdapter) (*Bus, error) {
 
 func (b *Bus) config(consumerGroup string) wamqp.Config {
 	cfg := wamqp.NewDurablePubSubConfig(b.cfg.URL, func(string) string { return b.cfg.QueuePrefix + consumerGroup })
+	// One consumer at a time per queue: replicas of a service share each
+	// partition's queue, and round-robin delivery between them would let two
+	// of an aggregate's events be handled at once, out of order. The other
+	// replicas stand by and take over when the active one goes away.
+	cfg.Queue.Arguments = amqp091.Table{"x-single-active-consumer": true}
 	cfg.Marshaler = marshaler{}
 	cfg.Consume.Qos.PrefetchCount = b.cfg.Prefetch
 	return cfg

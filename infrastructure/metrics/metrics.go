@@ -137,6 +137,7 @@ func (m *Metrics) business(counter string, labels []string) {
 // Store measures a service's event store: append latency, conflicts, and
 // through business, the business counters of what was appended.
 func (m *Metrics) Store(service string, s eventstore.Store, business Business) eventstore.Store {
+	m.conflicts.WithLabelValues(service) // exported as zero until the first conflict
 	return instrumentedStore{Store: s, m: m, service: service, business: business}
 }
 

@@ -8,9 +8,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"shop/app/operations"
 	"shop/infrastructure/logging"
@@ -50,6 +52,7 @@ func commands() map[string]command {
 		"poison":      {"dead letters: shop poison list|show ID|stats|replay|discard [filters]", poison},
 		"replay":      {"publish stored events again: shop replay [--event-type T] [--start-date D] ... [--dry-run]", replay},
 		"projections": {"rebuild read models: shop projections rebuild [--projection orders|products|notifications]", projections},
+		"health":      {"check a service answers: shop health [--url http://localhost:3001/health] (for container health checks)", health},
 	}
 }
 
@@ -167,4 +170,38 @@ func displayAddr(addr string) string {
 func portOf(addr string) string {
 	i := strings.LastIndexByte(addr, ':')
 	return addr[i+1:]
+}
+
+// health asks a service's health endpoint, for container health checks in
+// images that have no shell and no curl.
+func health(ctx context.Context, env Env, args []string) error {
+	fs := newFlags("health", env)
+	url := fs.String("url", "", "the URL to ask (default http://localhost:$PORT/health)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *url == "" {
+		port, ok := env.Lookup("PORT")
+		if !ok || port == "" {
+			port = "3001"
+		}
+		*url = "http://localhost:" + port + "/health"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
+	if err != nil {
+		return fmt.Errorf("%w: --url: %v", errUsage, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	fmt.Fprintln(env.Stdout, strings.TrimSpace(string(body)))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", *url, resp.Status)
+	}
+	return nil
 }

@@ -3,6 +3,8 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -39,5 +41,19 @@ func TestUsageErrorsExitWithTwo(t *testing.T) {
 		if code != tt.code || !strings.Contains(out+errOut, tt.want) {
 			t.Errorf("%v: exit %d, output %q%q; want %d and %q", tt.args, code, out, errOut, tt.code, tt.want)
 		}
+	}
+}
+
+func TestHealthAsksTheURL(t *testing.T) {
+	t.Parallel()
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"healthy"}`)) }))
+	defer ok.Close()
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	defer down.Close()
+	if code, out, _ := run([]string{"health", "--url", ok.URL}, nil); code != cli.ExitOK || !strings.Contains(out, "healthy") {
+		t.Fatalf("healthy: %d %s", code, out)
+	}
+	if code, _, errOut := run([]string{"health", "--url", down.URL}, nil); code != cli.ExitFailure || !strings.Contains(errOut, "503") {
+		t.Fatalf("unhealthy: %d %s", code, errOut)
 	}
 }

@@ -53,6 +53,11 @@ func newRouter(base Base) *mux.Router {
 	r.MethodNotAllowedHandler = observe(base, correlate(notAllowed))
 	r.Use(func(next http.Handler) http.Handler { return observe(base, next) }, recoverPanics(logger), correlate)
 	r.Handle("/health", base.Health).Methods(http.MethodGet)
+	// Alive while it serves HTTP, whatever its dependencies: what a liveness
+	// probe asks, so that an outage of the broker does not restart every pod.
+	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+	}).Methods(http.MethodGet)
 	if base.MetricsHandler != nil {
 		r.Handle("/metrics", base.MetricsHandler).Methods(http.MethodGet)
 	}
@@ -76,7 +81,7 @@ func observe(base Base, next http.Handler) http.Handler {
 			base.Metrics.ObserveRequest(base.Service, route, r.Method, rec.status, took)
 		}
 		level := slog.LevelInfo
-		if route == "/health" || route == "/metrics" {
+		if route == "/health" || route == "/livez" || route == "/metrics" {
 			level = slog.LevelDebug // probes and scrapes, every few seconds
 		}
 		base.Logger.Log(r.Context(), level, "request", "service", base.Service, "method", r.Method, "route", route,
