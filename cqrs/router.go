@@ -84,6 +84,7 @@ func (c RouterConfig) Validate() error {
 //   - Retry retries with exponential backoff, on a fresh context each time
 //     (ResetContextOnRetry), and never retries malformed input. It must sit
 //     inside PoisonQueue, or a message would be poisoned before any retry.
+//   - finishAttempt lets an attempt under way finish when the router closes.
 //   - Timeout bounds each attempt.
 //   - Throttle, when configured.
 //   - the known-names check poisons messages of a type nobody registered.
@@ -106,7 +107,9 @@ func NewRouter(cfg RouterConfig, poison message.Publisher, topics Topics, known 
 		wmetrics.NewPrometheusMetricsBuilder(cfg.Metrics, "shop", "watermill").AddPrometheusRouterMetrics(router)
 	}
 	poisonQueue, err := middleware.PoisonQueueWithFilter(uncancelledPublisher{poison}, topics.Poison(), func(err error) bool {
-		return !fault.IsTransient(err)
+		// A message whose retries the router's close cut short is not bad:
+		// nacked, it is delivered again after the restart.
+		return !fault.IsTransient(err) && !errors.Is(err, context.Canceled)
 	})
 	if err != nil {
 		return nil, err
@@ -128,6 +131,7 @@ func NewRouter(cfg RouterConfig, poison message.Publisher, topics Topics, known 
 			},
 			Logger: wlogger,
 		}.Middleware,
+		finishAttempt,
 		middleware.Timeout(cfg.HandlerTimeout),
 	)
 	if cfg.ThrottlePerSecond > 0 {
@@ -151,17 +155,32 @@ func (p uncancelledPublisher) Publish(topic string, msgs ...*message.Message) er
 func waitWhileUnavailable(delay time.Duration) message.HandlerMiddleware {
 	return func(h message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
+			// Kept before the call: the handlers inside leave the message
+			// with the context of its last attempt, which Timeout cancelled.
+			ctx := msg.Context()
 			out, err := h(msg)
 			if err != nil && fault.IsTransient(err) {
 				t := time.NewTimer(delay)
 				defer t.Stop()
 				select {
 				case <-t.C:
-				case <-msg.Context().Done():
+				case <-ctx.Done():
 				}
 			}
 			return out, err
 		}
+	}
+}
+
+// finishAttempt detaches an attempt from the router's context. Router.Close
+// cancels the context of every message in flight before it waits for their
+// handlers, which would cut a store call short and fail work that was about
+// to succeed; detached, the attempt runs to its end, still bounded by Timeout,
+// and Retry, which watches the router's context, starts no other.
+func finishAttempt(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		msg.SetContext(context.WithoutCancel(msg.Context()))
+		return h(msg)
 	}
 }
 

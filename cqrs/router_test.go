@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -241,5 +242,124 @@ func TestMessagesOfUnknownTypeArePoisonedUnhandled(t *testing.T) {
 	h.expectPoisoned()
 	if h.attempts.Load() != 0 {
 		t.Fatal("the handler saw a message of unknown type")
+	}
+}
+
+func TestAnOutageHoldsTheMessageBeforeItIsDeliveredAgain(t *testing.T) {
+	t.Parallel()
+	cfg := fastRetries(0)
+	cfg.UnavailableDelay = time.Hour
+	h := newHarness(t, cfg, nil, func(*message.Message, int32) error {
+		return fault.Unavailable("database", errors.New("connection refused"))
+	})
+	h.publish(watermill.NewUUID())
+	waitFor(t, func() bool { return h.attempts.Load() >= 1 })
+	// Without the hold the nacked message comes straight back, thousands of
+	// times in this wait.
+	time.Sleep(100 * time.Millisecond)
+	if n := h.attempts.Load(); n != 1 {
+		t.Fatalf("%d deliveries during the outage's hold", n)
+	}
+}
+
+// poisonRecorder is a poison topic that keeps what reaches it.
+type poisonRecorder struct {
+	mu   sync.Mutex
+	msgs []*message.Message
+}
+
+func (p *poisonRecorder) Publish(_ string, msgs ...*message.Message) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.msgs = append(p.msgs, msgs...)
+	return nil
+}
+
+func (p *poisonRecorder) Close() error { return nil }
+
+func (p *poisonRecorder) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.msgs)
+}
+
+// closingRouter runs handle behind the production stack and returns a
+// function that closes the router.
+func closingRouter(t *testing.T, cfg cqrs.RouterConfig, poison message.Publisher, handle message.NoPublishHandlerFunc) (publish func(), closeRouter func() error) {
+	t.Helper()
+	pubsub := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})
+	t.Cleanup(func() { _ = pubsub.Close() })
+	logger := slog.New(slog.DiscardHandler)
+	dedup := cqrs.NewDeduplicator(memory.NewProcessedMessages(time.Hour, 1000), logger)
+	dedup.Guard("handler", "handler")
+	router, err := cqrs.NewRouter(cfg, poison, cqrs.Topics{Partitions: 1}, cqrs.NewKnownNames("test.msg"), dedup, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	router.AddConsumerHandler("handler", testTopic, pubsub, handle)
+	go func() { _ = router.Run(context.Background()) }()
+	<-router.Running()
+	t.Cleanup(func() { _ = router.Close() })
+	publish = func() {
+		msg := message.NewMessage(watermill.NewUUID(), []byte("{}"))
+		msg.Metadata.Set(cqrs.NameKey, "test.msg")
+		if err := pubsub.Publish(testTopic, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return publish, router.Close
+}
+
+func TestClosingTheRouterLetsTheAttemptUnderWayFinish(t *testing.T) {
+	t.Parallel()
+	poison := &poisonRecorder{}
+	started := make(chan struct{})
+	finished := make(chan error, 1)
+	publish, closeRouter := closingRouter(t, fastRetries(3), poison, func(msg *message.Message) error {
+		close(started)
+		// A store call under way when the router closes.
+		select {
+		case <-msg.Context().Done():
+			finished <- msg.Context().Err()
+			return msg.Context().Err()
+		case <-time.After(100 * time.Millisecond):
+			finished <- nil
+			return nil
+		}
+	})
+	publish()
+	<-started
+	if err := closeRouter(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-finished; err != nil {
+		t.Fatalf("the attempt was cut short: %v", err)
+	}
+	if n := poison.count(); n != 0 {
+		t.Fatalf("%d poisoned", n)
+	}
+}
+
+func TestAMessageWhoseRetriesTheCloseCutShortIsNotPoisoned(t *testing.T) {
+	t.Parallel()
+	poison := &poisonRecorder{}
+	cfg := fastRetries(3)
+	cfg.RetryDelay, cfg.MaxRetryDelay = time.Hour, time.Hour
+	failed := make(chan struct{}, 4)
+	publish, closeRouter := closingRouter(t, cfg, poison, func(*message.Message) error {
+		failed <- struct{}{}
+		return errors.New("bug")
+	})
+	publish()
+	<-failed
+	// The router closes while Retry waits for the next attempt.
+	if err := closeRouter(); err != nil {
+		t.Fatal(err)
+	}
+	if n := poison.count(); n != 0 {
+		t.Fatalf("%d poisoned by the close", n)
+	}
+	if len(failed) != 0 {
+		t.Fatal("another attempt started after the close")
 	}
 }
