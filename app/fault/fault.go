@@ -1,8 +1,9 @@
 // Package fault classifies failures by what a caller should do about them.
 //
 // A transient failure (a database, broker, cache or provider that cannot be
-// reached, a circuit breaker that is open) goes away by itself: the work is
-// retried later and never given up on while the dependency is down. A malformed
+// reached, a circuit breaker that is open; a message that arrived before the
+// one it builds on) goes away by itself: the work is retried later and never
+// given up on while the dependency is down or the predecessor on its way. A malformed
 // input never gets better: it is set aside at once. Everything else is a
 // failure of the work itself, retried a bounded number of times.
 package fault
@@ -14,6 +15,11 @@ import (
 
 // ErrUnavailable marks a dependency that cannot be reached right now.
 var ErrUnavailable = errors.New("dependency unavailable")
+
+// ErrEarly marks work that arrived before what it builds on, such as an event
+// before its predecessor: across processes, relays and redeliveries the bus
+// does not keep an aggregate's events in order, and the predecessor comes.
+var ErrEarly = errors.New("arrived before its predecessor")
 
 // ErrMalformed marks input that can never be processed, however often it is retried.
 var ErrMalformed = errors.New("malformed input")
@@ -39,8 +45,9 @@ func Malformed(err error) error {
 	return fmt.Errorf("%w: %w", ErrMalformed, err)
 }
 
-// IsTransient reports a failure that goes away when a dependency comes back.
-func IsTransient(err error) bool { return errors.Is(err, ErrUnavailable) }
+// IsTransient reports a failure that goes away by itself: a dependency comes
+// back, a predecessor arrives.
+func IsTransient(err error) bool { return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrEarly) }
 
 // IsMalformed reports input that retrying cannot fix.
 func IsMalformed(err error) bool { return errors.Is(err, ErrMalformed) }

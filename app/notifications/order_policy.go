@@ -2,19 +2,19 @@ package notifications
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
 	"shop/app/eventstore"
+	"shop/app/fault"
 	"shop/domain/money"
 	"shop/domain/notification"
 	"shop/domain/order"
 )
 
 // ErrRecipientNotFound is returned when an order's later event arrives for an
-// order whose placement this service has not seen.
-var ErrRecipientNotFound = errors.New("recipient of order not known")
+// order whose placement this service has not seen yet.
+var ErrRecipientNotFound = fmt.Errorf("%w: recipient of order not known", fault.ErrEarly)
 
 // Recipient is what this service keeps of a placed order to write to its customer.
 type Recipient struct {

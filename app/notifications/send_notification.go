@@ -47,9 +47,11 @@ func NewSendNotificationHandler(repo Repository, sender Sender, clock eventstore
 }
 
 // Handle delivers on each channel that has no final outcome yet. A failed
-// delivery is recorded as an attempt and the command is retried later, until
-// the notification is sent or given up on; while the sender is unavailable no
-// attempt is counted. A channel already sent is skipped, so a repeated command
+// delivery is recorded as an attempt and reported transient, so that the
+// command is never poisoned before its notification is sent or given up on:
+// the router tries again after its backoff (RETRY_DELAY, doubling) and, past
+// MAX_RETRIES, after holding the message (UNAVAILABLE_DELAY). While the
+// sender is unavailable no attempt is counted. A channel already sent is skipped, so a repeated command
 // sends nothing twice, except after a crash between delivering and recording,
 // which the idempotency key lets providers absorb.
 func (h sendNotificationHandler) Handle(ctx context.Context, cmd SendNotification) error {

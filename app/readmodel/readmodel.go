@@ -4,13 +4,14 @@
 package readmodel
 
 import (
-	"errors"
 	"fmt"
+
+	"shop/app/fault"
 )
 
 // ErrVersionGap is returned when an event arrives before its predecessor: it
 // is retried until the earlier event has been applied, never applied out of order.
-var ErrVersionGap = errors.New("read model is behind: an earlier event is missing")
+var ErrVersionGap = fmt.Errorf("%w: read model is behind", fault.ErrEarly)
 
 // ShouldApply decides about the event with the given version for a view at
 // version stored (0 when the view does not exist): true to apply it, false for

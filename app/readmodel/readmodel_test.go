@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"shop/app/fault"
 	"shop/app/readmodel"
 )
 
@@ -23,7 +24,8 @@ func TestShouldApply(t *testing.T) {
 	}
 	for _, tt := range tests {
 		apply, err := readmodel.ShouldApply(tt.stored, tt.version)
-		if apply != tt.apply || errors.Is(err, readmodel.ErrVersionGap) != tt.gap {
+		// A gap waits for its predecessor: transient, never poisoned.
+		if apply != tt.apply || errors.Is(err, readmodel.ErrVersionGap) != tt.gap || fault.IsTransient(err) != tt.gap {
 			t.Errorf("ShouldApply(%d, %d) = %v, %v", tt.stored, tt.version, apply, err)
 		}
 	}

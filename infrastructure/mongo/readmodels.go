@@ -118,7 +118,9 @@ func guardedUpdate(ctx context.Context, c *Client, coll *mongo.Collection, what,
 			return fmt.Errorf("%s view %s: only the first event creates a view", what, id)
 		}
 	}
-	return fmt.Errorf("%w: %s view %s keeps moving under event %d", readmodel.ErrVersionGap, what, id, version)
+	// Not a gap: other writers got there first twice; a plain failure, which
+	// the router retries a bounded number of times.
+	return fmt.Errorf("%s view %s keeps moving under event %d", what, id, version)
 }
 
 // Orders.
