@@ -1,4 +1,4 @@
-// Package breaker puts a circuit breaker (sony/gobreaker) in front of a
+// Package breaker puts a circuit breaker (sony/gobreaker v2) in front of a
 // dependency: when too many calls fail because the dependency is down, calls
 // fail at once for a while instead of piling up, and an open breaker is a
 // transient failure, so that the work is retried later and never poisoned.
@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sony/gobreaker"
+	"github.com/sony/gobreaker/v2"
 
 	"shop/app/fault"
 )
@@ -55,13 +55,13 @@ func (c Config) Validate() error {
 type Breaker struct {
 	name string
 	cfg  Config
-	cb   *gobreaker.CircuitBreaker
+	cb   *gobreaker.CircuitBreaker[struct{}]
 }
 
 // New builds a breaker for the named dependency; onChange, if given, hears
 // every state change.
 func New(name string, cfg Config, onChange func(name string, from, to string)) *Breaker {
-	return &Breaker{name: name, cfg: cfg, cb: gobreaker.NewCircuitBreaker(gobreaker.Settings{
+	return &Breaker{name: name, cfg: cfg, cb: gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        name,
 		MaxRequests: 1,
 		Interval:    cfg.Window,
@@ -72,6 +72,10 @@ func New(name string, cfg Config, onChange func(name string, from, to string)) *
 		// Only the dependency being down counts against it: a duplicate key
 		// or a document not found is an answer, not a failure.
 		IsSuccessful: func(err error) bool { return err == nil || !fault.IsTransient(err) },
+		IsExcluded: func(err error) bool {
+			var gone callerGone
+			return errors.As(err, &gone)
+		},
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			if onChange != nil {
 				onChange(name, from.String(), to.String())
@@ -89,14 +93,34 @@ func (b *Breaker) State() string { return b.cb.State().String() }
 // Do runs call within the call timeout, unless the breaker is open. Errors
 // the call marks transient (fault.Unavailable) count as failures; an open
 // breaker answers fault.Unavailable.
+//
+// A call cut short because its caller gave up (a request cancelled, a
+// handler's attempt timed out) says nothing about the dependency: it does not
+// count, and its error is the caller's, not transient, so that a handler too
+// slow for its timeout ends in the dead letters rather than in endless
+// retries. Only the breaker's own call timeout marks the dependency slow.
 func (b *Breaker) Do(ctx context.Context, call func(ctx context.Context) error) error {
-	_, err := b.cb.Execute(func() (any, error) {
-		ctx, cancel := context.WithTimeout(ctx, b.cfg.CallTimeout)
+	_, err := b.cb.Execute(func() (struct{}, error) {
+		callCtx, cancel := context.WithTimeout(ctx, b.cfg.CallTimeout)
 		defer cancel()
-		return nil, call(ctx)
+		err := call(callCtx)
+		if err != nil && ctx.Err() != nil {
+			return struct{}{}, callerGone{fmt.Errorf("%s: call abandoned: %w (%v)", b.name, ctx.Err(), err)}
+		}
+		return struct{}{}, err
 	})
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 		return fault.Unavailable(b.name, fmt.Errorf("circuit breaker %s", b.State()))
 	}
+	var gone callerGone
+	if errors.As(err, &gone) {
+		return gone.err
+	}
 	return err
 }
+
+// callerGone carries the error of a call its caller abandoned through the
+// breaker, which excludes it from its counts.
+type callerGone struct{ err error }
+
+func (c callerGone) Error() string { return c.err.Error() }

@@ -66,3 +66,34 @@ func TestCallsAreBoundedByTheCallTimeout(t *testing.T) {
 		t.Fatal("empty config valid")
 	}
 }
+
+func TestCallsTheirCallerAbandonedDoNotCount(t *testing.T) {
+	t.Parallel()
+	b := breaker.New("mongodb", breaker.Config{CallTimeout: time.Minute, ErrorThreshold: 50, MinRequests: 2, Window: time.Minute, ResetTimeout: time.Minute}, nil)
+	// What a store adapter does: a timed-out call is the dependency down.
+	stalled := func(ctx context.Context) error {
+		<-ctx.Done()
+		return fault.Unavailable("mongodb", ctx.Err())
+	}
+	for range 10 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		err := b.Do(ctx, stalled)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) || fault.IsTransient(err) {
+			t.Fatalf("the caller's deadline: %v (transient %v)", err, fault.IsTransient(err))
+		}
+	}
+	if b.State() != "closed" {
+		t.Fatalf("callers' deadlines opened the breaker: %s", b.State())
+	}
+	// The breaker's own call timeout is the dependency being slow.
+	slow := breaker.New("mongodb", breaker.Config{CallTimeout: time.Millisecond, ErrorThreshold: 50, MinRequests: 2, Window: time.Minute, ResetTimeout: time.Minute}, nil)
+	for range 2 {
+		if err := slow.Do(context.Background(), stalled); !fault.IsTransient(err) {
+			t.Fatalf("the call's timeout: %v", err)
+		}
+	}
+	if slow.State() != "open" {
+		t.Fatalf("a stalled dependency left the breaker %s", slow.State())
+	}
+}
