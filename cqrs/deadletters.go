@@ -30,14 +30,15 @@ type Archiver interface {
 // router of its own: without the poison queue (a message the archive cannot
 // keep would otherwise be poisoned again, into itself), retried while the
 // archive's store is down, and never acknowledged unkept.
-func NewDeadLetterRouter(sub message.Subscriber, topics Topics, archive Archiver, logger *slog.Logger) (*message.Router, error) {
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, WatermillLogger(logger))
+func NewDeadLetterRouter(sub message.Subscriber, topics Topics, archive Archiver, closeTimeout time.Duration, logger *slog.Logger) (*message.Router, error) {
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: closeTimeout}, WatermillLogger(logger))
 	if err != nil {
 		return nil, err
 	}
 	router.AddMiddleware(
 		waitWhileUnavailable(time.Second),
 		middleware.Retry{MaxRetries: 5, InitialInterval: 100 * time.Millisecond, MaxInterval: 5 * time.Second, Multiplier: 2, ResetContextOnRetry: true, Logger: WatermillLogger(logger)}.Middleware,
+		finishAttempt,
 		middleware.Recoverer,
 	)
 	router.AddConsumerHandler(DeadLetterArchiveGroup, topics.Poison(), sub, func(msg *message.Message) error {

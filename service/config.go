@@ -98,9 +98,8 @@ func DefaultConfig() Config {
 			MaxRetries:       3,
 			RetryDelay:       time.Second,
 			MaxRetryDelay:    30 * time.Second,
-			HandlerTimeout:   30 * time.Second,
+			HandlerTimeout:   time.Minute,
 			UnavailableDelay: time.Second,
-			CloseTimeout:     30 * time.Second,
 		},
 		Topics:                  cqrs.Topics{Partitions: 4},
 		IdempotencyTTL:          24 * time.Hour,
@@ -113,7 +112,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout:         10 * time.Second,
 		Bus:                     BusGoChannel,
 		AMQP:                    amqp.Config{URL: "amqp://guest:guest@localhost:5672/", Prefetch: 50, ChannelPoolSize: 16, Confirms: true},
-		Streams:                 redis.StreamsConfig{ClaimIdle: time.Minute},
+		Streams:                 redis.StreamsConfig{ClaimIdle: 5 * time.Minute},
 		RedisKeyPrefix:          "shop:",
 		StreamTrimInterval:      time.Minute,
 		Breaker:                 breaker.DefaultConfig(),
@@ -207,7 +206,10 @@ func (c Config) Validate() error {
 			err = errors.Join(err, fmt.Errorf("unknown service %q", s))
 		}
 	}
-	if e := c.Router.Validate(); e != nil {
+	// The routers wait for handlers in flight as long as any step of a stop.
+	router := c.Router
+	router.CloseTimeout = c.ShutdownTimeout
+	if e := router.Validate(); e != nil {
 		err = errors.Join(err, e)
 	}
 	if e := c.Topics.Validate(); e != nil {
@@ -218,6 +220,16 @@ func (c Config) Validate() error {
 	}
 	switch c.Bus {
 	case BusGoChannel:
+		// GoChannel holds messages in this process's memory only: next to a
+		// durable event store, a stop would lose messages in flight while the
+		// store says they were published; and the services of other
+		// processes would never hear this one's events.
+		if c.MongoURL != "" {
+			err = errors.Join(err, errors.New("BUS=gochannel keeps messages in memory only: with MONGODB_URL, use BUS=amqp or BUS=redis"))
+		}
+		if len(c.Services) != len(AllServices) {
+			err = errors.Join(err, errors.New("BUS=gochannel reaches only this process: run every service (SERVICES unset), or use BUS=amqp or BUS=redis"))
+		}
 	case BusAMQP:
 		if e := c.AMQP.Validate(); e != nil {
 			err = errors.Join(err, e)
@@ -229,8 +241,8 @@ func (c Config) Validate() error {
 		if c.Streams.Consumer == "" {
 			err = errors.Join(err, errors.New("BUS=redis needs REDIS_CONSUMER_NAME (or a host name)"))
 		}
-		if c.Streams.ClaimIdle <= c.Router.HandlerTimeout {
-			err = errors.Join(err, errors.New("REDIS_CLAIM_IDLE must exceed HANDLER_TIMEOUT, or live consumers' messages are claimed"))
+		if budget := c.Router.Budget(); c.Streams.ClaimIdle <= budget {
+			err = errors.Join(err, fmt.Errorf("REDIS_CLAIM_IDLE must exceed the %s a delivery can take through every retry (HANDLER_TIMEOUT × (MAX_RETRIES+1), the backoffs and UNAVAILABLE_DELAY), or live consumers' messages are claimed", budget))
 		}
 	default:
 		err = errors.Join(err, fmt.Errorf("BUS %q: want gochannel, amqp or redis", c.Bus))
@@ -240,6 +252,13 @@ func (c Config) Validate() error {
 	}
 	if e := c.Breaker.Validate(); e != nil {
 		err = errors.Join(err, e)
+	}
+	// A dependency that hangs must fail a call before the handler's attempt
+	// times out: the call's timeout marks the dependency down (retried until
+	// it is back), the attempt's timeout marks the handler slow (poisoned
+	// after its retries).
+	if c.Breaker.CallTimeout >= c.Router.HandlerTimeout {
+		err = errors.Join(err, errors.New("CIRCUIT_BREAKER_TIMEOUT must be shorter than HANDLER_TIMEOUT"))
 	}
 	return err
 }

@@ -23,6 +23,7 @@ func TestConfigFromEnv(t *testing.T) {
 		"MAX_RETRIES": "5", "RETRY_DELAY": "250", "IDEMPOTENCY_TTL": "60", "HANDLER_TIMEOUT": "2s",
 		"PARTITIONS": "8", "DEMO_CATALOG": "false", "THROTTLE_PER_SECOND": "100",
 		"BUS": "redis", "REDIS_URL": "redis://r:6379/0", "MONGODB_URL": "mongodb://m:27017", "CIRCUIT_BREAKER_ERROR_THRESHOLD": "25",
+		"CIRCUIT_BREAKER_TIMEOUT": "1500",
 	}), "host-1")
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +63,13 @@ func TestBadConfigIsRefusedWithEveryReason(t *testing.T) {
 		"BUS=kafka":              "want gochannel, amqp or redis",
 		"BUS=redis":              "needs REDIS_URL",
 		"BUS=amqp RABBITMQ_URL=": "RABBITMQ_URL is required",
+		// GoChannel is one process's memory: not durable, not shared.
+		"MONGODB_URL=mongodb://m:27017": "with MONGODB_URL, use BUS=amqp or BUS=redis",
+		"SERVICES=orders":               "run every service",
+		// A live consumer's message must not be claimed while it is retried:
+		// 4 attempts of 60 s, backoffs and the outage hold come to 249.4 s.
+		"BUS=redis REDIS_URL=redis://r REDIS_CLAIM_IDLE=240000": "REDIS_CLAIM_IDLE must exceed the 4m9.4s",
+		"HANDLER_TIMEOUT=30000":                                 "CIRCUIT_BREAKER_TIMEOUT must be shorter than HANDLER_TIMEOUT",
 	} {
 		vars := map[string]string{}
 		for _, kv := range strings.Fields(env) {

@@ -33,7 +33,6 @@ type backend struct {
 
 var backends = []backend{
 	{"gochannel-memory", service.BusGoChannel, false},
-	{"gochannel-mongo", service.BusGoChannel, true},
 	{"amqp-memory", service.BusAMQP, false},
 	{"amqp-mongo", service.BusAMQP, true},
 	{"redis-memory", service.BusRedis, false},
@@ -94,7 +93,8 @@ func testConfig() service.Config {
 	cfg.Router.MaxRetryDelay = 50 * time.Millisecond
 	cfg.Router.UnavailableDelay = 20 * time.Millisecond
 	cfg.Router.HandlerTimeout = 5 * time.Second
-	cfg.Router.CloseTimeout = 5 * time.Second
+	cfg.Breaker.CallTimeout = 4 * time.Second
+	cfg.ShutdownTimeout = 5 * time.Second
 	cfg.RelaySweepInterval = 200 * time.Millisecond
 	return cfg
 }
@@ -127,7 +127,7 @@ func backendConfig(t testing.TB, be backend, cfg *service.Config) {
 		})
 	case service.BusRedis:
 		cfg.Streams.Consumer = "test"
-		cfg.Streams.ClaimIdle = 2 * cfg.Router.HandlerTimeout
+		cfg.Streams.ClaimIdle = cfg.Router.Budget() + time.Second
 	}
 	if be.mongo {
 		cfg.MongoURL = mongotest.URL(t)

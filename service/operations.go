@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -48,12 +49,12 @@ func (p *Platform) newOperations(ctx context.Context, stores map[string]eventsto
 }
 
 // newDeadLetterRouter archives poisoned messages, and counts them.
-func (p *Platform) newDeadLetterRouter(ops *operations.Operations) (*message.Router, error) {
+func (p *Platform) newDeadLetterRouter(ops *operations.Operations, closeTimeout time.Duration) (*message.Router, error) {
 	sub, err := p.Bus.Subscribers(cqrs.DeadLetterArchiveGroup)
 	if err != nil {
 		return nil, err
 	}
-	return cqrs.NewDeadLetterRouter(sub, p.Topics, countedArchive{ops, p.Metrics}, p.Logger)
+	return cqrs.NewDeadLetterRouter(sub, p.Topics, countedArchive{ops, p.Metrics}, closeTimeout, p.Logger)
 }
 
 type countedArchive struct {

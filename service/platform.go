@@ -149,8 +149,10 @@ func (p *Platform) close() error {
 // Publishing blocks until every subscriber acknowledged the message: without
 // that, GoChannel hands each message to its subscribers on a goroutine of its
 // own, and two events of one aggregate can overtake each other. Blocking is
-// safe here because only the relay and the policies publish, and the command
-// handlers the policies wait for append to the store without publishing.
+// safe here because nothing that publishes waits for itself: the relays, the
+// policies, the poison queue and the operators' replays publish, and the
+// command handlers the policies wait for append to the store without
+// publishing.
 func newGoChannelBus(logger *slog.Logger) Bus {
 	pubsub := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, cqrs.WatermillLogger(logger))
 	var closed atomic.Bool
@@ -158,7 +160,7 @@ func newGoChannelBus(logger *slog.Logger) Bus {
 		Name:      "gochannel",
 		Publisher: pubsub,
 		// Routers close their subscribers when they stop; the process's one
-		// GoChannel must outlive them, so that the relay can still flush.
+		// GoChannel must stay open for the others until the last has stopped.
 		Subscribers: func(string) (message.Subscriber, error) { return sharedSubscriber{pubsub}, nil },
 		// A GoChannel keeps nothing for subscribers that are not there yet.
 		Declare: func(context.Context, string, string) error { return nil },
@@ -238,6 +240,7 @@ func (p *Platform) newRouter(cfg Config, dedup cqrs.ProcessedMessages) (*message
 	deduplicator := cqrs.NewDeduplicator(dedup, p.Logger)
 	routerCfg := cfg.Router
 	routerCfg.Metrics = p.Metrics.Registry
+	routerCfg.CloseTimeout = cfg.ShutdownTimeout
 	router, err := cqrs.NewRouter(routerCfg, p.Bus.Publisher, p.Topics, known, deduplicator, p.Logger)
 	if err != nil {
 		return nil, nil, fmt.Errorf("router: %w", err)

@@ -68,7 +68,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, adapters Adapters
 		if s.ops, err = s.newOperations(ctx); err != nil {
 			return nil, fmt.Errorf("operations: %w", err)
 		}
-		if s.deadLetters, err = platform.newDeadLetterRouter(s.ops); err != nil {
+		if s.deadLetters, err = platform.newDeadLetterRouter(s.ops, cfg.ShutdownTimeout); err != nil {
 			return nil, fmt.Errorf("dead letter archive: %w", err)
 		}
 		orders := s.Service(Orders)
@@ -108,8 +108,10 @@ func (s *System) Service(name string) *Service {
 // Platform is what the services share.
 func (s *System) Platform() *Platform { return s.platform }
 
-// Start runs the routers and relays, and waits until every router consumes.
-// Then each service's start-up work runs (the demo catalog).
+// Start runs the routers, waits until every router consumes, then runs the
+// relays: a relay's first sweep publishes what an earlier run left behind,
+// which must find the handlers subscribed. Then each service's start-up work
+// runs (the demo catalog).
 func (s *System) Start(ctx context.Context) error {
 	relayCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.relayStop = stop
@@ -121,11 +123,6 @@ func (s *System) Start(ctx context.Context) error {
 		}()
 	}
 	for _, svc := range s.services {
-		s.relays.Add(1)
-		go func() {
-			defer s.relays.Done()
-			svc.relay.Run(relayCtx)
-		}()
 		s.routers.Add(1)
 		go func() {
 			defer s.routers.Done()
@@ -154,6 +151,13 @@ func (s *System) Start(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+	for _, svc := range s.services {
+		s.relays.Add(1)
+		go func() {
+			defer s.relays.Done()
+			svc.relay.Run(relayCtx)
+		}()
 	}
 	for _, svc := range s.services {
 		if svc.onStart != nil {
@@ -205,14 +209,32 @@ func (s *System) Shutdown(ctx context.Context) error {
 	}
 	cancel()
 
+	// The routers close together, each within the shutdown timeout (their
+	// CloseTimeout), so that the step is bounded however many there are.
+	closing := make(chan error, len(s.services)+1)
 	for _, svc := range s.services {
-		if err := svc.router.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("%s router: %w", svc.Name, err))
-		}
+		go func() {
+			if err := svc.router.Close(); err != nil {
+				closing <- fmt.Errorf("%s router: %w", svc.Name, err)
+				return
+			}
+			closing <- nil
+		}()
 	}
+	routers := len(s.services)
 	if s.deadLetters != nil {
-		if err := s.deadLetters.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("dead letter archive: %w", err))
+		routers++
+		go func() {
+			if err := s.deadLetters.Close(); err != nil {
+				closing <- fmt.Errorf("dead letter archive: %w", err)
+				return
+			}
+			closing <- nil
+		}()
+	}
+	for range routers {
+		if err := <-closing; err != nil {
+			errs = append(errs, err)
 		}
 	}
 	s.routers.Wait()
