@@ -44,7 +44,7 @@ func (c *RouterConfig) setDefaults() {
 		c.MaxRetryDelay = 30 * time.Second
 	}
 	if c.HandlerTimeout == 0 {
-		c.HandlerTimeout = 30 * time.Second
+		c.HandlerTimeout = time.Minute
 	}
 	if c.UnavailableDelay == 0 {
 		c.UnavailableDelay = time.Second
@@ -52,6 +52,20 @@ func (c *RouterConfig) setDefaults() {
 	if c.CloseTimeout == 0 {
 		c.CloseTimeout = 30 * time.Second
 	}
+}
+
+// Budget is the longest one delivery can stay in a handler before it is
+// acknowledged, poisoned or handed back: every attempt at its timeout, every
+// backoff at its longest, and the hold of an outage.
+func (c RouterConfig) Budget() time.Duration {
+	budget := time.Duration(c.MaxRetries+1)*c.HandlerTimeout + c.UnavailableDelay
+	delay := c.RetryDelay
+	for range c.MaxRetries {
+		// Retry's randomization stretches a backoff by up to a fifth.
+		budget += min(delay, c.MaxRetryDelay) * 6 / 5
+		delay *= 2
+	}
+	return budget
 }
 
 // Validate reports every setting out of range.
