@@ -92,13 +92,52 @@ func (s *Streams) Subscriber(consumerGroup string) (message.Subscriber, error) {
 }
 
 // Declare creates a consumer group on a topic's stream, so that the trimmer
-// keeps what was published before the group's service first reads it.
+// keeps what was published before the group's service first reads it, and
+// takes back what this consumer's previous run left pending.
 func (s *Streams) Declare(ctx context.Context, consumerGroup, topic string) error {
 	err := s.writer.XGroupCreateMkStream(ctx, topic, consumerGroup, "0").Err()
 	if err != nil && err.Error() != "BUSYGROUP Consumer Group name already exists" {
 		return fmt.Errorf("declare %s on %s: %w", consumerGroup, topic, err)
 	}
+	if err := s.reclaimOwnPending(ctx, consumerGroup, topic); err != nil {
+		return fmt.Errorf("declare %s on %s: %w", consumerGroup, topic, err)
+	}
 	return nil
+}
+
+// reclaimOwnPending makes the entries still pending under this process's
+// consumer name claimable at once. The name is this process's for good, so
+// they were delivered to its previous run, which is gone; but the subscriber
+// would claim them only once idle for ClaimIdle, and meanwhile read newer
+// entries, putting an aggregate's later events before its earlier ones.
+// Marked idle (XCLAIM IDLE, JUSTID: the delivery count is left alone), they
+// are taken by the subscriber's first claim, before it reads anything new.
+func (s *Streams) reclaimOwnPending(ctx context.Context, consumerGroup, topic string) error {
+	const page = 500
+	start := "-"
+	for {
+		pending, err := s.writer.XPendingExt(ctx, &goredis.XPendingExtArgs{
+			Stream: topic, Group: consumerGroup, Consumer: s.cfg.Consumer, Start: start, End: "+", Count: page,
+		}).Result()
+		if err != nil {
+			return err
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		args := []any{"XCLAIM", topic, consumerGroup, s.cfg.Consumer, 0}
+		for _, p := range pending {
+			args = append(args, p.ID)
+		}
+		args = append(args, "IDLE", s.cfg.ClaimIdle.Milliseconds(), "JUSTID")
+		if err := s.writer.Do(ctx, args...).Err(); err != nil {
+			return err
+		}
+		if len(pending) < page {
+			return nil
+		}
+		start = "(" + pending[len(pending)-1].ID
+	}
 }
 
 // Ping checks that Redis answers.

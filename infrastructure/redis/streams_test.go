@@ -136,3 +136,65 @@ func TestTheTrimmerRemovesOnlyWhatEveryGroupAcknowledged(t *testing.T) {
 		t.Fatalf("left %d from %s", len(left), left[0].ID)
 	}
 }
+
+func TestARestartedConsumerTakesBackItsPendingEntriesBeforeNewOnes(t *testing.T) {
+	t.Parallel()
+	url := redistest.URL(t)
+	topic := redistest.Prefix(t) + "events.order.0"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	consumer := "host-" + watermill.NewShortUUID()
+	// Long enough that the subscriber's periodic claim plays no part here.
+	cfg := redis.StreamsConfig{Consumer: consumer, ClaimIdle: time.Hour, Subscriptions: 1}
+	first, err := redis.NewStreams(url, cfg, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if err := first.Declare(ctx, "group", topic); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range 4 {
+		m := message.NewMessage(watermill.NewUUID(), []byte("{}"))
+		ids = append(ids, m.UUID)
+		if err := first.Publisher().Publish(topic, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The previous run read the first two entries and stopped before
+	// acknowledging them.
+	rdb := raw(t, url)
+	if err := rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: "group", Consumer: consumer, Streams: []string{topic, ">"}, Count: 2}).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	restarted, err := redis.NewStreams(url, cfg, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restarted.Close()
+	if err := restarted.Declare(ctx, "group", topic); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := restarted.Subscriber("group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	msgs, err := sub.Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range ids {
+		select {
+		case m := <-msgs:
+			m.Ack()
+			if m.UUID != want {
+				t.Fatalf("entry %d is %s, want %s: the restart reordered the stream", i, m.UUID, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("entry %d never came", i)
+		}
+	}
+}
