@@ -1,10 +1,13 @@
 package cqrs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +31,9 @@ type RelayConfig struct {
 	// SweepAge is how old an unpublished record must be before the sweep takes
 	// it: younger ones are still on their way through a live process's relay.
 	SweepAge time.Duration
+	// SweepPage is how many records the sweep reads from the store at once.
+	// Default 500.
+	SweepPage int
 	// RetryDelay is the first wait after a failed publish; it doubles up to 30 s.
 	RetryDelay time.Duration
 	// Published, when set, hears of every record published.
@@ -40,6 +46,9 @@ func (c *RelayConfig) setDefaults() {
 	}
 	if c.SweepAge == 0 {
 		c.SweepAge = 30 * time.Second
+	}
+	if c.SweepPage <= 0 {
+		c.SweepPage = 500
 	}
 	if c.RetryDelay == 0 {
 		c.RetryDelay = 100 * time.Millisecond
@@ -156,34 +165,63 @@ func (r *Relay) Pending() int {
 	return len(r.tracked)
 }
 
+// sweep enqueues every record older than SweepAge that nobody published,
+// walking the store page after page. It reads all the pages before enqueueing
+// any and sorts them by stream and version: the store orders them by
+// recording time, which comes from the clocks of the processes that appended,
+// so an aggregate's later version may come on an earlier page than its
+// earlier one when those clocks disagree, and a partition publishes in the
+// order it is given.
 func (r *Relay) sweep(ctx context.Context) {
+	r.mu.Lock()
+	clear(r.marked)
+	r.mu.Unlock()
+	orphans, err := r.unpublished(ctx, time.Now().Add(-r.cfg.SweepAge))
+	if err != nil && ctx.Err() == nil {
+		// What was read before the failure still goes out: consumers wait for
+		// a missing earlier version, and the next sweep starts over.
+		r.cfg.Logger.Warn("relay sweep failed", "read", len(orphans), "error", err)
+	}
+	slices.SortFunc(orphans, func(a, b eventstore.Record) int {
+		return cmp.Or(
+			strings.Compare(a.AggregateType, b.AggregateType),
+			strings.Compare(a.AggregateID, b.AggregateID),
+			cmp.Compare(a.Version, b.Version),
+		)
+	})
+	r.mu.Lock()
+	var fresh []eventstore.Record
+	for _, rec := range orphans {
+		// Checked now rather than as each page is read: marked holds every
+		// record marked since the sweep began, so one read as unpublished and
+		// published since is not taken again.
+		if !r.tracked[rec.EventID] && !r.marked[rec.EventID] {
+			fresh = append(fresh, rec)
+		}
+	}
+	r.enqueueLocked(fresh)
+	r.mu.Unlock()
+	if len(fresh) > 0 {
+		r.cfg.Logger.Info("relay found unpublished events", "count", len(fresh))
+	}
+}
+
+// unpublished reads the unpublished records recorded before a time, one page
+// after another until a page comes back short. It returns what it read
+// before an error along with the error.
+func (r *Relay) unpublished(ctx context.Context, recordedBefore time.Time) ([]eventstore.Record, error) {
+	var all []eventstore.Record
+	var after eventstore.Position
 	for {
-		r.mu.Lock()
-		clear(r.marked)
-		r.mu.Unlock()
-		orphans, err := r.cfg.Store.Unpublished(ctx, time.Now().Add(-r.cfg.SweepAge), 500)
+		page, err := r.cfg.Store.Unpublished(ctx, recordedBefore, after, r.cfg.SweepPage)
 		if err != nil {
-			if ctx.Err() == nil {
-				r.cfg.Logger.Warn("relay sweep failed", "error", err)
-			}
-			return
+			return all, fmt.Errorf("unpublished after %d records: %w", len(all), err)
 		}
-		r.mu.Lock()
-		var fresh []eventstore.Record
-		for _, rec := range orphans {
-			if !r.tracked[rec.EventID] && !r.marked[rec.EventID] {
-				fresh = append(fresh, rec)
-			}
+		all = append(all, page...)
+		if len(page) < r.cfg.SweepPage {
+			return all, nil
 		}
-		r.enqueueLocked(fresh)
-		r.mu.Unlock()
-		if len(fresh) > 0 {
-			r.cfg.Logger.Info("relay found unpublished events", "count", len(fresh))
-		}
-		// A full page that was all new may have more behind it.
-		if len(orphans) < 500 || len(fresh) == 0 {
-			return
-		}
+		after = eventstore.PositionOf(page[len(page)-1])
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -50,12 +51,16 @@ func orderHistory(id string, n int) []eventstore.Record {
 	return recs
 }
 
-func startRelay(t *testing.T, store eventstore.Store, pub cqrs.RecordPublisher) *cqrs.Relay {
+func startRelay(t *testing.T, store eventstore.Store, pub cqrs.RecordPublisher, configure ...func(*cqrs.RelayConfig)) *cqrs.Relay {
 	t.Helper()
-	relay, err := cqrs.NewRelay(cqrs.RelayConfig{
+	cfg := cqrs.RelayConfig{
 		Store: store, Publisher: pub, Topics: cqrs.Topics{Partitions: 4}, Logger: slog.New(slog.DiscardHandler),
 		SweepInterval: 10 * time.Millisecond, SweepAge: time.Nanosecond, RetryDelay: time.Millisecond,
-	})
+	}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	relay, err := cqrs.NewRelay(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +84,7 @@ func TestEventsAppendedByAProcessThatDiedArePublishedByTheNextOne(t *testing.T) 
 	pub := &recordingPublisher{}
 	startRelay(t, store, pub)
 	waitFor(t, func() bool {
-		left, _ := store.Unpublished(ctx, time.Now().Add(time.Hour), 10)
+		left, _ := store.Unpublished(ctx, time.Now().Add(time.Hour), eventstore.Position{}, 10)
 		return len(pub.snapshot()) == 6 && len(left) == 0
 	})
 	assertVersionOrder(t, pub.snapshot())
@@ -112,9 +117,98 @@ func TestEnqueuedEventsArePublishedInOrderThroughFailures(t *testing.T) {
 		t.Fatalf("published %d", len(got))
 	}
 	assertVersionOrder(t, got)
-	if left, _ := store.Unpublished(ctx, time.Now().Add(time.Hour), 10); len(left) != 0 {
+	if left, _ := store.Unpublished(ctx, time.Now().Add(time.Hour), eventstore.Position{}, 10); len(left) != 0 {
 		t.Fatalf("%d left unmarked", len(left))
 	}
+}
+
+// gatedPublisher holds every publish until its gate is closed.
+type gatedPublisher struct {
+	recordingPublisher
+	gate chan struct{}
+}
+
+func (p *gatedPublisher) Publish(ctx context.Context, rec eventstore.Record) error {
+	select {
+	case <-p.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return p.recordingPublisher.Publish(ctx, rec)
+}
+
+func TestOneSweepTakesABacklogOfManyPages(t *testing.T) {
+	t.Parallel()
+	store := memory.NewEventStore(registry(t))
+	ctx := context.Background()
+	for i := range 10 {
+		if err := store.Append(ctx, orderHistory(fmt.Sprint("o-", i), 3)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Nothing is published, so nothing is marked, while the sweep at start
+	// runs: it must page on without help, and no later sweep comes.
+	pub := &gatedPublisher{gate: make(chan struct{})}
+	relay := startRelay(t, store, pub, func(c *cqrs.RelayConfig) {
+		c.SweepPage, c.SweepInterval = 4, time.Hour
+	})
+	waitFor(t, func() bool { return relay.Pending() == 30 })
+	close(pub.gate)
+	drainCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := relay.Drain(drainCtx); err != nil {
+		t.Fatal(err)
+	}
+	got := pub.snapshot()
+	if len(got) != 30 {
+		t.Fatalf("published %d", len(got))
+	}
+	assertVersionOrder(t, got)
+	if left, _ := store.Unpublished(ctx, time.Now().Add(time.Hour), eventstore.Position{}, 10); len(left) != 0 {
+		t.Fatalf("%d left unmarked", len(left))
+	}
+}
+
+// skewedStore reports each record as recorded a second earlier per version,
+// as if each append had come from a process whose clock was further behind
+// than the last: in recording order, every aggregate's versions come last
+// first, and on different pages.
+type skewedStore struct{ eventstore.Store }
+
+func (s skewedStore) Unpublished(ctx context.Context, recordedBefore time.Time, after eventstore.Position, limit int) ([]eventstore.Record, error) {
+	all, err := s.Store.Unpublished(ctx, recordedBefore, eventstore.Position{}, 0)
+	if err != nil {
+		return nil, err
+	}
+	var page []eventstore.Record
+	for _, rec := range all {
+		rec.RecordedAt = rec.RecordedAt.Add(-time.Duration(rec.Version) * time.Second)
+		if eventstore.PositionOf(rec).Compare(after) > 0 {
+			page = append(page, rec)
+		}
+	}
+	slices.SortFunc(page, func(a, b eventstore.Record) int {
+		return eventstore.PositionOf(a).Compare(eventstore.PositionOf(b))
+	})
+	return page[:min(limit, len(page))], nil
+}
+
+func TestASweepPublishesEachAggregatesVersionsInOrderWhenClocksDisagree(t *testing.T) {
+	t.Parallel()
+	store := memory.NewEventStore(registry(t))
+	ctx := context.Background()
+	for _, id := range []string{"x", "y", "z"} {
+		if err := store.Append(ctx, orderHistory(id, 3)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub := &recordingPublisher{}
+	startRelay(t, skewedStore{store}, pub, func(c *cqrs.RelayConfig) { c.SweepPage = 2 })
+	waitFor(t, func() bool {
+		left, _ := store.Unpublished(ctx, time.Now().Add(time.Hour), eventstore.Position{}, 10)
+		return len(pub.snapshot()) == 9 && len(left) == 0
+	})
+	assertVersionOrder(t, pub.snapshot())
 }
 
 func assertVersionOrder(t *testing.T, recs []eventstore.Record) {

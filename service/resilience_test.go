@@ -55,7 +55,7 @@ func TestAnEventNobodyPublishedIsPublishedByTheSweep(t *testing.T) {
 		s.waitOrder("orphan-1", "CONFIRMED")
 		s.waitNotifications("orphan-1", 2)
 		s.waitProduct("p", 7, 3)
-		left, err := s.store(service.Orders).Unpublished(ctx, time.Now().Add(time.Hour), 10)
+		left, err := s.store(service.Orders).Unpublished(ctx, time.Now().Add(time.Hour), eventstore.Position{}, 10)
 		if err != nil || len(left) != 0 {
 			t.Fatalf("unpublished after the sweep: %v %v", left, err)
 		}

@@ -7,9 +7,11 @@
 package eventstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"iter"
+	"strings"
 	"time"
 
 	"shop/domain/es"
@@ -49,6 +51,43 @@ type Record struct {
 	Payload []byte
 }
 
+// Position is where a record sits in the order the store records them: by
+// recording time, then, for records of the same instant, by stream and
+// version. It is unique, since a stream has one record per version, and keeps
+// each aggregate's records of one instant in version order. Recording times
+// come from the clocks of the processes that append, so across instants an
+// aggregate's versions are in order only as far as those clocks agree.
+type Position struct {
+	RecordedAt    time.Time
+	AggregateType string
+	AggregateID   string
+	Version       int
+}
+
+// PositionOf returns the position of a stored record.
+func PositionOf(r Record) Position {
+	return Position{RecordedAt: r.RecordedAt, AggregateType: r.AggregateType, AggregateID: r.AggregateID, Version: r.Version}
+}
+
+// IsZero reports whether p is the zero Position, which precedes every record.
+func (p Position) IsZero() bool {
+	return p.RecordedAt.IsZero() && p.AggregateType == "" && p.AggregateID == "" && p.Version == 0
+}
+
+// Compare returns -1, 0 or +1 as p is before, at or after q.
+func (p Position) Compare(q Position) int {
+	if c := p.RecordedAt.Compare(q.RecordedAt); c != 0 {
+		return c
+	}
+	if c := strings.Compare(p.AggregateType, q.AggregateType); c != 0 {
+		return c
+	}
+	if c := strings.Compare(p.AggregateID, q.AggregateID); c != 0 {
+		return c
+	}
+	return cmp.Compare(p.Version, q.Version)
+}
+
 // Filter selects records for replays and audits. Zero fields do not filter;
 // several values of one field match any of them.
 type Filter struct {
@@ -76,9 +115,13 @@ type Store interface {
 	// Read yields the records matching f in the order they were recorded, and
 	// stops at the first error.
 	Read(ctx context.Context, f Filter) iter.Seq2[Record, error]
-	// Unpublished returns records recorded before the given time that were not
-	// marked published, in the order they were recorded.
-	Unpublished(ctx context.Context, recordedBefore time.Time, limit int) ([]Record, error)
+	// Unpublished returns up to limit records recorded before recordedBefore
+	// and positioned after the given position that were not marked published,
+	// in position order. The zero Position starts from the first record; the
+	// position of the last record returned continues from there, so that a
+	// backlog larger than one page is walked without repeats or gaps even as
+	// records are marked published along the way.
+	Unpublished(ctx context.Context, recordedBefore time.Time, after Position, limit int) ([]Record, error)
 	// MarkPublished notes that the bus has the records with these event ids.
 	MarkPublished(ctx context.Context, eventIDs []string) error
 }

@@ -144,21 +144,27 @@ func matcher(f eventstore.Filter) func(eventstore.Record) bool {
 	}
 }
 
-func (s *EventStore) Unpublished(ctx context.Context, recordedBefore time.Time, limit int) ([]eventstore.Record, error) {
+// Unpublished sorts what it finds rather than trusting the log's order: the
+// log is in append order, and the wall clock that stamps RecordedAt may step
+// back between two appends.
+func (s *EventStore) Unpublished(ctx context.Context, recordedBefore time.Time, after eventstore.Position, limit int) ([]eventstore.Record, error) {
 	s.mu.Lock()
 	for s.firstUnpublished < len(s.log) && s.log[s.firstUnpublished].published {
 		s.firstUnpublished++
 	}
 	var pending []*storedRecord
 	for _, sr := range s.log[s.firstUnpublished:] {
-		if !sr.record.RecordedAt.Before(recordedBefore) || (limit > 0 && len(pending) >= limit) {
-			break
-		}
-		if !sr.published {
+		if !sr.published && sr.record.RecordedAt.Before(recordedBefore) && eventstore.PositionOf(sr.record).Compare(after) > 0 {
 			pending = append(pending, sr)
 		}
 	}
 	s.mu.Unlock()
+	slices.SortFunc(pending, func(a, b *storedRecord) int {
+		return eventstore.PositionOf(a.record).Compare(eventstore.PositionOf(b.record))
+	})
+	if limit > 0 && len(pending) > limit {
+		pending = pending[:limit]
+	}
 	return s.decodeAll(ctx, pending)
 }
 

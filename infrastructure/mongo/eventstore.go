@@ -36,9 +36,9 @@ type metadata struct {
 	CausationID   string `bson:"causationId,omitempty"`
 }
 
-// recordedOrder is the order of Read and Unpublished: by recording time, and
-// within one millisecond by aggregate and version, so that an aggregate's
-// events always come in version order.
+// recordedOrder is the order of Read and Unpublished, eventstore.Position's:
+// by recording time, and within one millisecond by aggregate and version, so
+// that an aggregate's events of one millisecond come in version order.
 var recordedOrder = bson.D{{Key: "recordedAt", Value: 1}, {Key: "aggregateType", Value: 1}, {Key: "aggregateId", Value: 1}, {Key: "version", Value: 1}}
 
 // EventStore keeps a service's events in its "events" collection.
@@ -196,13 +196,38 @@ func readFilter(f eventstore.Filter) bson.D {
 	return filter
 }
 
-func (s *EventStore) Unpublished(ctx context.Context, recordedBefore time.Time, limit int) ([]eventstore.Record, error) {
-	filter := bson.D{{Key: "published", Value: false}, {Key: "recordedAt", Value: bson.D{{Key: "$lt", Value: recordedBefore}}}}
+func (s *EventStore) Unpublished(ctx context.Context, recordedBefore time.Time, after eventstore.Position, limit int) ([]eventstore.Record, error) {
 	opts := options.Find().SetSort(recordedOrder)
 	if limit > 0 {
 		opts.SetLimit(int64(limit))
 	}
-	return s.find(ctx, filter, opts)
+	return s.find(ctx, unpublishedFilter(recordedBefore, after), opts)
+}
+
+// unpublishedFilter selects the unpublished records recorded before a time
+// and after a position in recordedOrder. The position's time bounds
+// recordedAt from below as well, so that MongoDB scans the "unpublished"
+// index from the position on rather than from the start of the backlog; the
+// $or then admits later milliseconds whole and, within the position's own,
+// the records that sort after it. FerretDB pushes the equality on published
+// down to its backend and evaluates the rest itself.
+func unpublishedFilter(recordedBefore time.Time, after eventstore.Position) bson.D {
+	recorded := bson.D{{Key: "$lt", Value: recordedBefore}}
+	filter := bson.D{{Key: "published", Value: false}}
+	if after.IsZero() {
+		return append(filter, bson.E{Key: "recordedAt", Value: recorded})
+	}
+	recorded = append(bson.D{{Key: "$gte", Value: after.RecordedAt}}, recorded...)
+	gt := func(v any) bson.D { return bson.D{{Key: "$gt", Value: v}} }
+	return append(filter,
+		bson.E{Key: "recordedAt", Value: recorded},
+		bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "recordedAt", Value: gt(after.RecordedAt)}},
+			bson.D{{Key: "aggregateType", Value: gt(after.AggregateType)}},
+			bson.D{{Key: "aggregateType", Value: after.AggregateType}, {Key: "aggregateId", Value: gt(after.AggregateID)}},
+			bson.D{{Key: "aggregateType", Value: after.AggregateType}, {Key: "aggregateId", Value: after.AggregateID}, {Key: "version", Value: gt(after.Version)}},
+		}},
+	)
 }
 
 // MarkPublished marks the records in one statement. The filter names

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -42,6 +43,7 @@ func Run(t *testing.T, newStore NewStore) {
 		"version and unknown streams":           versions,
 		"read filters":                          readFilters,
 		"unpublished until marked":              unpublished,
+		"unpublished walked page by page":       unpublishedPages,
 		"records of several aggregates refused": mixedAppendRefused,
 	}
 	for name, test := range tests {
@@ -238,7 +240,7 @@ func unpublished(t *testing.T, s eventstore.Store) {
 		t.Fatal(err)
 	}
 	future := time.Now().Add(time.Hour)
-	pending, err := s.Unpublished(ctx, future, 100)
+	pending, err := s.Unpublished(ctx, future, eventstore.Position{}, 100)
 	if err != nil || len(pending) != 4 || pending[0].EventID != a[0].EventID || pending[3].EventID != b[1].EventID {
 		t.Fatalf("unpublished %d %v", len(pending), err)
 	}
@@ -248,21 +250,105 @@ func unpublished(t *testing.T, s eventstore.Store) {
 	if err := s.MarkPublished(ctx, []string{a[0].EventID, b[0].EventID}); err != nil {
 		t.Fatal(err)
 	}
-	pending, _ = s.Unpublished(ctx, future, 100)
+	pending, _ = s.Unpublished(ctx, future, eventstore.Position{}, 100)
 	if len(pending) != 2 || pending[0].EventID != a[1].EventID || pending[1].EventID != b[1].EventID {
 		t.Fatalf("after marking: %+v", pending)
 	}
-	if pending, _ := s.Unpublished(ctx, future, 1); len(pending) != 1 {
+	if pending, _ := s.Unpublished(ctx, future, eventstore.Position{}, 1); len(pending) != 1 {
 		t.Fatalf("limit: %d", len(pending))
 	}
-	if pending, _ := s.Unpublished(ctx, time.Now().Add(-time.Hour), 100); len(pending) != 0 {
+	if pending, _ := s.Unpublished(ctx, time.Now().Add(-time.Hour), eventstore.Position{}, 100); len(pending) != 0 {
 		t.Fatalf("recorded before an hour ago: %d", len(pending))
 	}
 	if err := s.MarkPublished(ctx, []string{a[1].EventID, b[1].EventID, "unknown"}); err != nil {
 		t.Fatal(err)
 	}
-	if pending, _ := s.Unpublished(ctx, future, 100); len(pending) != 0 {
+	if pending, _ := s.Unpublished(ctx, future, eventstore.Position{}, 100); len(pending) != 0 {
 		t.Fatalf("all marked, %d left", len(pending))
+	}
+}
+
+// unpublishedPages walks a backlog three records at a time, marking what each
+// page returned before reading the next, as the relay does. Records of one
+// aggregate appended together share their recording time, so pages also split
+// within one instant.
+func unpublishedPages(t *testing.T, s eventstore.Store) {
+	ctx := context.Background()
+	big := []eventstore.Record{record("big", 1, placed("big"))}
+	for v := 2; v <= 7; v++ {
+		big = append(big, record("big", v, &order.Confirmed{OrderID: "big", ConfirmedAt: t0}))
+	}
+	streams := [][]eventstore.Record{history("a"), big, history("b"), history("c"), history("d")}
+	for _, recs := range streams {
+		if err := s.Append(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	published := streams[0][0].EventID
+	if err := s.MarkPublished(ctx, []string{published}); err != nil {
+		t.Fatal(err)
+	}
+	var want []eventstore.Record // Append set their recording times
+	for _, recs := range streams {
+		for _, rec := range recs {
+			if rec.EventID != published {
+				want = append(want, rec)
+			}
+		}
+	}
+	slices.SortFunc(want, func(a, b eventstore.Record) int {
+		return eventstore.PositionOf(a).Compare(eventstore.PositionOf(b))
+	})
+	future := time.Now().Add(time.Hour)
+
+	const limit = 3
+	var got []eventstore.Record
+	var after eventstore.Position
+	for pages := 0; ; pages++ {
+		if pages > len(want) {
+			t.Fatalf("still walking after %d pages: %d records", pages, len(got))
+		}
+		page, err := s.Unpublished(ctx, future, after, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) > limit {
+			t.Fatalf("page of %d records, limit %d", len(page), limit)
+		}
+		got = append(got, page...)
+		if len(page) < limit {
+			break
+		}
+		after = eventstore.PositionOf(page[len(page)-1])
+		ids := make([]string, len(page))
+		for i, rec := range page {
+			ids[i] = rec.EventID
+		}
+		if err := s.MarkPublished(ctx, ids); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ids := func(recs []eventstore.Record) []string {
+		out := make([]string, len(recs))
+		for i, rec := range recs {
+			out[i] = rec.AggregateID + "/" + strconv.Itoa(rec.Version)
+		}
+		return out
+	}
+	if !slices.Equal(ids(got), ids(want)) {
+		t.Fatalf("walked %v\nwant   %v", ids(got), ids(want))
+	}
+	versions := map[string]int{"a": 1}
+	for i, rec := range got {
+		if i > 0 && eventstore.PositionOf(got[i-1]).Compare(eventstore.PositionOf(rec)) >= 0 {
+			t.Fatalf("%s/%d at %v does not come after %s/%d at %v", rec.AggregateID, rec.Version, rec.RecordedAt,
+				got[i-1].AggregateID, got[i-1].Version, got[i-1].RecordedAt)
+		}
+		if rec.Version != versions[rec.AggregateID]+1 {
+			t.Fatalf("%s version %d after %d", rec.AggregateID, rec.Version, versions[rec.AggregateID])
+		}
+		versions[rec.AggregateID] = rec.Version
 	}
 }
 
