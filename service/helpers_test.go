@@ -66,9 +66,12 @@ func forBackends(t *testing.T, which func(backend) bool, test func(t *testing.T,
 type shop struct {
 	t       testing.TB
 	backend backend
+	cfg     service.Config
 	systems map[string]*service.System
 	urls    map[string]string
 	client  *http.Client
+	// stop shuts the shop down, once, as a SIGTERM would.
+	stop func()
 }
 
 type setup struct {
@@ -84,6 +87,12 @@ func withAdapters(a service.Adapters) option { return func(s *setup) { s.adapter
 func withConfig(f func(*service.Config)) option { return func(s *setup) { f(&s.cfg) } }
 
 func withLogger(l *slog.Logger) option { return func(s *setup) { s.logger = l } }
+
+// sameNamesAs starts a shop on the servers, topics and databases of prev, as
+// the next deployment of the same system.
+func sameNamesAs(prev *shop) option {
+	return func(s *setup) { s.cfg = prev.cfg }
+}
 
 // testConfig is the embedded configuration with retries fast enough for tests.
 func testConfig() service.Config {
@@ -150,21 +159,30 @@ func startShop(t testing.TB, be backend, opts ...option) *shop {
 			groups = append(groups, []string{name})
 		}
 	}
-	s := &shop{t: t, backend: be, systems: map[string]*service.System{}, urls: map[string]string{}, client: defaultClient()}
+	s := &shop{t: t, backend: be, cfg: cfg, systems: map[string]*service.System{}, urls: map[string]string{}, client: defaultClient()}
 	ctx, cancel := context.WithCancel(context.Background())
 	var systems []*service.System
 	var servers []*httptest.Server
-	t.Cleanup(func() {
-		for _, srv := range servers {
-			srv.Close()
-		}
-		cancel()
-		for _, sys := range systems {
-			if err := sys.Shutdown(context.Background()); err != nil {
-				t.Errorf("shutdown: %v", err)
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			// As a SIGTERM does: requests under way are answered, new
+			// connections refused.
+			for _, srv := range servers {
+				ctx, cancelShutdown := context.WithTimeout(context.Background(), 10*time.Second)
+				_ = srv.Config.Shutdown(ctx)
+				cancelShutdown()
+				srv.Close()
 			}
-		}
-	})
+			cancel()
+			for _, sys := range systems {
+				if err := sys.Shutdown(context.Background()); err != nil {
+					t.Errorf("shutdown: %v", err)
+				}
+			}
+		})
+	}
+	t.Cleanup(func() { s.stop() })
 	for _, names := range groups {
 		c := cfg
 		c.Services = names
