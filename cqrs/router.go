@@ -3,6 +3,7 @@ package cqrs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -34,6 +35,14 @@ type RouterConfig struct {
 	ThrottlePerSecond int
 	// CloseTimeout bounds how long closing waits for handlers in flight.
 	CloseTimeout time.Duration
+	// EarlyPatience is how long a message that arrived before its
+	// predecessor waits for it before it is poisoned (EARLY_PATIENCE).
+	EarlyPatience time.Duration
+	// Requeue publishes the copies of such messages to the back of their
+	// topics; nil is the poison publisher. A bus on which a handler cannot
+	// publish into the topic it reads without waiting for itself (a blocking
+	// GoChannel) gives one that publishes in the background.
+	Requeue message.Publisher
 	// Metrics, when set, gets Watermill's router metrics: handler time,
 	// messages published and received.
 	Metrics prometheus.Registerer
@@ -51,6 +60,9 @@ func (c *RouterConfig) setDefaults() {
 	}
 	if c.CloseTimeout == 0 {
 		c.CloseTimeout = 30 * time.Second
+	}
+	if c.EarlyPatience == 0 {
+		c.EarlyPatience = 10 * time.Minute
 	}
 }
 
@@ -77,8 +89,8 @@ func (c RouterConfig) Validate() error {
 	if c.RetryDelay <= 0 || c.MaxRetryDelay < c.RetryDelay {
 		err = errors.Join(err, errors.New("RetryDelay must be positive and at most MaxRetryDelay"))
 	}
-	if c.HandlerTimeout <= 0 || c.UnavailableDelay <= 0 || c.CloseTimeout <= 0 {
-		err = errors.Join(err, errors.New("HandlerTimeout, UnavailableDelay and CloseTimeout must be positive"))
+	if c.HandlerTimeout <= 0 || c.UnavailableDelay <= 0 || c.CloseTimeout <= 0 || c.EarlyPatience <= 0 {
+		err = errors.Join(err, errors.New("HandlerTimeout, UnavailableDelay, CloseTimeout and EarlyPatience must be positive"))
 	}
 	if c.ThrottlePerSecond < 0 {
 		err = errors.Join(err, errors.New("ThrottlePerSecond must not be negative"))
@@ -93,10 +105,14 @@ func (c RouterConfig) Validate() error {
 //   - PoisonQueueWithFilter sets aside a message whose handler failed for good,
 //     on the poison topic with the reason; a transient failure is never poisoned.
 //     It publishes on a context that the handler's timeout cannot cancel.
-//   - waitWhileUnavailable holds a message whose dependency is down for a while
-//     before it is nacked, so that an outage is not a hot redelivery loop.
+//   - requeueEarly sends a message that arrived before its predecessor to the
+//     back of its topic, and poisons it once it has waited EarlyPatience.
+//   - waitWhileUnavailable holds a message whose dependency is down, or whose
+//     predecessor is not here, for a while before it is handed back, so that
+//     neither is a hot redelivery loop.
 //   - Retry retries with exponential backoff, on a fresh context each time
-//     (ResetContextOnRetry), and never retries malformed input. It must sit
+//     (ResetContextOnRetry), and never retries malformed input, nor a message
+//     that arrived early (retrying at once cannot bring its predecessor). It must sit
 //     inside PoisonQueue, or a message would be poisoned before any retry.
 //   - finishAttempt lets an attempt under way finish when the router closes.
 //   - Timeout bounds each attempt.
@@ -120,6 +136,10 @@ func NewRouter(cfg RouterConfig, poison message.Publisher, topics Topics, known 
 	if cfg.Metrics != nil {
 		wmetrics.NewPrometheusMetricsBuilder(cfg.Metrics, "shop", "watermill").AddPrometheusRouterMetrics(router)
 	}
+	requeue := cfg.Requeue
+	if requeue == nil {
+		requeue = poison
+	}
 	poisonQueue, err := middleware.PoisonQueueWithFilter(uncancelledPublisher{poison}, topics.Poison(), func(err error) bool {
 		// A message whose retries the router's close cut short is not bad:
 		// nacked, it is delivered again after the restart.
@@ -132,6 +152,7 @@ func NewRouter(cfg RouterConfig, poison message.Publisher, topics Topics, known 
 		countAttempts,
 		middleware.CorrelationID,
 		poisonQueue,
+		requeueEarly(uncancelledPublisher{requeue}, cfg.EarlyPatience, logger),
 		waitWhileUnavailable(cfg.UnavailableDelay),
 		middleware.Retry{
 			MaxRetries:          cfg.MaxRetries,
@@ -141,7 +162,7 @@ func NewRouter(cfg RouterConfig, poison message.Publisher, topics Topics, known 
 			RandomizationFactor: 0.2,
 			ResetContextOnRetry: true,
 			ShouldRetry: func(p middleware.RetryParams) bool {
-				return !fault.IsMalformed(p.Err)
+				return !fault.IsMalformed(p.Err) && !errors.Is(p.Err, fault.ErrEarly)
 			},
 			Logger: wlogger,
 		}.Middleware,
@@ -182,6 +203,53 @@ func waitWhileUnavailable(delay time.Duration) message.HandlerMiddleware {
 				}
 			}
 			return out, err
+		}
+	}
+}
+
+// EarlySinceKey is the metadata key of when a requeued message was first
+// found to have arrived before its predecessor.
+const EarlySinceKey = "early_since"
+
+// requeueEarly gives a message that arrived before its predecessor (an event
+// whose earlier version a crashed process's relay has not published yet, or
+// that waits in another consumer's pending list) the time to be overtaken,
+// and bounds that time: past patience it is poisoned, with the reason, for an
+// operator to replay once the predecessor is there.
+//
+// Handing the message back to the broker is not enough: Redis Streams and a
+// blocking GoChannel deliver a nacked message again at once, ahead of the
+// rest, and the predecessor behind it would never come. So the message is
+// published again under the same id to the back of the topic it came from,
+// and the original is acknowledged. Every consumer group of the topic gets
+// the copy; those that handled the original already drop it as a duplicate.
+func requeueEarly(pub message.Publisher, patience time.Duration, logger *slog.Logger) message.HandlerMiddleware {
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			out, err := h(msg)
+			if err == nil || !errors.Is(err, fault.ErrEarly) {
+				return out, err
+			}
+			now := time.Now()
+			since, perr := time.Parse(time.RFC3339Nano, msg.Metadata.Get(EarlySinceKey))
+			if perr != nil {
+				since = now
+			}
+			if waited := now.Sub(since); waited >= patience {
+				// Not wrapped: past its patience the message is no longer
+				// transient, and the poison queue takes it.
+				return out, fmt.Errorf("waited %s for its predecessor: %s", waited.Round(time.Second), err.Error())
+			}
+			again := msg.Copy()
+			again.Metadata.Set(EarlySinceKey, since.Format(time.RFC3339Nano))
+			again.SetContext(msg.Context())
+			topic := message.SubscribeTopicFromCtx(msg.Context())
+			if err := pub.Publish(topic, again); err != nil {
+				return out, fault.Unavailable("bus", fmt.Errorf("requeue %s: %w", msg.UUID, err))
+			}
+			logger.InfoContext(msg.Context(), "message requeued behind its topic: it arrived before its predecessor",
+				"message_id", msg.UUID, "handler", message.HandlerNameFromCtx(msg.Context()), "topic", topic, "reason", err.Error())
+			return out, nil
 		}
 	}
 }

@@ -3,7 +3,9 @@ package cqrs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
 	"shop/app/fault"
+	"shop/app/readmodel"
 	"shop/cqrs"
 	"shop/infrastructure/memory"
 )
@@ -361,5 +364,47 @@ func TestAMessageWhoseRetriesTheCloseCutShortIsNotPoisoned(t *testing.T) {
 	}
 	if len(failed) != 0 {
 		t.Fatal("another attempt started after the close")
+	}
+}
+
+func early() error {
+	return fmt.Errorf("project order.confirmed: %w", readmodel.ErrVersionGap)
+}
+
+func TestAnEarlyMessageGoesToTheBackOfItsTopicUntilItsPredecessorCame(t *testing.T) {
+	t.Parallel()
+	cfg := fastRetries(3)
+	var since []string
+	var mu sync.Mutex
+	h := newHarness(t, cfg, nil, func(msg *message.Message, attempt int32) error {
+		mu.Lock()
+		since = append(since, msg.Metadata.Get(cqrs.EarlySinceKey))
+		mu.Unlock()
+		if attempt <= 2 {
+			return early()
+		}
+		return nil
+	})
+	h.publish(watermill.NewUUID())
+	waitFor(t, func() bool { return h.attempts.Load() == 3 })
+	h.expectNothingPoisoned(50 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	// Not retried in place: each delivery after the first is the copy sent
+	// to the back of the topic, which keeps when it was first found early.
+	if h.attempts.Load() != 3 || since[0] != "" || since[1] == "" || since[2] != since[1] {
+		t.Fatalf("%d deliveries, early since %q", h.attempts.Load(), since)
+	}
+}
+
+func TestAnEarlyMessageWhosePredecessorNeverComesIsPoisonedAfterItsPatience(t *testing.T) {
+	t.Parallel()
+	cfg := fastRetries(3)
+	cfg.EarlyPatience = 50 * time.Millisecond
+	h := newHarness(t, cfg, nil, func(*message.Message, int32) error { return early() })
+	sent := h.publish(watermill.NewUUID())
+	got := h.expectPoisoned()
+	if got.UUID != sent.UUID || !strings.Contains(got.Metadata.Get(middleware.ReasonForPoisonedKey), "for its predecessor") {
+		t.Fatalf("poisoned %s: %s", got.UUID, got.Metadata.Get(middleware.ReasonForPoisonedKey))
 	}
 }

@@ -100,6 +100,7 @@ func DefaultConfig() Config {
 			MaxRetryDelay:    30 * time.Second,
 			HandlerTimeout:   time.Minute,
 			UnavailableDelay: time.Second,
+			EarlyPatience:    10 * time.Minute,
 		},
 		Topics:                  cqrs.Topics{Partitions: 4},
 		IdempotencyTTL:          24 * time.Hour,
@@ -158,6 +159,7 @@ func ConfigFromEnv(lookup func(string) (string, bool), hostname string) (Config,
 	c.Router.MaxRetryDelay = e.millis("MAX_RETRY_DELAY", c.Router.MaxRetryDelay)
 	c.Router.HandlerTimeout = e.millis("HANDLER_TIMEOUT", c.Router.HandlerTimeout)
 	c.Router.UnavailableDelay = e.millis("UNAVAILABLE_DELAY", c.Router.UnavailableDelay)
+	c.Router.EarlyPatience = e.millis("EARLY_PATIENCE", c.Router.EarlyPatience)
 	c.Router.ThrottlePerSecond = e.integer("THROTTLE_PER_SECOND", 0, 0, 1_000_000)
 	c.Topics.Partitions = e.integer("PARTITIONS", c.Topics.Partitions, 1, 256)
 	c.Topics.Prefix = e.str("TOPIC_PREFIX", "")
@@ -218,6 +220,10 @@ func (c Config) Validate() error {
 	if c.IdempotencyTTL <= 0 || c.DedupTTL <= 0 || c.RelaySweepInterval <= 0 || c.RelaySweepAge <= 0 || c.ShutdownTimeout <= 0 {
 		err = errors.Join(err, errors.New("IDEMPOTENCY_TTL, DEDUP_TTL, RELAY_SWEEP_INTERVAL, RELAY_SWEEP_AGE and SHUTDOWN_TIMEOUT must be positive"))
 	}
+	// A predecessor a crashed process never published comes with a sweep.
+	if c.Router.EarlyPatience <= c.RelaySweepAge+c.RelaySweepInterval {
+		err = errors.Join(err, errors.New("EARLY_PATIENCE must exceed RELAY_SWEEP_AGE + RELAY_SWEEP_INTERVAL, the time an unpublished event may wait for a sweep"))
+	}
 	switch c.Bus {
 	case BusGoChannel:
 		// GoChannel holds messages in this process's memory only: next to a
@@ -240,6 +246,10 @@ func (c Config) Validate() error {
 		}
 		if c.Streams.Consumer == "" {
 			err = errors.Join(err, errors.New("BUS=redis needs REDIS_CONSUMER_NAME (or a host name)"))
+		}
+		// A predecessor in a dead consumer's pending list comes once claimed.
+		if c.Router.EarlyPatience <= c.Streams.ClaimIdle*5/4 {
+			err = errors.Join(err, errors.New("EARLY_PATIENCE must exceed REDIS_CLAIM_IDLE by a quarter, the time a dead consumer's entries take to be claimed"))
 		}
 		if budget := c.Router.Budget(); c.Streams.ClaimIdle <= budget {
 			err = errors.Join(err, fmt.Errorf("REDIS_CLAIM_IDLE must exceed the %s a delivery can take through every retry (HANDLER_TIMEOUT × (MAX_RETRIES+1), the backoffs and UNAVAILABLE_DELAY), or live consumers' messages are claimed", budget))

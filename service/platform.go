@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +57,9 @@ type Bus struct {
 	// Declare makes a consumer group exist on a topic before anything reads
 	// it, so that what is published in the meantime waits for it.
 	Declare func(ctx context.Context, consumerGroup, topic string) error
+	// Requeue, when set, is what handlers publish into the topics they read
+	// with (cqrs.RouterConfig.Requeue).
+	Requeue message.Publisher
 	Check   func(context.Context) error
 	Close   func() error
 	// run is work the bus does while the system runs (trimming streams).
@@ -156,9 +160,11 @@ func (p *Platform) close() error {
 func newGoChannelBus(logger *slog.Logger) Bus {
 	pubsub := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, cqrs.WatermillLogger(logger))
 	var closed atomic.Bool
+	requeue := &backgroundPublisher{publisher: pubsub, logger: logger}
 	return Bus{
 		Name:      "gochannel",
 		Publisher: pubsub,
+		Requeue:   requeue,
 		// Routers close their subscribers when they stop; the process's one
 		// GoChannel must stay open for the others until the last has stopped.
 		Subscribers: func(string) (message.Subscriber, error) { return sharedSubscriber{pubsub}, nil },
@@ -172,10 +178,36 @@ func newGoChannelBus(logger *slog.Logger) Bus {
 		},
 		Close: func() error {
 			closed.Store(true)
-			return pubsub.Close()
+			err := pubsub.Close()
+			requeue.wait()
+			return err
 		},
 	}
 }
+
+// backgroundPublisher publishes without waiting. A handler of a blocking
+// GoChannel that publishes into the topic it reads would wait for the
+// delivery of its own message, which waits for the handler to return. What
+// it publishes lives in this process only, as everything on GoChannel does.
+type backgroundPublisher struct {
+	publisher message.Publisher
+	logger    *slog.Logger
+	running   sync.WaitGroup
+}
+
+func (p *backgroundPublisher) Publish(topic string, msgs ...*message.Message) error {
+	p.running.Go(func() {
+		if err := p.publisher.Publish(topic, msgs...); err != nil {
+			p.logger.Warn("message not published", "topic", topic, "error", err)
+		}
+	})
+	return nil
+}
+
+// Close does nothing: the bus closes the GoChannel, which ends what waits.
+func (p *backgroundPublisher) Close() error { return nil }
+
+func (p *backgroundPublisher) wait() { p.running.Wait() }
 
 type sharedSubscriber struct{ message.Subscriber }
 
@@ -241,6 +273,7 @@ func (p *Platform) newRouter(cfg Config, dedup cqrs.ProcessedMessages) (*message
 	routerCfg := cfg.Router
 	routerCfg.Metrics = p.Metrics.Registry
 	routerCfg.CloseTimeout = cfg.ShutdownTimeout
+	routerCfg.Requeue = p.Bus.Requeue
 	router, err := cqrs.NewRouter(routerCfg, p.Bus.Publisher, p.Topics, known, deduplicator, p.Logger)
 	if err != nil {
 		return nil, nil, fmt.Errorf("router: %w", err)
