@@ -71,7 +71,7 @@ func TestBadConfigIsRefusedWithEveryReason(t *testing.T) {
 		"BUS=redis REDIS_URL=redis://r REDIS_CLAIM_IDLE=240000": "REDIS_CLAIM_IDLE must exceed the 4m9.4s",
 		"HANDLER_TIMEOUT=30000":                                 "CIRCUIT_BREAKER_TIMEOUT must be shorter than HANDLER_TIMEOUT",
 		// An early message must outwait a sweep, and on Redis a claim.
-		"EARLY_PATIENCE=30000": "EARLY_PATIENCE must exceed RELAY_SWEEP_AGE + RELAY_SWEEP_INTERVAL",
+		"EARLY_PATIENCE=30000":                                "EARLY_PATIENCE must exceed RELAY_SWEEP_AGE + RELAY_SWEEP_INTERVAL",
 		"BUS=redis REDIS_URL=redis://r EARLY_PATIENCE=320000": "EARLY_PATIENCE must exceed REDIS_CLAIM_IDLE",
 	} {
 		vars := map[string]string{}
