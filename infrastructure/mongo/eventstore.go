@@ -103,7 +103,15 @@ func (s *EventStore) Append(ctx context.Context, records []eventstore.Record) er
 		return err
 	})
 	if mongo.IsDuplicateKeyError(err) {
-		// Ordered: the first record's version was taken, and nothing was written.
+		// Ordered, the insert stops at the first version taken. Only when that
+		// is the first record was nothing written, and the caller may reload
+		// and decide again. Past it, the records before were written without
+		// transactions to undo them, and another writer decided on top of
+		// them: not a conflict to retry, which would apply the change twice.
+		if written := firstFailedIndex(err); written > 0 {
+			return fmt.Errorf("append %s %s: versions %d to %d written, version %d taken by another writer; the rest of the change is lost",
+				first.AggregateType, first.AggregateID, first.Version, first.Version+written-1, first.Version+written)
+		}
 		return fmt.Errorf("%s %s version %d is taken: %w", first.AggregateType, first.AggregateID, first.Version, eventstore.ErrConflict)
 	}
 	if err != nil {
@@ -303,4 +311,14 @@ func bsonToJSON(data bson.Raw) ([]byte, error) {
 		return nil, fmt.Errorf("payload from BSON: %w", err)
 	}
 	return out, nil
+}
+
+// firstFailedIndex is the index of the first document an ordered insert
+// refused, 0 when it cannot tell.
+func firstFailedIndex(err error) int {
+	var bulk mongo.BulkWriteException
+	if errors.As(err, &bulk) && len(bulk.WriteErrors) > 0 {
+		return bulk.WriteErrors[0].Index
+	}
+	return 0
 }

@@ -2,6 +2,8 @@ package mongo_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,5 +111,33 @@ func TestAStoredV1EventIsUpcastWhenLoaded(t *testing.T) {
 	o, err := order.FromHistory("order-456", []es.Event{placed})
 	if err != nil || o.Total() != 199998 {
 		t.Fatalf("order %v %v", o, err)
+	}
+}
+
+// Without transactions an append of several records can stop half way; that
+// is reported as what it is, not as a conflict the caller would retry on top
+// of its own records.
+func TestAnAppendStoppedHalfWayIsNotAConflict(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, err := mongo.NewEventStore(ctx, connect(t), "orders", eventstoretest.Codec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := func(id string, version int) eventstore.Record {
+		return eventstore.Record{EventID: id, AggregateType: order.AggregateType, AggregateID: "o-1", Version: version, Type: "order.cancelled",
+			Event: &order.Cancelled{OrderID: "o-1", Reason: id}, OccurredAt: time.Now()}
+	}
+	// Another writer took version 2 after this one read version 0.
+	if err := store.Append(ctx, []eventstore.Record{record("theirs", 2)}); err != nil {
+		t.Fatal(err)
+	}
+	err = store.Append(ctx, []eventstore.Record{record("mine-1", 1), record("mine-2", 2), record("mine-3", 3)})
+	if err == nil || errors.Is(err, eventstore.ErrConflict) || !strings.Contains(err.Error(), "versions 1 to 1 written, version 2 taken") {
+		t.Fatalf("append stopped at version 2: %v", err)
+	}
+	// Taken at the first record, nothing was written: a conflict.
+	if err := store.Append(ctx, []eventstore.Record{record("late-1", 1), record("late-2", 2)}); !errors.Is(err, eventstore.ErrConflict) {
+		t.Fatalf("append at a taken version: %v", err)
 	}
 }
