@@ -34,6 +34,11 @@ type activeCollection struct {
 	mu      sync.Mutex
 	current *mongo.Collection
 	checked time.Time
+	// lookup is closed when the pointer lookup under way ends; nil when none is.
+	lookup chan struct{}
+	// swaps counts the swaps made through this process, so that a lookup
+	// that read the pointer before one does not undo it.
+	swaps int
 }
 
 func newActiveCollection(client *Client, service, name string) *activeCollection {
@@ -47,28 +52,57 @@ type pointerDoc struct {
 }
 
 // get returns the live collection, looking at the pointer at most once per
-// PointerTTL. When the pointer cannot be read, the last known collection
-// goes on serving.
+// PointerTTL. One lookup serves every caller that needs it, and runs outside
+// the lock: while MongoDB is slow to answer it, callers wait for it only as
+// long as their own context allows, and then go on with the last known
+// collection, as they do when the pointer cannot be read.
 func (a *activeCollection) get(ctx context.Context) *mongo.Collection {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	if a.fixed || time.Since(a.checked) < PointerTTL {
+		defer a.mu.Unlock()
 		return a.current
 	}
+	done := a.lookup
+	if done == nil {
+		done = make(chan struct{})
+		a.lookup = done
+		// Its own context: the caller that starts it may give up, the others
+		// still wait for it. The breaker's call timeout bounds it.
+		go a.follow(context.WithoutCancel(ctx), done, a.swaps)
+	}
+	a.mu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.current
+}
+
+// follow reads the pointer and makes the collection it names current, unless
+// a swap came in between.
+func (a *activeCollection) follow(ctx context.Context, done chan struct{}, swaps int) {
 	var p pointerDoc
 	err := a.client.do(ctx, func(ctx context.Context) error {
 		return a.pointers.FindOne(ctx, bson.D{{Key: "_id", Value: a.name}}).Decode(&p)
 	})
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	defer close(done)
+	a.lookup = nil
+	if a.swaps != swaps {
+		return
+	}
 	switch {
 	case err == nil:
 		a.current = a.db.Collection(p.Collection)
 	case errors.Is(err, mongo.ErrNoDocuments):
 		a.current = a.db.Collection(a.name)
 	default:
-		return a.current
+		return
 	}
 	a.checked = time.Now()
-	return a.current
 }
 
 // rebuilding starts a fresh collection for the read model and returns it
@@ -92,6 +126,7 @@ func (a *activeCollection) rebuilding(ctx context.Context) (*activeCollection, o
 			}
 			a.mu.Lock()
 			a.current, a.checked = fresh.current, time.Now()
+			a.swaps++
 			a.mu.Unlock()
 			return nil
 		},
