@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -45,6 +48,12 @@ type Streams struct {
 	readers   *goredis.Client
 	writer    *goredis.Client
 	publisher *redisstream.Publisher
+
+	mu sync.Mutex
+	// topics are the streams Declare was given: the platform's topics, which
+	// a process declares before it serves. The trimmer and the backlog look
+	// at them only, not at whatever else a shared Redis holds.
+	topics map[string]bool
 }
 
 // NewStreams connects the bus to url.
@@ -61,7 +70,7 @@ func NewStreams(url string, cfg StreamsConfig, logger watermill.LoggerAdapter) (
 	// (tools, tests) beside them.
 	readOpts.PoolSize = 2*cfg.Subscriptions + 32
 	readOpts.ReadTimeout = 5 * time.Second
-	s := &Streams{url: url, cfg: cfg, logger: logger, readers: goredis.NewClient(&readOpts), writer: goredis.NewClient(opts)}
+	s := &Streams{url: url, cfg: cfg, logger: logger, readers: goredis.NewClient(&readOpts), writer: goredis.NewClient(opts), topics: map[string]bool{}}
 	s.publisher, err = redisstream.NewPublisher(redisstream.PublisherConfig{Client: sharedClient{s.writer}, Marshaller: unmarshaller{}}, logger)
 	if err != nil {
 		return nil, err
@@ -102,7 +111,24 @@ func (s *Streams) Declare(ctx context.Context, consumerGroup, topic string) erro
 	if err := s.reclaimOwnPending(ctx, consumerGroup, topic); err != nil {
 		return fmt.Errorf("declare %s on %s: %w", consumerGroup, topic, err)
 	}
+	s.mu.Lock()
+	s.topics[topic] = true
+	s.mu.Unlock()
 	return nil
+}
+
+// declared returns the declared topics whose names start with prefix.
+func (s *Streams) declared(prefix string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var names []string
+	for t := range s.topics {
+		if strings.HasPrefix(t, prefix) {
+			names = append(names, t)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // reclaimOwnPending makes the entries still pending under this process's
@@ -196,14 +222,17 @@ func (unmarshaller) undecodable(values map[string]any, reason string) *message.M
 // because Redis's own MAXLEN trimming counts entries, read or not, and
 // watermill-redisstream offers nothing else.
 type Trimmer struct {
-	client *goredis.Client
-	prefix string
-	logger *slog.Logger
+	streams *Streams
+	client  *goredis.Client
+	prefix  string
+	logger  *slog.Logger
 }
 
-// NewTrimmer trims the streams whose names start with prefix.
+// NewTrimmer trims the streams of the topics declared on s whose names start
+// with prefix, and no other: a shared Redis may hold consumer-group streams
+// of other systems, under any name.
 func (s *Streams) NewTrimmer(prefix string, logger *slog.Logger) *Trimmer {
-	return &Trimmer{client: s.writer, prefix: prefix, logger: logger}
+	return &Trimmer{streams: s, client: s.writer, prefix: prefix, logger: logger}
 }
 
 // Run trims every interval until ctx is done.
@@ -222,22 +251,24 @@ func (t *Trimmer) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// Trim trims every stream once and returns how many entries it removed.
+// Trim trims every topic's stream once and returns how many entries it removed.
 func (t *Trimmer) Trim(ctx context.Context) (int64, error) {
 	var removed int64
-	iter := t.client.ScanType(ctx, 0, t.prefix+"*", 500, "stream").Iterator()
-	for iter.Next(ctx) {
-		n, err := t.trimStream(ctx, iter.Val())
+	for _, stream := range t.streams.declared(t.prefix) {
+		n, err := t.trimStream(ctx, stream)
 		if err != nil {
 			return removed, err
 		}
 		removed += n
 	}
-	return removed, iter.Err()
+	return removed, nil
 }
 
 func (t *Trimmer) trimStream(ctx context.Context, stream string) (int64, error) {
 	groups, err := t.client.XInfoGroups(ctx, stream).Result()
+	if isNoSuchKey(err) {
+		return 0, nil // deleted since it was declared
+	}
 	if err != nil || len(groups) == 0 {
 		// No group reads the stream yet: keep everything for the first one.
 		return 0, err
@@ -274,14 +305,16 @@ func lessID(a, b string) bool {
 	return am < bm || (am == bm && as < bs)
 }
 
-// Backlog reads, for every consumer group of the streams whose names start
-// with prefix, how many entries it has not acknowledged: pending with a
+// Backlog reads, for every consumer group of the declared topics whose names
+// start with prefix, how many entries it has not acknowledged: pending with a
 // consumer, or not read yet.
 func (s *Streams) Backlog(ctx context.Context, prefix string) (map[string]float64, error) {
 	out := map[string]float64{}
-	iter := s.writer.ScanType(ctx, 0, prefix+"*", 500, "stream").Iterator()
-	for iter.Next(ctx) {
-		groups, err := s.writer.XInfoGroups(ctx, iter.Val()).Result()
+	for _, stream := range s.declared(prefix) {
+		groups, err := s.writer.XInfoGroups(ctx, stream).Result()
+		if isNoSuchKey(err) {
+			continue
+		}
 		if err != nil {
 			return out, err
 		}
@@ -289,5 +322,10 @@ func (s *Streams) Backlog(ctx context.Context, prefix string) (map[string]float6
 			out[g.Name] = float64(g.Pending + max(g.Lag, 0))
 		}
 	}
-	return out, iter.Err()
+	return out, nil
+}
+
+// isNoSuchKey reports Redis's answer about a stream that does not exist.
+func isNoSuchKey(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "ERR no such key")
 }

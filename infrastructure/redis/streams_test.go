@@ -198,3 +198,55 @@ func TestARestartedConsumerTakesBackItsPendingEntriesBeforeNewOnes(t *testing.T)
 		}
 	}
 }
+
+func TestTheTrimmerLeavesStreamsThatAreNotTheTopicsAlone(t *testing.T) {
+	t.Parallel()
+	url := redistest.URL(t)
+	prefix := redistest.Prefix(t)
+	s := streams(t, url)
+	rdb := raw(t, url)
+	ctx := context.Background()
+	// Streams of another system in the same Redis, under the platform's
+	// prefix and one named like its topics, each read and acknowledged by
+	// its own consumer group: not the trimmer's to trim.
+	topic := prefix + "events.order.0"
+	foreign := []string{prefix + "sessions", prefix + "events.user.0"}
+	if err := s.Declare(ctx, "group", topic); err != nil {
+		t.Fatal(err)
+	}
+	for _, stream := range foreign {
+		if err := rdb.XGroupCreateMkStream(ctx, stream, "their-group", "0").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readAll := func(stream, group string) {
+		for i := range 3 {
+			if err := rdb.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: map[string]any{"n": i}}).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: group, Consumer: "c", Streams: []string{stream, ">"}, Count: 10}).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range res[0].Messages {
+			rdb.XAck(ctx, stream, group, m.ID)
+		}
+	}
+	readAll(topic, "group")
+	for _, stream := range foreign {
+		readAll(stream, "their-group")
+	}
+	n, err := s.NewTrimmer(prefix, slog.New(slog.DiscardHandler)).Trim(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 { // the last delivered entry stays
+		t.Fatalf("removed %d, want the topic's 2 entries before its last delivered one", n)
+	}
+	for _, stream := range foreign {
+		if left, _ := rdb.XLen(ctx, stream).Result(); left != 3 {
+			t.Errorf("%s: %d entries left of 3", stream, left)
+		}
+	}
+}
