@@ -17,6 +17,7 @@ import (
 	"shop/app/eventstore"
 	"shop/app/operations"
 	"shop/app/orders"
+	"shop/domain/es"
 	"shop/domain/order"
 	"shop/domain/validation"
 )
@@ -312,7 +313,7 @@ func (h ordersHandler) history(w http.ResponseWriter, r *http.Request) {
 	}
 	events := make([]eventJSON, len(records))
 	for i, rec := range records {
-		data, err := json.Marshal(rec.Event)
+		data, err := json.Marshal(withoutContact(rec.Event))
 		if err != nil {
 			writeError(w, r, h.logger, err)
 			return
@@ -328,6 +329,26 @@ func (h ordersHandler) history(w http.ResponseWriter, r *http.Request) {
 		OrderID string      `json:"orderId"`
 		Events  []eventJSON `json:"events"`
 	}{true, id, events})
+}
+
+// withoutContact hides the customer's contact details: like GET /orders/{id},
+// the audit trail answers anyone who knows the order's id. It shows which
+// channels were given, not their addresses.
+func withoutContact(e es.Event) es.Event {
+	placed, ok := e.(*order.Placed)
+	if !ok {
+		return e
+	}
+	hidden := *placed
+	hidden.Contact = order.Contact{Email: redact(placed.Contact.Email), Phone: redact(placed.Contact.Phone), DeviceToken: redact(placed.Contact.DeviceToken)}
+	return &hidden
+}
+
+func redact(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "redacted"
 }
 
 func mapSlice[T, U any](in []T, f func(T) U) []U {
