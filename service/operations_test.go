@@ -318,6 +318,7 @@ func TestTheAdminAPI(t *testing.T) {
 			`{"dryRun": true, "since": "yesterday"}`:            http.StatusBadRequest,
 			`{"ids": ["nope"]}`:                                 http.StatusNotFound,
 			`{"limit": -1}`:                                     http.StatusBadRequest,
+			`{"maxReplays": -1}`:                                http.StatusBadRequest,
 			`{"since": "2030-01-02", "until": "2030-01-01"}`:    http.StatusBadRequest,
 			`{"ids": ["` + dlID + `"], "dryRun": true, "x": 1}`: http.StatusBadRequest,
 		} {
@@ -340,6 +341,8 @@ func TestTheAdminAPI(t *testing.T) {
 			`{"status": "pending"}`:                                http.StatusBadRequest,
 			`{"status": "failed", "aggregateId": "x"}`:             http.StatusBadRequest,
 			`{"startDate": "2030-01-02", "endDate": "2030-01-01"}`: http.StatusBadRequest,
+			`{"status": "failed", "maxReplays": -1}`:               http.StatusBadRequest,
+			`{"dryRun": true}`:                                     http.StatusBadRequest,
 		} {
 			if r := s.do(http.MethodPost, service.Orders, "/admin/replay", body, bearer); r.status != want {
 				t.Fatalf("%s: %d %s", body, r.status, r.raw)
@@ -394,6 +397,8 @@ func TestOperatorCommandsRefuseBadInput(t *testing.T) {
 		{"replay", "--event-ids", "no-such-event"},
 		{"replay", "--services", "payments"},
 		{"replay", "--limit", "-1"},
+		{"replay", "--status", "failed", "--max-replays", "0"},
+		{"replay"},
 		{"projections"},
 		{"projections", "rebuild", "--projection", "carts"},
 	} {

@@ -35,7 +35,7 @@ func StatusFromString(s string) (Status, error) {
 			return st, nil
 		}
 	}
-	return Status{}, fmt.Errorf("unknown dead letter status %q: want failed, replayed, discarded or quarantined", s)
+	return Status{}, invalidf("unknown dead letter status %q: want failed, replayed, discarded or quarantined", s)
 }
 
 func (s Status) String() string { return s.s }
@@ -45,6 +45,15 @@ func (s Status) IsZero() bool { return s == Status{} }
 
 // ErrDeadLetterNotFound is returned for an id the archive does not hold.
 var ErrDeadLetterNotFound = errors.New("dead letter not found")
+
+// ErrInvalidArgument is wrapped by the refusals of what a use case was asked:
+// a filter that cannot match, a bound out of range, a selection too broad to
+// be meant. Nothing was changed; asking differently may succeed.
+var ErrInvalidArgument = errors.New("invalid argument")
+
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidArgument, fmt.Sprintf(format, args...))
+}
 
 // DeadLetter is a message a handler gave up on, as the archive keeps it.
 type DeadLetter struct {
@@ -108,10 +117,10 @@ type DeadLetterFilter struct {
 // Validate refuses filters that cannot match anything.
 func (f DeadLetterFilter) Validate() error {
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
-		return fmt.Errorf("since (%s) must be before until (%s)", f.Since.Format(time.RFC3339), f.Until.Format(time.RFC3339))
+		return invalidf("since (%s) must be before until (%s)", f.Since.Format(time.RFC3339), f.Until.Format(time.RFC3339))
 	}
 	if f.Limit < 0 {
-		return errors.New("limit must not be negative")
+		return invalidf("limit must not be negative")
 	}
 	return nil
 }

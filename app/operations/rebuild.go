@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"shop/app/eventstore"
@@ -96,6 +97,40 @@ type RebuildReport struct {
 // ErrUnknownProjection is returned for a read model nobody can rebuild here.
 var ErrUnknownProjection = errors.New("unknown projection")
 
+// ErrRebuildRunning is returned when the read model is being rebuilt already:
+// two rebuilds would each swap in their copy and drop the other's.
+var ErrRebuildRunning = errors.New("a rebuild of this projection is already running")
+
+// runningRebuilds are the read models being rebuilt by this process. The
+// guard holds within one process only: the admin API of another replica, or
+// the command line, can still rebuild the same read model at once. The log of
+// runs cannot serve across processes, as it only appends and has no
+// conditional write; that would take a lease in the database.
+type runningRebuilds struct {
+	mu    sync.Mutex
+	names map[string]bool
+}
+
+// start claims name; false when it is claimed already.
+func (r *runningRebuilds) start(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.names[name] {
+		return false
+	}
+	if r.names == nil {
+		r.names = map[string]bool{}
+	}
+	r.names[name] = true
+	return true
+}
+
+func (r *runningRebuilds) done(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.names, name)
+}
+
 // Projections lists the read models that can be rebuilt here.
 func (o *Operations) Projections() []string {
 	names := make([]string, 0, len(o.rebuilds))
@@ -111,18 +146,26 @@ func (o *Operations) Projections() []string {
 // read model meanwhile. Events that arrive during the rebuild reach the live
 // read model; those recorded since the rebuild began are applied to the new
 // one again after the swap, which the version guard makes harmless.
+//
+// Cancelling ctx abandons the copy until the swap; from the swap on, the
+// rebuild runs to its end regardless, since the new read model lacks what the
+// live projection wrote to the old one until the catch-up has run.
 func (o *Operations) RebuildProjection(ctx context.Context, name string, progress Progress) (RebuildReport, error) {
 	r, ok := o.rebuilds[name]
 	if !ok {
 		return RebuildReport{}, fmt.Errorf("%w %q: want one of %v", ErrUnknownProjection, name, o.Projections())
 	}
+	if !o.running.start(name) {
+		return RebuildReport{}, fmt.Errorf("%w: %s", ErrRebuildRunning, name)
+	}
+	defer o.running.done(name)
 	began := o.clock.Now()
 	copy, err := r.Begin(ctx)
 	if err != nil {
 		return RebuildReport{}, err
 	}
 	report := RebuildReport{Name: name}
-	project := func(f eventstore.Filter, count *int) error {
+	project := func(ctx context.Context, f eventstore.Filter, count *int) error {
 		f.AggregateTypes = r.AggregateTypes
 		for rec, err := range r.Store.Read(ctx, f) {
 			if err != nil {
@@ -138,28 +181,30 @@ func (o *Operations) RebuildProjection(ctx context.Context, name string, progres
 		}
 		return nil
 	}
-	if err := project(eventstore.Filter{}, &report.Events); err != nil {
+	err = project(ctx, eventstore.Filter{}, &report.Events)
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
 		return report, errors.Join(err, copy.Abandon(context.WithoutCancel(ctx)))
 	}
-	if err := copy.Swap(ctx); err != nil {
-		return report, errors.Join(err, copy.Abandon(context.WithoutCancel(ctx)))
+	// The catch-up reads what was recorded while the copy was being filled,
+	// and a minute before: a fraction of the history the filling read in the
+	// same time. Bounded by that, a stalled database cannot hold the rebuild
+	// forever.
+	finish, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.Settle+time.Minute+o.clock.Now().Sub(began))
+	defer cancel()
+	if err := copy.Swap(finish); err != nil {
+		return report, errors.Join(err, copy.Abandon(finish))
 	}
-	if r.Settle > 0 {
-		t := time.NewTimer(r.Settle)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return report, ctx.Err()
-		case <-t.C:
-		}
-	}
+	time.Sleep(r.Settle)
 	// Recording times come from the clocks of the processes that appended;
 	// a minute of margin covers their skew.
-	if err := project(eventstore.Filter{Since: began.Add(-time.Minute)}, &report.CaughtUp); err != nil {
-		return report, err
+	if err := project(finish, eventstore.Filter{Since: began.Add(-time.Minute)}, &report.CaughtUp); err != nil {
+		return report, fmt.Errorf("%s swapped in, not caught up: %w; rebuild it again", name, err)
 	}
-	if err := copy.Retire(ctx); err != nil {
-		return report, err
+	if err := copy.Retire(finish); err != nil {
+		return report, fmt.Errorf("%s rebuilt, but the old read model was not dropped: %w", name, err)
 	}
 	report.Took = o.clock.Now().Sub(began)
 	if progress != nil {

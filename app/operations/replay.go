@@ -86,6 +86,7 @@ type Operations struct {
 	clock       eventstore.Clock
 	ids         eventstore.IDs
 	rebuilds    map[string]Rebuild
+	running     runningRebuilds
 }
 
 // Config holds what Operations needs. Stores are the event stores it can
@@ -137,7 +138,7 @@ func (o *Operations) DeadLetter(ctx context.Context, id string) (DeadLetter, err
 	case len(found) == 1:
 		return found[0], nil
 	case len(found) > 1:
-		return DeadLetter{}, fmt.Errorf("message %s failed in several handlers; name one of: %s@…", id, id)
+		return DeadLetter{}, invalidf("message %s failed in several handlers; name one of: %s@…", id, id)
 	}
 	return DeadLetter{}, fmt.Errorf("%w: %s", ErrDeadLetterNotFound, id)
 }
@@ -161,7 +162,7 @@ func (o *Operations) ReplayDeadLetters(ctx context.Context, f DeadLetterFilter, 
 		f.Statuses = []Status{StatusFailed}
 	}
 	if maxReplays < 1 {
-		return Report{}, errors.New("max replays must be at least 1")
+		return Report{}, invalidf("max replays must be at least 1, not %d", maxReplays)
 	}
 	selected, err := o.DeadLetters(ctx, f)
 	if err != nil {
@@ -245,7 +246,7 @@ func (o *Operations) allFound(ctx context.Context, ids []string, selected []Dead
 // handling. The filter must select something explicitly.
 func (o *Operations) DiscardDeadLetters(ctx context.Context, f DeadLetterFilter, dryRun bool, by string) (Report, error) {
 	if f.Handler == "" && f.Topic == "" && f.EventType == "" && f.Reason == "" && f.Since.IsZero() && f.Until.IsZero() && len(f.IDs) == 0 {
-		return Report{}, errors.New("discard needs ids or a filter: it will not discard every dead letter")
+		return Report{}, invalidf("discard needs ids or a filter: it will not discard every dead letter")
 	}
 	if len(f.Statuses) == 0 {
 		f.Statuses = []Status{StatusFailed, StatusQuarantined}
@@ -304,6 +305,17 @@ func (o *Operations) DeadLetterStats(ctx context.Context, f DeadLetterFilter) (S
 type EventFilter struct {
 	eventstore.Filter
 	Services []string
+	// All allows a filter that selects nothing in particular: every stored
+	// event of every store, up to Limit. A replay holds what it selected in
+	// memory before publishing, so that has to be asked for.
+	All bool
+}
+
+// selects reports whether the filter names something to replay, beyond how
+// many.
+func (f EventFilter) selects() bool {
+	return len(f.Types) > 0 || len(f.AggregateIDs) > 0 || len(f.EventIDs) > 0 || len(f.AggregateTypes) > 0 ||
+		!f.Since.IsZero() || !f.Until.IsZero() || len(f.Services) > 0
 }
 
 // ReplayEvents publishes stored events again, in the order each store
@@ -311,7 +323,10 @@ type EventFilter struct {
 // version, so a replay changes only what missed the events the first time.
 func (o *Operations) ReplayEvents(ctx context.Context, f EventFilter, dryRun bool, pace Pace, by string, progress Progress) (report Report, err error) {
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
-		return Report{}, fmt.Errorf("start date %s must be before end date %s", f.Since.Format(time.RFC3339), f.Until.Format(time.RFC3339))
+		return Report{}, invalidf("start date %s must be before end date %s", f.Since.Format(time.RFC3339), f.Until.Format(time.RFC3339))
+	}
+	if !f.selects() && !f.All {
+		return Report{}, invalidf("replay needs a filter (event type, aggregate id, event ids, dates, services), or all to replay every stored event")
 	}
 	services := f.Services
 	if len(services) == 0 {
@@ -321,7 +336,7 @@ func (o *Operations) ReplayEvents(ctx context.Context, f EventFilter, dryRun boo
 	for _, s := range services {
 		store, ok := o.stores[s]
 		if !ok {
-			return Report{}, fmt.Errorf("no event store of service %q here", s)
+			return Report{}, invalidf("no event store of service %q here", s)
 		}
 		limit := f.Limit
 		if limit > 0 {
@@ -343,7 +358,7 @@ func (o *Operations) ReplayEvents(ctx context.Context, f EventFilter, dryRun boo
 	if len(f.EventIDs) > 0 {
 		for _, id := range f.EventIDs {
 			if !slices.ContainsFunc(report.Events, func(r eventstore.Record) bool { return r.EventID == id }) {
-				return Report{}, fmt.Errorf("no stored event %s matches", id)
+				return Report{}, invalidf("no stored event %s matches", id)
 			}
 		}
 	}
@@ -417,6 +432,9 @@ func describeEventFilter(f EventFilter) string {
 	}
 	if f.Limit > 0 {
 		parts = append(parts, fmt.Sprint("limit=", f.Limit))
+	}
+	if f.All {
+		parts = append(parts, "all")
 	}
 	return strings.Join(parts, " ")
 }

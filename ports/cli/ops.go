@@ -134,6 +134,15 @@ func (o output) progress(label string) operations.Progress {
 	}
 }
 
+// refused marks as a wrong command what the operators' use cases refused to
+// do as asked: nothing was changed, and asking differently may succeed.
+func refused(err error) error {
+	if errors.Is(err, operations.ErrInvalidArgument) || errors.Is(err, operations.ErrDeadLetterNotFound) || errors.Is(err, operations.ErrUnknownProjection) {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return err
+}
+
 func operatorName(env Env) string {
 	if u, ok := env.Lookup("USER"); ok && u != "" {
 		return u + " (cli)"
@@ -216,11 +225,8 @@ func poison(ctx context.Context, env Env, args []string) error {
 		return out.print(views, func(w io.Writer) { deadLetterTable(w, list) })
 	case "show":
 		d, err := ops.DeadLetter(ctx, positional[0])
-		if errors.Is(err, operations.ErrDeadLetterNotFound) {
-			return fmt.Errorf("%w: %v", errUsage, err)
-		}
 		if err != nil {
-			return err
+			return refused(err)
 		}
 		return out.print(opsview.FromDeadLetter(d, true), func(w io.Writer) { deadLetterDetail(w, d) })
 	case "stats":
@@ -238,10 +244,7 @@ func poison(ctx context.Context, env Env, args []string) error {
 	case "replay":
 		report, err := ops.ReplayDeadLetters(ctx, f, *maxReplays, *dryRun, operations.Pace{Delay: *delay, Rate: *rate}, *by, out.progress("replaying"))
 		if err != nil && report.Selected == 0 {
-			if errors.Is(err, operations.ErrDeadLetterNotFound) {
-				return fmt.Errorf("%w: %v", errUsage, err)
-			}
-			return err
+			return refused(err)
 		}
 		if perr := out.print(opsview.FromReport(report), func(w io.Writer) { reportSummary(w, report, "replayed") }); perr != nil {
 			return perr
@@ -250,10 +253,7 @@ func poison(ctx context.Context, env Env, args []string) error {
 	default: // discard
 		report, err := ops.DiscardDeadLetters(ctx, f, *dryRun, *by)
 		if err != nil {
-			if strings.HasPrefix(err.Error(), "discard needs") || errors.Is(err, operations.ErrDeadLetterNotFound) {
-				return fmt.Errorf("%w: %v", errUsage, err)
-			}
-			return err
+			return refused(err)
 		}
 		return out.print(opsview.FromReport(report), func(w io.Writer) { reportSummary(w, report, "discarded") })
 	}
@@ -347,6 +347,7 @@ func replay(ctx context.Context, env Env, args []string) error {
 	fs.StringVar(&aggregateID, "aggregate-id", "", "aggregate id")
 	fs.Var(listFlag{&f.Services}, "services", "event stores to read: orders, inventory, notifications (default all)")
 	fs.IntVar(&f.Limit, "limit", 0, "at most this many")
+	fs.BoolVar(&f.All, "all", false, "allow a replay no other flag narrows: every stored event, held in memory before publishing")
 	dryRun := fs.Bool("dry-run", false, "show what would be replayed, change nothing")
 	delay := fs.Duration("delay", 0, "wait between events (1s, 250ms)")
 	maxReplays := fs.Int("max-replays", 3, "with --status failed: quarantine a message replayed this often")
@@ -369,8 +370,8 @@ func replay(ctx context.Context, env Env, args []string) error {
 	if status != "" && status != "failed" {
 		return fmt.Errorf(`%w: --status must be "failed" (the dead letters) or left out`, errUsage)
 	}
-	if status == "failed" && (aggregateID != "" || len(f.Services) > 0) {
-		return fmt.Errorf("%w: --status failed replays dead letters; --aggregate-id and --services select stored events", errUsage)
+	if status == "failed" && (aggregateID != "" || len(f.Services) > 0 || f.All) {
+		return fmt.Errorf("%w: --status failed replays dead letters; --aggregate-id, --services and --all select stored events", errUsage)
 	}
 	ops, closeOps, err := openOperations(ctx, env)
 	if err != nil {
@@ -392,10 +393,7 @@ func replay(ctx context.Context, env Env, args []string) error {
 		report, err = ops.ReplayEvents(ctx, f, *dryRun, operations.Pace{Delay: *delay}, *by, out.progress("replaying"))
 	}
 	if err != nil && report.Selected == 0 {
-		if strings.HasPrefix(err.Error(), "no stored event") || errors.Is(err, operations.ErrDeadLetterNotFound) {
-			return fmt.Errorf("%w: %v", errUsage, err)
-		}
-		return err
+		return refused(err)
 	}
 	if perr := out.print(opsview.FromReport(report), func(w io.Writer) { reportSummary(w, report, "replayed") }); perr != nil {
 		return perr
@@ -431,8 +429,11 @@ func projections(ctx context.Context, env Env, args []string) error {
 	var done []operations.RebuildReport
 	for _, name := range names {
 		report, err := ops.RebuildProjection(ctx, name, out.progress("rebuilding "+name))
+		if errors.Is(err, operations.ErrRebuildRunning) {
+			return fmt.Errorf("%w; this one changed nothing: run it again when that one is done", err)
+		}
 		if err != nil {
-			return err
+			return refused(err)
 		}
 		done = append(done, report)
 	}

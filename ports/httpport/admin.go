@@ -89,6 +89,7 @@ type replayEventsRequest struct {
 	DryRun      bool     `json:"dryRun"`
 	DelayMs     int      `json:"delayMs"`
 	MaxReplays  int      `json:"maxReplays"`
+	All         bool     `json:"all"`
 }
 
 func (a adminHandler) replayEvents(w http.ResponseWriter, r *http.Request) {
@@ -131,7 +132,7 @@ func (a adminHandler) runEventReplay(w http.ResponseWriter, r *http.Request, req
 	var err error
 	switch req.Status {
 	case "failed":
-		if req.AggregateID != "" || len(req.Services) > 0 {
+		if req.AggregateID != "" || len(req.Services) > 0 || req.All {
 			err = badRequest("conflicting_filters", `status "failed" replays dead letters, which are selected by eventType, eventIds and dates`)
 			break
 		}
@@ -142,7 +143,7 @@ func (a adminHandler) runEventReplay(w http.ResponseWriter, r *http.Request, req
 		f := operations.DeadLetterFilter{EventType: req.EventType, IDs: req.EventIDs, Since: since, Until: until, Limit: limit}
 		report, err = a.ops.ReplayDeadLetters(r.Context(), f, maxReplays, req.DryRun, pace, operator(r), nil)
 	case "":
-		f := operations.EventFilter{Filter: eventstore.Filter{EventIDs: req.EventIDs, Since: since, Until: until, Limit: limit}, Services: req.Services}
+		f := operations.EventFilter{Filter: eventstore.Filter{EventIDs: req.EventIDs, Since: since, Until: until, Limit: limit}, Services: req.Services, All: req.All}
 		if req.EventType != "" {
 			f.Types = []string{req.EventType}
 		}
@@ -163,7 +164,7 @@ func (a adminHandler) runEventReplay(w http.ResponseWriter, r *http.Request, req
 	}{true, opsview.FromReport(report)})
 }
 
-// operationsError maps the operators' refusals to 400 and 404.
+// operationsError maps the operators' refusals to 400, 404 and 409.
 func operationsError(err error) error {
 	var he *httpError
 	switch {
@@ -171,9 +172,10 @@ func operationsError(err error) error {
 		return err
 	case errors.Is(err, operations.ErrDeadLetterNotFound), errors.Is(err, operations.ErrUnknownProjection):
 		return &httpError{status: http.StatusNotFound, code: "not_found", message: err.Error()}
-	case strings.HasPrefix(err.Error(), "no stored event"), strings.Contains(err.Error(), "must be before"),
-		strings.HasPrefix(err.Error(), "discard needs"), strings.HasPrefix(err.Error(), "no event store"):
-		return badRequest("invalid_filter", err.Error())
+	case errors.Is(err, operations.ErrInvalidArgument):
+		return badRequest("invalid_argument", err.Error())
+	case errors.Is(err, operations.ErrRebuildRunning):
+		return &httpError{status: http.StatusConflict, code: "rebuild_running", message: err.Error()}
 	}
 	return err
 }

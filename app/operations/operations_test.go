@@ -1,0 +1,293 @@
+package operations_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"shop/app/eventstore"
+	"shop/app/operations"
+	"shop/infrastructure/memory"
+)
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+type counterIDs struct{ n atomic.Int64 }
+
+func (c *counterIDs) NewID() string { return fmt.Sprint("run-", c.n.Add(1)) }
+
+type published struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (p *published) Publish(_ context.Context, rec eventstore.Record) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.events = append(p.events, rec.EventID)
+	return nil
+}
+
+func (p *published) Republish(_ context.Context, d operations.DeadLetter, _ int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.events = append(p.events, d.ID)
+	return nil
+}
+
+func (p *published) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.events)
+}
+
+// recordsStore reads its records; nothing else of a store is used here.
+type recordsStore struct {
+	eventstore.Store
+	records []eventstore.Record
+}
+
+func (s recordsStore) Read(ctx context.Context, f eventstore.Filter) iter.Seq2[eventstore.Record, error] {
+	return func(yield func(eventstore.Record, error) bool) {
+		for _, rec := range s.records {
+			if err := ctx.Err(); err != nil {
+				yield(eventstore.Record{}, err)
+				return
+			}
+			if !f.Since.IsZero() && rec.RecordedAt.Before(f.Since) {
+				continue
+			}
+			if !yield(rec, nil) {
+				return
+			}
+		}
+	}
+}
+
+func records(n int) recordsStore {
+	var s recordsStore
+	for i := range n {
+		s.records = append(s.records, eventstore.Record{
+			EventID: fmt.Sprint("e-", i), AggregateType: "order", AggregateID: fmt.Sprint("o-", i), Version: 1,
+			Type: "order.placed", RecordedAt: time.Now(),
+		})
+	}
+	return s
+}
+
+// projected counts what a projection was handed, refusing it once its
+// context is done, as a database would.
+type projected struct{ n atomic.Int64 }
+
+func (p *projected) Handle(ctx context.Context, _ eventstore.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p.n.Add(1)
+	return nil
+}
+
+func newOperations(t *testing.T, store eventstore.Store, pub *published, rebuilds ...operations.Rebuild) *operations.Operations {
+	t.Helper()
+	ops, err := operations.New(operations.Config{
+		DeadLetters: memory.NewDeadLetters(), Runs: memory.NewRuns(), Republisher: pub, Events: pub,
+		Stores: map[string]eventstore.Store{"orders": store}, Rebuilds: rebuilds, Clock: systemClock{}, IDs: &counterIDs{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ops
+}
+
+func TestARebuildWhoseCallerGoesAwayAtTheSwapStillCatchesUpAndDropsTheOldReadModel(t *testing.T) {
+	t.Parallel()
+	ctx, callerGone := context.WithCancel(context.Background())
+	defer callerGone()
+	store := records(3)
+	live := &projected{}
+	var retired, abandoned atomic.Bool
+	rebuild := operations.Rebuild{
+		Name: "orders", Store: store, AggregateTypes: []string{"order"}, Settle: 10 * time.Millisecond,
+		Begin: func(context.Context) (operations.Replacement, error) {
+			return operations.NewReplacement(&projected{}, live, operations.Steps{
+				Swap: func(context.Context) error { callerGone(); return nil },
+				Retire: func(ctx context.Context) error {
+					retired.Store(ctx.Err() == nil)
+					return ctx.Err()
+				},
+				Abandon: func(context.Context) error { abandoned.Store(true); return nil },
+			}), nil
+		},
+	}
+	ops := newOperations(t, store, &published{}, rebuild)
+	report, err := ops.RebuildProjection(ctx, "orders", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Events != 3 || report.CaughtUp != 3 || live.n.Load() != 3 {
+		t.Fatalf("projected %d, caught up %d, live read model got %d; want 3 each", report.Events, report.CaughtUp, live.n.Load())
+	}
+	if !retired.Load() || abandoned.Load() {
+		t.Fatalf("old read model dropped %v, copy abandoned %v", retired.Load(), abandoned.Load())
+	}
+}
+
+func TestARebuildWhoseCallerGoesAwayBeforeTheSwapIsAbandoned(t *testing.T) {
+	t.Parallel()
+	ctx, callerGone := context.WithCancel(context.Background())
+	var swapped, abandoned atomic.Bool
+	store := records(3)
+	rebuild := operations.Rebuild{
+		Name: "orders", Store: store, AggregateTypes: []string{"order"},
+		Begin: func(context.Context) (operations.Replacement, error) {
+			callerGone()
+			return operations.NewReplacement(&projected{}, &projected{}, operations.Steps{
+				Swap:    func(context.Context) error { swapped.Store(true); return nil },
+				Abandon: func(ctx context.Context) error { abandoned.Store(ctx.Err() == nil); return nil },
+			}), nil
+		},
+	}
+	ops := newOperations(t, store, &published{}, rebuild)
+	if _, err := ops.RebuildProjection(ctx, "orders", nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("rebuild: %v, want it cancelled", err)
+	}
+	if swapped.Load() || !abandoned.Load() {
+		t.Fatalf("swapped %v, abandoned %v", swapped.Load(), abandoned.Load())
+	}
+}
+
+func TestASecondRebuildOfAProjectionIsRefusedWhileTheFirstRuns(t *testing.T) {
+	t.Parallel()
+	store := records(1)
+	began := make(chan struct{}, 2)
+	release := make(chan struct{})
+	blocking := operations.Rebuild{
+		Name: "orders", Store: store, AggregateTypes: []string{"order"},
+		Begin: func(context.Context) (operations.Replacement, error) {
+			began <- struct{}{}
+			<-release
+			return operations.NewReplacement(&projected{}, &projected{}, operations.Steps{}), nil
+		},
+	}
+	other := operations.Rebuild{
+		Name: "products", Store: store, AggregateTypes: []string{"order"},
+		Begin: func(context.Context) (operations.Replacement, error) {
+			return operations.NewReplacement(&projected{}, &projected{}, operations.Steps{}), nil
+		},
+	}
+	ops := newOperations(t, store, &published{}, blocking, other)
+	ctx := context.Background()
+	first := make(chan error, 1)
+	go func() {
+		_, err := ops.RebuildProjection(ctx, "orders", nil)
+		first <- err
+	}()
+	<-began
+	second := make(chan error, 1)
+	go func() {
+		_, err := ops.RebuildProjection(ctx, "orders", nil)
+		second <- err
+	}()
+	select {
+	case err := <-second:
+		if !errors.Is(err, operations.ErrRebuildRunning) {
+			t.Fatalf("second rebuild: %v, want ErrRebuildRunning", err)
+		}
+	case <-time.After(5 * time.Second):
+		close(release)
+		t.Fatal("the second rebuild ran beside the first")
+	}
+	if _, err := ops.RebuildProjection(ctx, "products", nil); err != nil {
+		t.Fatalf("another projection meanwhile: %v", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ops.RebuildProjection(ctx, "orders", nil); err != nil {
+		t.Fatalf("a rebuild after the first one ended: %v", err)
+	}
+}
+
+func TestRequestsThatCannotBeMeantAreRefusedAsInvalidArguments(t *testing.T) {
+	t.Parallel()
+	pub := &published{}
+	ops := newOperations(t, records(3), pub)
+	ctx := context.Background()
+	never := operations.Pace{}
+	day := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+	for name, call := range map[string]func() error{
+		"negative max replays": func() error {
+			_, err := ops.ReplayDeadLetters(ctx, operations.DeadLetterFilter{}, -1, false, never, "t", nil)
+			return err
+		},
+		"zero max replays": func() error {
+			_, err := ops.ReplayDeadLetters(ctx, operations.DeadLetterFilter{}, 0, false, never, "t", nil)
+			return err
+		},
+		"dead letters since after until": func() error {
+			_, err := ops.DeadLetters(ctx, operations.DeadLetterFilter{Since: day, Until: day.Add(-time.Hour)})
+			return err
+		},
+		"negative limit": func() error {
+			_, err := ops.DeadLetters(ctx, operations.DeadLetterFilter{Limit: -1})
+			return err
+		},
+		"discard without a filter": func() error {
+			_, err := ops.DiscardDeadLetters(ctx, operations.DeadLetterFilter{}, false, "t")
+			return err
+		},
+		"event replay without a filter": func() error {
+			_, err := ops.ReplayEvents(ctx, operations.EventFilter{}, false, never, "t", nil)
+			return err
+		},
+		"event replay with only a limit": func() error {
+			_, err := ops.ReplayEvents(ctx, operations.EventFilter{Filter: eventstore.Filter{Limit: 10}}, false, never, "t", nil)
+			return err
+		},
+		"event replay start after end": func() error {
+			_, err := ops.ReplayEvents(ctx, operations.EventFilter{Filter: eventstore.Filter{Since: day, Until: day}}, false, never, "t", nil)
+			return err
+		},
+		"event replay of an unknown store": func() error {
+			_, err := ops.ReplayEvents(ctx, operations.EventFilter{Services: []string{"payments"}}, false, never, "t", nil)
+			return err
+		},
+		"event replay of an unknown event": func() error {
+			_, err := ops.ReplayEvents(ctx, operations.EventFilter{Filter: eventstore.Filter{EventIDs: []string{"nope"}}}, false, never, "t", nil)
+			return err
+		},
+		"unknown status": func() error {
+			_, err := operations.StatusFromString("lost")
+			return err
+		},
+	} {
+		if err := call(); !errors.Is(err, operations.ErrInvalidArgument) {
+			t.Errorf("%s: %v, want ErrInvalidArgument", name, err)
+		}
+	}
+	if n := pub.count(); n != 0 {
+		t.Fatalf("refused requests published %d messages", n)
+	}
+}
+
+func TestAnEventReplayOfEverythingIsAskedForExplicitly(t *testing.T) {
+	t.Parallel()
+	pub := &published{}
+	ops := newOperations(t, records(3), pub)
+	report, err := ops.ReplayEvents(context.Background(), operations.EventFilter{All: true}, false, operations.Pace{}, "t", nil)
+	if err != nil || report.Published != 3 || pub.count() != 3 {
+		t.Fatalf("published %d (%d): %v", report.Published, pub.count(), err)
+	}
+	runs, err := ops.RecentRuns(context.Background(), 1)
+	if err != nil || len(runs) != 1 || runs[0].Filter != "all" {
+		t.Fatalf("runs %+v %v", runs, err)
+	}
+}

@@ -1,0 +1,117 @@
+package httpport_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"shop/app/eventstore"
+	"shop/app/operations"
+	"shop/app/orders"
+	"shop/infrastructure/memory"
+	"shop/ports/httpport"
+)
+
+const token = "test-admin-token-0123456789"
+
+var bearer = map[string]string{"Authorization": "Bearer " + token}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+type counterIDs struct{ n atomic.Int64 }
+
+func (c *counterIDs) NewID() string { return fmt.Sprint("id-", c.n.Add(1)) }
+
+type discardPublisher struct{}
+
+func (discardPublisher) Publish(context.Context, eventstore.Record) error { return nil }
+func (discardPublisher) Republish(context.Context, operations.DeadLetter, int) error {
+	return nil
+}
+
+type nothingProjected struct{}
+
+func (nothingProjected) Handle(context.Context, eventstore.Record) error { return nil }
+
+func adminHandler(t *testing.T, rebuilds ...operations.Rebuild) http.Handler {
+	t.Helper()
+	ops, err := operations.New(operations.Config{
+		DeadLetters: memory.NewDeadLetters(), Runs: memory.NewRuns(), Republisher: discardPublisher{}, Events: discardPublisher{},
+		Stores: map[string]eventstore.Store{"orders": placedOrderStore(t, "o-1")}, Rebuilds: rebuilds,
+		Clock: systemClock{}, IDs: &counterIDs{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ordersHandler(orders.Application{}, httpport.Admin{Operations: ops, Token: token})
+}
+
+func TestTheAdminAPIAnswersBadArgumentsWith400(t *testing.T) {
+	t.Parallel()
+	h := adminHandler(t)
+	for _, tt := range []struct {
+		path, body string
+		want       int
+	}{
+		{"/admin/dead-letters/replay", `{"maxReplays": -1}`, http.StatusBadRequest},
+		{"/admin/replay", `{"status": "failed", "maxReplays": -1}`, http.StatusBadRequest},
+		{"/admin/replay", `{}`, http.StatusBadRequest},
+		{"/admin/replay", `{"dryRun": true, "limit": 5}`, http.StatusBadRequest},
+		{"/admin/replay", `{"services": ["payments"]}`, http.StatusBadRequest},
+		{"/admin/replay", `{"eventIds": ["nope"]}`, http.StatusBadRequest},
+		{"/admin/replay", `{"all": true, "dryRun": true}`, http.StatusOK},
+		{"/admin/replay", `{"services": ["orders"], "dryRun": true}`, http.StatusOK},
+		{"/admin/dead-letters/discard", `{}`, http.StatusBadRequest},
+		{"/admin/dead-letters/replay", `{"ids": ["nope"]}`, http.StatusNotFound},
+	} {
+		if status, body := serve(h, http.MethodPost, tt.path, tt.body, bearer); status != tt.want {
+			t.Errorf("%s %s: %d %s, want %d", tt.path, tt.body, status, body, tt.want)
+		}
+	}
+}
+
+func TestASecondRebuildOfAProjectionIsAConflict(t *testing.T) {
+	t.Parallel()
+	began, release := make(chan struct{}, 1), make(chan struct{})
+	h := adminHandler(t, operations.Rebuild{
+		Name: "orders", Store: placedOrderStore(t, "o-1"), AggregateTypes: []string{"order"},
+		Begin: func(context.Context) (operations.Replacement, error) {
+			began <- struct{}{}
+			<-release
+			return operations.NewReplacement(nothingProjected{}, nothingProjected{}, operations.Steps{}), nil
+		},
+	})
+	first := make(chan int, 1)
+	go func() {
+		status, _ := serve(h, http.MethodPost, "/admin/projections/rebuild", `{"projection": "orders"}`, bearer)
+		first <- status
+	}()
+	<-began
+	type answer struct {
+		status int
+		body   string
+	}
+	second := make(chan answer, 1)
+	go func() {
+		status, body := serve(h, http.MethodPost, "/admin/projections/rebuild", `{"projection": "orders"}`, bearer)
+		second <- answer{status, body}
+	}()
+	select {
+	case got := <-second:
+		if got.status != http.StatusConflict || !strings.Contains(got.body, `"rebuild_running"`) {
+			t.Errorf("second rebuild: %d %s, want 409 rebuild_running", got.status, got.body)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the second rebuild ran beside the first")
+	}
+	close(release)
+	if status := <-first; status != http.StatusOK {
+		t.Fatalf("first rebuild: %d", status)
+	}
+}
