@@ -1,6 +1,8 @@
-// Package decorator wraps every command and query handler, once and
-// generically, with what all of them need: a log line and a duration metric,
-// named by the command's declared name. Handlers never log their own success.
+// Package decorator wraps every command handler, once and generically, with
+// what all of them need: a log line and a duration metric, named by the
+// command's declared name. Handlers never log their own success. Query
+// handlers are not wrapped: only the HTTP ports ask them, and the access log
+// and the request metrics of each route already time them.
 package decorator
 
 import (
@@ -9,7 +11,7 @@ import (
 	"time"
 )
 
-// Named is a command or query with a declared name, used in logs and metrics.
+// Named is a command with a declared name, used in logs and metrics.
 type Named interface {
 	CommandName() string
 }
@@ -17,11 +19,6 @@ type Named interface {
 // CommandHandler handles one command type.
 type CommandHandler[C Named] interface {
 	Handle(ctx context.Context, cmd C) error
-}
-
-// QueryHandler answers one query type.
-type QueryHandler[Q any, R any] interface {
-	Handle(ctx context.Context, q Q) (R, error)
 }
 
 // Metrics records how long handlers take and whether they failed.

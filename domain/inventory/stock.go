@@ -130,9 +130,6 @@ func (s *Stock) apply(e es.Event) error {
 	return nil
 }
 
-// Exists is false for a stock with no history: a product never added.
-func (s *Stock) Exists() bool { return s.Version() > 0 }
-
 func (s *Stock) Name() string   { return s.name }
 func (s *Stock) Available() int { return s.available }
 func (s *Stock) Reserved() int  { return s.reserved }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
@@ -62,9 +61,6 @@ type Bus struct {
 	pubConn   *wamqp.ConnectionWrapper
 	subConn   *wamqp.ConnectionWrapper
 	publisher *wamqp.Publisher
-
-	mu     sync.Mutex
-	queues map[string]bool
 }
 
 // New connects to RabbitMQ. The connections reconnect by themselves.
@@ -72,7 +68,7 @@ func New(cfg Config, logger watermill.LoggerAdapter) (*Bus, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	b := &Bus{cfg: cfg, logger: logger, queues: map[string]bool{}}
+	b := &Bus{cfg: cfg, logger: logger}
 	var err error
 	if b.pubConn, err = wamqp.NewConnection(wamqp.ConnectionConfig{AmqpURI: cfg.URL}, logger); err != nil {
 		return nil, fmt.Errorf("rabbitmq: %w", err)
@@ -109,9 +105,6 @@ func (b *Bus) Publisher() message.Publisher { return b.publisher }
 // Subscriber consumes a consumer group's queue, bound to the exchange of each
 // topic it subscribes to.
 func (b *Bus) Subscriber(consumerGroup string) (message.Subscriber, error) {
-	b.mu.Lock()
-	b.queues[b.cfg.QueuePrefix+consumerGroup] = true
-	b.mu.Unlock()
 	return wamqp.NewSubscriberWithConnection(b.config(consumerGroup), b.logger, b.subConn)
 }
 
@@ -125,17 +118,6 @@ func (b *Bus) Declare(consumerGroup, topic string) error {
 	}
 	defer sub.Close()
 	return sub.(*wamqp.Subscriber).SubscribeInitialize(topic)
-}
-
-// Queues lists the queues this bus declared.
-func (b *Bus) Queues() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	names := make([]string, 0, len(b.queues))
-	for q := range b.queues {
-		names = append(names, q)
-	}
-	return names
 }
 
 // Connected reports whether both connections are up.

@@ -24,7 +24,7 @@ func TestAMessageThatCannotBeReadIsHandedOnMarkedInsteadOfRequeuedForever(t *tes
 		t.Fatal(err)
 	}
 	defer bus.Close()
-	t.Cleanup(func() { amqptest.DeleteQueues(t, url, bus.Queues(), []string{topic}) })
+	t.Cleanup(func() { amqptest.DeleteQueues(t, url, []string{prefix + "group"}, []string{topic}) })
 	// Declared before anything is published: nothing is dropped by an exchange without queues.
 	if err := bus.Declare("group", topic); err != nil {
 		t.Fatal(err)
