@@ -289,7 +289,11 @@ func (h ordersHandler) cancel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.logger, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, orderResponse{Success: true, Message: "Order cancelled", Order: placedOrderJSON(o)})
+	// Anyone who knows the order id may cancel it: the answer, like GET
+	// /orders/{id}, keeps the customer's contact details to itself.
+	cancelled := placedOrderJSON(o)
+	cancelled.Contact = nil
+	writeJSON(w, http.StatusOK, orderResponse{Success: true, Message: "Order cancelled", Order: cancelled})
 }
 
 type eventJSON struct {
