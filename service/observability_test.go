@@ -145,9 +145,46 @@ func (s *syncBuffer) lines(t *testing.T) []map[string]any {
 		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
 			t.Fatalf("log line is not JSON: %v: %s", err, sc.Text())
 		}
+		if key := repeatedKey(sc.Bytes()); key != "" {
+			t.Fatalf("log line has %q twice, which readers take either way: %s", key, sc.Text())
+		}
 		out = append(out, line)
 	}
 	return out
+}
+
+// repeatedKey is a key the JSON object has twice at its top level.
+func repeatedKey(object []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(object))
+	seen := map[string]bool{}
+	depth := 0
+	expectKey := false
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			if v == '{' || v == '[' {
+				depth++
+			} else {
+				depth--
+			}
+			expectKey = depth == 1
+			continue
+		case string:
+			if depth == 1 && expectKey {
+				if seen[v] {
+					return v
+				}
+				seen[v] = true
+				expectKey = false
+				continue
+			}
+		}
+		expectKey = depth == 1
+	}
 }
 
 func TestLogLinesAreJSONAndNameWhatTheyAreAbout(t *testing.T) {
@@ -178,7 +215,7 @@ func TestLogLinesAreJSONAndNameWhatTheyAreAbout(t *testing.T) {
 	}) {
 		t.Fatalf("lines not found:\n%s", logs.b.String())
 	}
-	if request["status"] != 201.0 || request["correlation_id"] != "corr-logs-1" || request["bytes"].(float64) <= 0 || request["duration_ms"] == nil || request["level"] != "INFO" {
+	if request["status"] != 201.0 || request["correlation_id"] != "corr-logs-1" || request["service"] != "orders" || request["bytes"].(float64) <= 0 || request["duration_ms"] == nil || request["level"] != "INFO" {
 		t.Fatalf("access log %v", request)
 	}
 	if delivered["message_id"] == "" || !strings.HasPrefix(fmt.Sprint(delivered["handler"]), "notifications.send-notification.p") || delivered["attempt"] != 1.0 || delivered["service"] != "notifications" {

@@ -84,7 +84,8 @@ func observe(base Base, next http.Handler) http.Handler {
 		if route == "/health" || route == "/livez" || route == "/metrics" {
 			level = slog.LevelDebug // probes and scrapes, every few seconds
 		}
-		base.Logger.Log(r.Context(), level, "request", "service", base.Service, "method", r.Method, "route", route,
+		// The service's logger names the service already.
+		base.Logger.Log(r.Context(), level, "request", "method", r.Method, "route", route,
 			"status", rec.status, "duration_ms", float64(took.Microseconds())/1000, "bytes", rec.bytes,
 			"correlation_id", rec.Header().Get(CorrelationHeader))
 	})
