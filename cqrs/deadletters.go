@@ -69,7 +69,9 @@ func DeadLetterFromMessage(msg *message.Message) operations.DeadLetter {
 	d.AggregateID = md.Get(AggregateIDKey)
 	d.AggregateVersion, _ = strconv.Atoi(md.Get(AggregateVersionKey))
 	d.Replays, _ = strconv.Atoi(md.Get(ReplaysKey))
-	for _, k := range []string{middleware.PoisonedHandlerKey, middleware.PoisonedTopicKey, middleware.ReasonForPoisonedKey, middleware.PoisonedSubscriberKey, ReplaysKey} {
+	// A replay is a new chance: an early message waits its full patience
+	// again. Its address stays, so that only its handler takes it.
+	for _, k := range []string{middleware.PoisonedHandlerKey, middleware.PoisonedTopicKey, middleware.ReasonForPoisonedKey, middleware.PoisonedSubscriberKey, ReplaysKey, EarlySinceKey} {
 		delete(md, k)
 	}
 	d.Metadata = md

@@ -101,6 +101,8 @@ func (c RouterConfig) Validate() error {
 // NewRouter builds a router with the middleware stack every handler runs in,
 // outermost first:
 //
+//   - skipCopiesForOthers acknowledges, unhandled, the copy of an early
+//     message that another handler of its topic requeued for itself.
 //   - CorrelationID copies the correlation id onto messages a handler returns.
 //   - PoisonQueueWithFilter sets aside a message whose handler failed for good,
 //     on the poison topic with the reason; a transient failure is never poisoned.
@@ -149,6 +151,7 @@ func NewRouter(cfg RouterConfig, poison message.Publisher, topics Topics, known 
 		return nil, err
 	}
 	router.AddMiddleware(
+		skipCopiesForOthers,
 		countAttempts,
 		middleware.CorrelationID,
 		poisonQueue,
@@ -211,6 +214,22 @@ func waitWhileUnavailable(delay time.Duration) message.HandlerMiddleware {
 // found to have arrived before its predecessor.
 const EarlySinceKey = "early_since"
 
+// RequeuedForKey names the handler a requeued copy is for.
+const RequeuedForKey = "requeued_for"
+
+// skipCopiesForOthers lets only the handler that requeued a copy handle it.
+// The copy goes to every consumer group of the topic; without the address
+// each group that found it early too would requeue its own copy of every
+// copy, and their number would grow with every round.
+func skipCopiesForOthers(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		if to := msg.Metadata.Get(RequeuedForKey); to != "" && to != message.HandlerNameFromCtx(msg.Context()) {
+			return nil, nil
+		}
+		return h(msg)
+	}
+}
+
 // requeueEarly gives a message that arrived before its predecessor (an event
 // whose earlier version a crashed process's relay has not published yet, or
 // that waits in another consumer's pending list) the time to be overtaken,
@@ -221,8 +240,8 @@ const EarlySinceKey = "early_since"
 // blocking GoChannel deliver a nacked message again at once, ahead of the
 // rest, and the predecessor behind it would never come. So the message is
 // published again under the same id to the back of the topic it came from,
-// and the original is acknowledged. Every consumer group of the topic gets
-// the copy; those that handled the original already drop it as a duplicate.
+// and the original is acknowledged. The copy is addressed to this handler:
+// every consumer group of the topic gets it, and the others let it pass.
 func requeueEarly(pub message.Publisher, patience time.Duration, logger *slog.Logger) message.HandlerMiddleware {
 	return func(h message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
@@ -242,6 +261,7 @@ func requeueEarly(pub message.Publisher, patience time.Duration, logger *slog.Lo
 			}
 			again := msg.Copy()
 			again.Metadata.Set(EarlySinceKey, since.Format(time.RFC3339Nano))
+			again.Metadata.Set(RequeuedForKey, message.HandlerNameFromCtx(msg.Context()))
 			again.SetContext(msg.Context())
 			topic := message.SubscribeTopicFromCtx(msg.Context())
 			if err := pub.Publish(topic, again); err != nil {

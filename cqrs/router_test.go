@@ -407,4 +407,65 @@ func TestAnEarlyMessageWhosePredecessorNeverComesIsPoisonedAfterItsPatience(t *t
 	if got.UUID != sent.UUID || !strings.Contains(got.Metadata.Get(middleware.ReasonForPoisonedKey), "for its predecessor") {
 		t.Fatalf("poisoned %s: %s", got.UUID, got.Metadata.Get(middleware.ReasonForPoisonedKey))
 	}
+	// Replayed, it waits its full patience again, and only for its handler.
+	d := cqrs.DeadLetterFromMessage(got)
+	if _, ok := d.Metadata[cqrs.EarlySinceKey]; ok || d.Metadata[cqrs.RequeuedForKey] != "handler" || d.Handler != "handler" {
+		t.Fatalf("dead letter of %s keeps metadata %v", d.Handler, d.Metadata)
+	}
+}
+
+func TestARequeuedCopyIsHandledOnlyByTheHandlerThatFoundItEarly(t *testing.T) {
+	t.Parallel()
+	pubsub := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})
+	logger := slog.New(slog.DiscardHandler)
+	dedup := cqrs.NewDeduplicator(memory.NewProcessedMessages(time.Hour, 1000), logger)
+	router, err := cqrs.NewRouter(fastRetries(3), pubsub, cqrs.Topics{Partitions: 1}, cqrs.NewKnownNames("test.msg"), dedup, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both handlers find every message early at first, as two consumer
+	// groups do when the predecessor is late for both.
+	var mu sync.Mutex
+	deliveries := map[string][]string{}
+	handler := func(name string) message.NoPublishHandlerFunc {
+		return func(msg *message.Message) error {
+			mu.Lock()
+			defer mu.Unlock()
+			deliveries[name] = append(deliveries[name], msg.Metadata.Get(cqrs.RequeuedForKey))
+			if len(deliveries[name]) == 1 {
+				return early()
+			}
+			return nil
+		}
+	}
+	router.AddConsumerHandler("projection", testTopic, pubsub, handler("projection"))
+	router.AddConsumerHandler("policy", testTopic, pubsub, handler("policy"))
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { _ = router.Run(ctx) }()
+	<-router.Running()
+	t.Cleanup(func() {
+		cancel()
+		_ = router.Close()
+		_ = pubsub.Close()
+	})
+
+	msg := message.NewMessage(watermill.NewUUID(), []byte("{}"))
+	msg.Metadata.Set(cqrs.NameKey, "test.msg")
+	if err := pubsub.Publish(testTopic, msg); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(deliveries["projection"]) == 2 && len(deliveries["policy"]) == 2
+	})
+	time.Sleep(50 * time.Millisecond) // room for a stray copy to arrive
+	mu.Lock()
+	defer mu.Unlock()
+	// Each handler saw the original and its own copy, never the other's.
+	for name, got := range deliveries {
+		if len(got) != 2 || got[0] != "" || got[1] != name {
+			t.Errorf("%s handled copies addressed to %q", name, got)
+		}
+	}
 }
