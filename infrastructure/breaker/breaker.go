@@ -67,7 +67,11 @@ func New(name string, cfg Config, onChange func(name string, from, to string)) *
 		Interval:    cfg.Window,
 		Timeout:     cfg.ResetTimeout,
 		ReadyToTrip: func(c gobreaker.Counts) bool {
-			return c.Requests >= cfg.MinRequests && c.TotalFailures*100 >= c.Requests*uint32(cfg.ErrorThreshold)
+			// Requests also counts the calls still under way and those
+			// excluded; only the calls that ended with a verdict on the
+			// dependency make the ratio and the minimum.
+			decided := c.TotalSuccesses + c.TotalFailures
+			return decided >= cfg.MinRequests && c.TotalFailures*100 >= decided*uint32(cfg.ErrorThreshold)
 		},
 		// Only the dependency being down counts against it: a duplicate key
 		// or a document not found is an answer, not a failure.

@@ -97,3 +97,31 @@ func TestCallsTheirCallerAbandonedDoNotCount(t *testing.T) {
 		t.Fatalf("a stalled dependency left the breaker %s", slow.State())
 	}
 }
+
+func TestAbandonedCallsNeitherDiluteTheFailuresNorMakeUpTheMinimum(t *testing.T) {
+	t.Parallel()
+	abandon := func(b *breaker.Breaker, n int) {
+		for range n {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			_ = b.Do(ctx, func(ctx context.Context) error { return fault.Unavailable("mongodb", ctx.Err()) })
+		}
+	}
+	down := func(context.Context) error { return fault.Unavailable("mongodb", errors.New("connection refused")) }
+
+	diluted := breaker.New("mongodb", breaker.Config{CallTimeout: time.Minute, ErrorThreshold: 50, MinRequests: 4, Window: time.Minute, ResetTimeout: time.Minute}, nil)
+	abandon(diluted, 10)
+	for range 4 {
+		_ = diluted.Do(context.Background(), down)
+	}
+	if diluted.State() != "open" {
+		t.Fatalf("4 failures of 4 decided calls left the breaker %s", diluted.State())
+	}
+
+	early := breaker.New("mongodb", breaker.Config{CallTimeout: time.Minute, ErrorThreshold: 25, MinRequests: 4, Window: time.Minute, ResetTimeout: time.Minute}, nil)
+	abandon(early, 3)
+	_ = early.Do(context.Background(), down)
+	if early.State() != "closed" {
+		t.Fatalf("one decided call of the 4 required opened the breaker: %s", early.State())
+	}
+}
