@@ -66,20 +66,6 @@ func (c *RouterConfig) setDefaults() {
 	}
 }
 
-// Budget is the longest one delivery can stay in a handler before it is
-// acknowledged, poisoned or handed back: every attempt at its timeout, every
-// backoff at its longest, and the hold of an outage.
-func (c RouterConfig) Budget() time.Duration {
-	budget := time.Duration(c.MaxRetries+1)*c.HandlerTimeout + c.UnavailableDelay
-	delay := c.RetryDelay
-	for range c.MaxRetries {
-		// Retry's randomization stretches a backoff by up to a fifth.
-		budget += min(delay, c.MaxRetryDelay) * 6 / 5
-		delay *= 2
-	}
-	return budget
-}
-
 // Validate reports every setting out of range.
 func (c RouterConfig) Validate() error {
 	var err error

@@ -62,7 +62,8 @@ type Bus struct {
 	Requeue message.Publisher
 	Check   func(context.Context) error
 	Close   func() error
-	// run is work the bus does while the system runs (trimming streams).
+	// run is work the bus does while the system runs (trimming streams,
+	// keeping held entries from being claimed).
 	run func(ctx context.Context)
 	// backlog reads the messages waiting per consumer group; nil in process.
 	backlog metrics.Backlog
@@ -258,8 +259,13 @@ func newStreamsBus(cfg Config, logger *slog.Logger) (Bus, error) {
 		Declare:     s.Declare,
 		Check:       s.Ping,
 		Close:       s.Close,
-		run:         func(ctx context.Context) { trimmer.Run(ctx, cfg.StreamTrimInterval) },
-		backlog:     func(ctx context.Context) (map[string]float64, error) { return s.Backlog(ctx, cfg.Topics.Prefix) },
+		run: func(ctx context.Context) {
+			var wg sync.WaitGroup
+			wg.Go(func() { s.KeepHeld(ctx) })
+			trimmer.Run(ctx, cfg.StreamTrimInterval)
+			wg.Wait()
+		},
+		backlog: func(ctx context.Context) (map[string]float64, error) { return s.Backlog(ctx, cfg.Topics.Prefix) },
 	}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -24,10 +25,10 @@ type StreamsConfig struct {
 	// (REDIS_CONSUMER_NAME). It must be stable across restarts and unique
 	// among replicas: a restarted process then finds its own pending messages.
 	Consumer string
-	// ClaimIdle is how long a message may stay pending with a consumer before
-	// another consumer of its group claims it (REDIS_CLAIM_IDLE): the time a
-	// dead consumer's messages wait. It must exceed a handler's longest run,
-	// or live consumers' messages are claimed too (and deduplicated).
+	// ClaimIdle is how long a message may stay pending with a consumer that
+	// no longer refreshes it before another consumer of its group claims it
+	// (REDIS_CLAIM_IDLE): the time a dead consumer's messages wait. A live
+	// consumer keeps what it holds however long its handler takes (KeepHeld).
 	ClaimIdle time.Duration
 	// TrimInterval is how often the trimmer runs (REDIS_TRIM_INTERVAL).
 	TrimInterval time.Duration
@@ -54,6 +55,9 @@ type Streams struct {
 	// a process declares before it serves. The trimmer and the backlog look
 	// at them only, not at whatever else a shared Redis holds.
 	topics map[string]bool
+	// groups are the consumer groups declared on each topic, whose entries
+	// held by this process KeepHeld keeps from being claimed.
+	groups map[string][]string
 }
 
 // NewStreams connects the bus to url.
@@ -70,7 +74,7 @@ func NewStreams(url string, cfg StreamsConfig, logger watermill.LoggerAdapter) (
 	// (tools, tests) beside them.
 	readOpts.PoolSize = 2*cfg.Subscriptions + 32
 	readOpts.ReadTimeout = 5 * time.Second
-	s := &Streams{url: url, cfg: cfg, logger: logger, readers: goredis.NewClient(&readOpts), writer: goredis.NewClient(opts), topics: map[string]bool{}}
+	s := &Streams{url: url, cfg: cfg, logger: logger, readers: goredis.NewClient(&readOpts), writer: goredis.NewClient(opts), topics: map[string]bool{}, groups: map[string][]string{}}
 	s.publisher, err = redisstream.NewPublisher(redisstream.PublisherConfig{Client: sharedClient{s.writer}, Marshaller: unmarshaller{}}, logger)
 	if err != nil {
 		return nil, err
@@ -113,6 +117,9 @@ func (s *Streams) Declare(ctx context.Context, consumerGroup, topic string) erro
 	}
 	s.mu.Lock()
 	s.topics[topic] = true
+	if !slices.Contains(s.groups[topic], consumerGroup) {
+		s.groups[topic] = append(s.groups[topic], consumerGroup)
+	}
 	s.mu.Unlock()
 	return nil
 }
@@ -164,6 +171,94 @@ func (s *Streams) reclaimOwnPending(ctx context.Context, consumerGroup, topic st
 		}
 		start = "(" + pending[len(pending)-1].ID
 	}
+}
+
+// KeepHeld keeps the entries this process holds from being claimed by
+// another consumer of their group, until ctx is done: every third of
+// ClaimIdle it resets the idle time of its pending entries that are not yet
+// claimable.
+//
+// Written here because watermill-redisstream resets an entry's idle time
+// only when it reads or claims it: an entry whose handler keeps failing
+// while a dependency is down is nacked and handed to the handler again in
+// memory, and the entry read ahead waits in memory, both growing idle in
+// Redis. After ClaimIdle another replica would claim them while this one
+// still works on them, the same message would be handled twice at once, and
+// an aggregate's events could be handled out of order. A process that died
+// stops refreshing, and its entries are claimed after ClaimIdle as before.
+func (s *Streams) KeepHeld(ctx context.Context) {
+	ticker := time.NewTicker(s.cfg.ClaimIdle / 3)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if _, err := s.refreshHeld(ctx); err != nil && ctx.Err() == nil {
+				s.logger.Error("pending entries not refreshed; another consumer may claim them", err, nil)
+			}
+		}
+	}
+}
+
+// refreshHeldScript resets the idle time of a page of the consumer's pending
+// entries that are less idle than the claim threshold. It runs as one script
+// so that an entry another consumer claimed between the listing and the
+// claim is not taken back. Entries already claimable are left alone: they
+// are a previous run's, which reclaimOwnPending marked for the subscriber to
+// take and deliver again, and refreshing them would hide them from it.
+// JUSTID leaves the delivery count alone.
+var refreshHeldScript = goredis.NewScript(`
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[4], '+', tonumber(ARGV[5]), ARGV[2])
+local args = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0}
+for _, p in ipairs(pending) do
+	if tonumber(p[3]) < tonumber(ARGV[3]) then
+		args[#args + 1] = p[1]
+	end
+end
+local refreshed = #args - 5
+if refreshed > 0 then
+	args[#args + 1] = 'JUSTID'
+	redis.call(unpack(args))
+end
+local last = ''
+if #pending > 0 then
+	last = pending[#pending][1]
+end
+return {refreshed, #pending, last}
+`)
+
+// refreshHeld refreshes the entries held on every declared group once and
+// returns how many it refreshed.
+func (s *Streams) refreshHeld(ctx context.Context) (int, error) {
+	const page = 500
+	s.mu.Lock()
+	groups := maps.Clone(s.groups)
+	s.mu.Unlock()
+	refreshed := 0
+	for topic, names := range groups {
+		for _, group := range names {
+			start := "-"
+			for {
+				res, err := refreshHeldScript.Run(ctx, s.writer, []string{topic}, group, s.cfg.Consumer, s.cfg.ClaimIdle.Milliseconds(), start, page).Slice()
+				if err != nil && strings.HasPrefix(err.Error(), "NOGROUP") {
+					break // the stream or group was deleted since it was declared
+				}
+				if err != nil {
+					return refreshed, fmt.Errorf("refresh %s on %s: %w", group, topic, err)
+				}
+				n, _ := res[0].(int64)
+				listed, _ := res[1].(int64)
+				last, _ := res[2].(string)
+				refreshed += int(n)
+				if listed < page {
+					break
+				}
+				start = "(" + last
+			}
+		}
+	}
+	return refreshed, nil
 }
 
 // Ping checks that Redis answers.

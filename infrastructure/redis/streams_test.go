@@ -144,8 +144,7 @@ func TestARestartedConsumerTakesBackItsPendingEntriesBeforeNewOnes(t *testing.T)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	consumer := "host-" + watermill.NewShortUUID()
-	// Long enough that the subscriber's periodic claim plays no part here.
-	cfg := redis.StreamsConfig{Consumer: consumer, ClaimIdle: time.Hour, Subscriptions: 1}
+	cfg := redis.StreamsConfig{Consumer: consumer, ClaimIdle: 3 * time.Second, Subscriptions: 1}
 	first, err := redis.NewStreams(url, cfg, watermill.NopLogger{})
 	if err != nil {
 		t.Fatal(err)
@@ -177,6 +176,10 @@ func TestARestartedConsumerTakesBackItsPendingEntriesBeforeNewOnes(t *testing.T)
 	if err := restarted.Declare(ctx, "group", topic); err != nil {
 		t.Fatal(err)
 	}
+	// The refresh of held entries runs before the subscriber does, and must
+	// leave the previous run's entries to it.
+	go restarted.KeepHeld(ctx)
+	time.Sleep(cfg.ClaimIdle/3 + 200*time.Millisecond)
 	sub, err := restarted.Subscriber("group")
 	if err != nil {
 		t.Fatal(err)
@@ -249,4 +252,75 @@ func TestTheTrimmerLeavesStreamsThatAreNotTheTopicsAlone(t *testing.T) {
 			t.Errorf("%s: %d entries left of 3", stream, left)
 		}
 	}
+}
+
+func TestALiveConsumerKeepsWhatItHoldsAndADeadOnesEntriesAreClaimed(t *testing.T) {
+	t.Parallel()
+	url := redistest.URL(t)
+	topic := redistest.Prefix(t) + "events.order.0"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	consumer := func(name string) (*redis.Streams, message.Subscriber, <-chan *message.Message) {
+		s, err := redis.NewStreams(url, redis.StreamsConfig{Consumer: name + "-" + watermill.NewShortUUID(), ClaimIdle: time.Second, Subscriptions: 1}, watermill.NopLogger{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		if err := s.Declare(ctx, "group", topic); err != nil {
+			t.Fatal(err)
+		}
+		sub, err := s.Subscriber("group")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sub.Close() })
+		msgs, err := sub.Subscribe(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, sub, msgs
+	}
+	receive := func(msgs <-chan *message.Message, want string) *message.Message {
+		t.Helper()
+		select {
+		case m := <-msgs:
+			if m.UUID != want {
+				t.Fatalf("got %s, want %s", m.UUID, want)
+			}
+			return m
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s never came", want)
+			return nil
+		}
+	}
+
+	live, liveSub, held := consumer("live")
+	keepCtx, stopKeeping := context.WithCancel(ctx)
+	go live.KeepHeld(keepCtx)
+	var ids []string
+	for range 2 {
+		m := message.NewMessage(watermill.NewUUID(), []byte("{}"))
+		if err := live.Publisher().Publish(topic, m); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.UUID)
+	}
+	// The live consumer holds the first entry unacknowledged, as a handler
+	// retrying through an outage does, and has read the second ahead.
+	receive(held, ids[0])
+	_, _, other := consumer("other")
+	select {
+	case m := <-other:
+		t.Fatalf("an entry a live consumer holds was claimed: %s", m.UUID)
+	case <-time.After(3 * time.Second): // three times the claim threshold
+	}
+
+	// Once it is gone, what it held is claimed when idle for the threshold,
+	// in order.
+	stopKeeping()
+	if err := liveSub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	receive(other, ids[0]).Ack()
+	receive(other, ids[1]).Ack()
 }
