@@ -34,6 +34,12 @@ type RelayConfig struct {
 	// SweepPage is how many records the sweep reads from the store at once.
 	// Default 500.
 	SweepPage int
+	// SweepPages bounds how many pages one sweep reads; the next sweep goes
+	// on from where it stopped. While the broker is down, this relay's own
+	// backlog of unpublished records grows, and a sweep that read all of it
+	// every interval would cost more with every minute of the outage.
+	// Default 20.
+	SweepPages int
 	// RetryDelay is the first wait after a failed publish; it doubles up to 30 s.
 	RetryDelay time.Duration
 	// Published, when set, hears of every record published.
@@ -49,6 +55,9 @@ func (c *RelayConfig) setDefaults() {
 	}
 	if c.SweepPage <= 0 {
 		c.SweepPage = 500
+	}
+	if c.SweepPages <= 0 {
+		c.SweepPages = 20
 	}
 	if c.RetryDelay == 0 {
 		c.RetryDelay = 100 * time.Millisecond
@@ -72,6 +81,9 @@ type Relay struct {
 	// marked holds the records marked published since the running sweep
 	// started: its query may have read them before they were marked.
 	marked map[string]bool
+	// sweepFrom is where the next sweep reads on from; zero starts over.
+	// Only Run's goroutine uses it.
+	sweepFrom eventstore.Position
 }
 
 // NewRelay builds a relay; Run starts it.
@@ -165,18 +177,22 @@ func (r *Relay) Pending() int {
 	return len(r.tracked)
 }
 
-// sweep enqueues every record older than SweepAge that nobody published,
-// walking the store page after page. It reads all the pages before enqueueing
-// any and sorts them by stream and version: the store orders them by
-// recording time, which comes from the clocks of the processes that appended,
-// so an aggregate's later version may come on an earlier page than its
-// earlier one when those clocks disagree, and a partition publishes in the
-// order it is given.
+// sweep enqueues the records older than SweepAge that nobody published,
+// walking the store page after page, up to SweepPages pages; the next sweep
+// goes on from there, and one that reaches the end starts over. It reads its
+// pages before enqueueing any and sorts them by stream and version: the
+// store orders them by recording time, which comes from the clocks of the
+// processes that appended, so an aggregate's later version may come on an
+// earlier page than its earlier one when those clocks disagree, and a
+// partition publishes in the order it is given. (Across two sweeps such a
+// pair can still come in the wrong order; consumers wait for the earlier
+// version, which the next sweep brings.)
 func (r *Relay) sweep(ctx context.Context) {
 	r.mu.Lock()
 	clear(r.marked)
 	r.mu.Unlock()
-	orphans, err := r.unpublished(ctx, time.Now().Add(-r.cfg.SweepAge))
+	orphans, next, err := r.unpublished(ctx, time.Now().Add(-r.cfg.SweepAge), r.sweepFrom)
+	r.sweepFrom = next
 	if err != nil && ctx.Err() == nil {
 		// What was read before the failure still goes out: consumers wait for
 		// a missing earlier version, and the next sweep starts over.
@@ -206,23 +222,24 @@ func (r *Relay) sweep(ctx context.Context) {
 	}
 }
 
-// unpublished reads the unpublished records recorded before a time, one page
-// after another until a page comes back short. It returns what it read
-// before an error along with the error.
-func (r *Relay) unpublished(ctx context.Context, recordedBefore time.Time) ([]eventstore.Record, error) {
+// unpublished reads the unpublished records recorded before a time and after
+// a position, one page after another until a page comes back short or
+// SweepPages were read, and returns where to go on from: zero once the end
+// was reached. It returns what it read before an error along with the error.
+func (r *Relay) unpublished(ctx context.Context, recordedBefore time.Time, after eventstore.Position) ([]eventstore.Record, eventstore.Position, error) {
 	var all []eventstore.Record
-	var after eventstore.Position
-	for {
+	for range r.cfg.SweepPages {
 		page, err := r.cfg.Store.Unpublished(ctx, recordedBefore, after, r.cfg.SweepPage)
 		if err != nil {
-			return all, fmt.Errorf("unpublished after %d records: %w", len(all), err)
+			return all, eventstore.Position{}, fmt.Errorf("unpublished after %d records: %w", len(all), err)
 		}
 		all = append(all, page...)
 		if len(page) < r.cfg.SweepPage {
-			return all, nil
+			return all, eventstore.Position{}, nil
 		}
 		after = eventstore.PositionOf(page[len(page)-1])
 	}
+	return all, after, nil
 }
 
 func (r *Relay) work(ctx context.Context, partition int) {

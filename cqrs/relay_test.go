@@ -169,6 +169,44 @@ func TestOneSweepTakesABacklogOfManyPages(t *testing.T) {
 	}
 }
 
+func TestASweepReadsABoundedNumberOfPagesAndTheNextGoesOn(t *testing.T) {
+	t.Parallel()
+	store := memory.NewEventStore(registry(t))
+	ctx := context.Background()
+	for i := range 10 {
+		if err := store.Append(ctx, orderHistory(fmt.Sprint("o-", i), 3)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The broker is down: nothing is published, the backlog stays.
+	pub := &gatedPublisher{gate: make(chan struct{})}
+	once := startRelay(t, store, pub, func(c *cqrs.RelayConfig) {
+		c.SweepPage, c.SweepPages, c.SweepInterval = 4, 2, time.Hour
+	})
+	waitFor(t, func() bool { return once.Pending() == 8 })
+	time.Sleep(50 * time.Millisecond)
+	if n := once.Pending(); n != 8 {
+		t.Fatalf("one sweep of 2 pages of 4 took %d records", n)
+	}
+
+	pub = &gatedPublisher{gate: make(chan struct{})}
+	relay := startRelay(t, store, pub, func(c *cqrs.RelayConfig) {
+		c.SweepPage, c.SweepPages, c.SweepInterval = 4, 2, 10*time.Millisecond
+	})
+	waitFor(t, func() bool { return relay.Pending() == 30 })
+	close(pub.gate)
+	drainCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := relay.Drain(drainCtx); err != nil {
+		t.Fatal(err)
+	}
+	got := pub.snapshot()
+	if len(got) != 30 {
+		t.Fatalf("published %d", len(got))
+	}
+	assertVersionOrder(t, got)
+}
+
 // skewedStore reports each record as recorded a second earlier per version,
 // as if each append had come from a process whose clock was further behind
 // than the last: in recording order, every aggregate's versions come last
