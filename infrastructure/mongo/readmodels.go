@@ -45,11 +45,15 @@ func parseEnum[T any](s string, from func(string) (T, error)) (T, error) {
 }
 
 // storedVersion is the version of the view with that id, and whether it exists.
-func storedVersion(ctx context.Context, c *Client, coll *mongo.Collection, id string) (int, bool, error) {
+func storedVersion(ctx context.Context, c *Client, live *activeCollection, id string) (int, bool, error) {
 	var doc struct {
 		Version int `bson:"version"`
 	}
 	err := c.do(ctx, func(ctx context.Context) error {
+		coll, err := live.get(ctx)
+		if err != nil {
+			return err
+		}
 		return coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
 			options.FindOne().SetProjection(bson.D{{Key: "version", Value: 1}})).Decode(&doc)
 	})
@@ -65,9 +69,9 @@ func storedVersion(ctx context.Context, c *Client, coll *mongo.Collection, id st
 // insertFirst inserts the first version of a view. A view already there
 // wins: events are delivered at least once, so the insert may be a repeat.
 // Other versions are never inserted: a view starts at its first event.
-func insertFirst(ctx context.Context, c *Client, coll *mongo.Collection, id string, version int, doc any) error {
+func insertFirst(ctx context.Context, c *Client, live *activeCollection, id string, version int, doc any) error {
 	if version != 1 {
-		_, found, err := storedVersion(ctx, c, coll, id)
+		_, found, err := storedVersion(ctx, c, live, id)
 		if err != nil || found {
 			return err
 		}
@@ -75,7 +79,11 @@ func insertFirst(ctx context.Context, c *Client, coll *mongo.Collection, id stri
 		return err
 	}
 	err := c.do(ctx, func(ctx context.Context) error {
-		_, err := coll.InsertOne(ctx, doc)
+		coll, err := live.get(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = coll.InsertOne(ctx, doc)
 		return err
 	})
 	if mongo.IsDuplicateKeyError(err) {
@@ -86,13 +94,17 @@ func insertFirst(ctx context.Context, c *Client, coll *mongo.Collection, id stri
 
 // guardedUpdate applies update to the view id if it is at version-1, and
 // otherwise explains why not.
-func guardedUpdate(ctx context.Context, c *Client, coll *mongo.Collection, what, id string, version int, update bson.D) error {
+func guardedUpdate(ctx context.Context, c *Client, live *activeCollection, what, id string, version int, update bson.D) error {
 	filter := bson.D{{Key: "_id", Value: id}, {Key: "version", Value: version - 1}}
 	// Two rounds: the view may reach version-1 between the update that missed
 	// and the read that follows, and then the event applies after all.
 	for range 2 {
 		var matched int64
 		err := c.do(ctx, func(ctx context.Context) error {
+			coll, err := live.get(ctx)
+			if err != nil {
+				return err
+			}
 			res, err := coll.UpdateOne(ctx, filter, update)
 			if err != nil {
 				return err
@@ -106,7 +118,7 @@ func guardedUpdate(ctx context.Context, c *Client, coll *mongo.Collection, what,
 		if matched > 0 {
 			return nil
 		}
-		stored, found, err := storedVersion(ctx, c, coll, id)
+		stored, found, err := storedVersion(ctx, c, live, id)
 		if err != nil {
 			return fmt.Errorf("%s view %s: %w", what, id, err)
 		}
@@ -228,7 +240,11 @@ func openOrderViews(ctx context.Context, client *Client, coll *activeCollection)
 		{Keys: bson.D{{Key: "customerId", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("customer_newest")},
 		{Keys: newestFirst, Options: options.Index().SetName("newest")},
 	}
-	if err := client.ensureIndexes(ctx, v.coll.get(ctx), indexes); err != nil {
+	live, err := v.coll.get(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("order views indexes: %w", err)
+	}
+	if err := client.ensureIndexes(ctx, live, indexes); err != nil {
 		return nil, fmt.Errorf("order views indexes: %w", err)
 	}
 	return v, nil
@@ -237,7 +253,7 @@ func openOrderViews(ctx context.Context, client *Client, coll *activeCollection)
 // Create inserts the view of a placed order; a repeat of the event finds it
 // there and leaves it as it is.
 func (v *OrderViews) Create(ctx context.Context, o orders.OrderView) error {
-	if err := insertFirst(ctx, v.client, v.coll.get(ctx), o.ID, o.Version, toOrderDoc(o)); err != nil {
+	if err := insertFirst(ctx, v.client, v.coll, o.ID, o.Version, toOrderDoc(o)); err != nil {
 		return fmt.Errorf("create order view %s: %w", o.ID, err)
 	}
 	return nil
@@ -253,7 +269,7 @@ func (v *OrderViews) Update(ctx context.Context, id string, version int, c order
 	if c.CancelReason != "" {
 		set = append(set, bson.E{Key: "cancelReason", Value: c.CancelReason})
 	}
-	return guardedUpdate(ctx, v.client, v.coll.get(ctx), "order", id, version, bson.D{{Key: "$set", Value: set}})
+	return guardedUpdate(ctx, v.client, v.coll, "order", id, version, bson.D{{Key: "$set", Value: set}})
 }
 
 // Get returns orders.ErrOrderNotFound for an order the read model has not
@@ -261,7 +277,11 @@ func (v *OrderViews) Update(ctx context.Context, id string, version int, c order
 func (v *OrderViews) Get(ctx context.Context, id string) (orders.OrderView, error) {
 	var doc orderDoc
 	err := v.client.do(ctx, func(ctx context.Context) error {
-		return v.coll.get(ctx).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
+		coll, err := v.coll.get(ctx)
+		if err != nil {
+			return err
+		}
+		return coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
 	})
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return orders.OrderView{}, orders.ErrOrderNotFound
@@ -296,7 +316,11 @@ func (v *OrderViews) List(ctx context.Context, f orders.OrderFilter) (orders.Ord
 	}
 	var docs []orderDoc
 	err := v.client.do(ctx, func(ctx context.Context) error {
-		cursor, err := v.coll.get(ctx).Find(ctx, filter, opts)
+		coll, err := v.coll.get(ctx)
+		if err != nil {
+			return err
+		}
+		cursor, err := coll.Find(ctx, filter, opts)
 		if err != nil {
 			return err
 		}
@@ -353,7 +377,7 @@ func NewProductViews(_ context.Context, client *Client) (*ProductViews, error) {
 // there and leaves it as it is.
 func (v *ProductViews) Create(ctx context.Context, p inventory.ProductView) error {
 	doc := productDoc{ID: p.ProductID, Name: p.Name, Available: p.Available, Reserved: p.Reserved, UpdatedAt: bsonTime(p.UpdatedAt), Version: p.Version}
-	if err := insertFirst(ctx, v.client, v.coll.get(ctx), p.ProductID, p.Version, doc); err != nil {
+	if err := insertFirst(ctx, v.client, v.coll, p.ProductID, p.Version, doc); err != nil {
 		return fmt.Errorf("create product view %s: %w", p.ProductID, err)
 	}
 	return nil
@@ -366,7 +390,7 @@ func (v *ProductViews) Update(ctx context.Context, productID string, version int
 		{Key: "$inc", Value: bson.D{{Key: "available", Value: c.AvailableDelta}, {Key: "reserved", Value: c.ReservedDelta}}},
 		{Key: "$set", Value: bson.D{{Key: "updatedAt", Value: bsonTime(c.UpdatedAt)}, {Key: "version", Value: version}}},
 	}
-	return guardedUpdate(ctx, v.client, v.coll.get(ctx), "product", productID, version, update)
+	return guardedUpdate(ctx, v.client, v.coll, "product", productID, version, update)
 }
 
 // Get returns inventory.ErrProductNotFound for a product the read model has
@@ -374,7 +398,11 @@ func (v *ProductViews) Update(ctx context.Context, productID string, version int
 func (v *ProductViews) Get(ctx context.Context, productID string) (inventory.ProductView, error) {
 	var doc productDoc
 	err := v.client.do(ctx, func(ctx context.Context) error {
-		return v.coll.get(ctx).FindOne(ctx, bson.D{{Key: "_id", Value: productID}}).Decode(&doc)
+		coll, err := v.coll.get(ctx)
+		if err != nil {
+			return err
+		}
+		return coll.FindOne(ctx, bson.D{{Key: "_id", Value: productID}}).Decode(&doc)
 	})
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return inventory.ProductView{}, inventory.ErrProductNotFound
@@ -398,7 +426,11 @@ func (v *ProductViews) List(ctx context.Context, f inventory.ProductFilter) (inv
 	}
 	var docs []productDoc
 	err := v.client.do(ctx, func(ctx context.Context) error {
-		cursor, err := v.coll.get(ctx).Find(ctx, filter, opts)
+		coll, err := v.coll.get(ctx)
+		if err != nil {
+			return err
+		}
+		cursor, err := coll.Find(ctx, filter, opts)
 		if err != nil {
 			return err
 		}
@@ -472,7 +504,11 @@ func openNotificationViews(ctx context.Context, client *Client, coll *activeColl
 	indexes := []mongo.IndexModel{
 		{Keys: bson.D{{Key: "orderId", Value: 1}}, Options: options.Index().SetName("order")},
 	}
-	if err := client.ensureIndexes(ctx, v.coll.get(ctx), indexes); err != nil {
+	live, err := v.coll.get(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("notification views indexes: %w", err)
+	}
+	if err := client.ensureIndexes(ctx, live, indexes); err != nil {
 		return nil, fmt.Errorf("notification views indexes: %w", err)
 	}
 	return v, nil
@@ -487,7 +523,7 @@ func (v *NotificationViews) Put(ctx context.Context, n notifications.Notificatio
 		Status: n.Status.String(), Attempts: n.Attempts, LastError: n.LastError, UpdatedAt: bsonTime(n.UpdatedAt), Version: n.Version,
 	}
 	if n.Version == 1 {
-		if err := insertFirst(ctx, v.client, v.coll.get(ctx), n.ID, n.Version, doc); err != nil {
+		if err := insertFirst(ctx, v.client, v.coll, n.ID, n.Version, doc); err != nil {
 			return fmt.Errorf("put notification view %s: %w", n.ID, err)
 		}
 		return nil
@@ -497,7 +533,7 @@ func (v *NotificationViews) Put(ctx context.Context, n notifications.Notificatio
 		{Key: "recipient", Value: doc.Recipient}, {Key: "status", Value: doc.Status}, {Key: "attempts", Value: doc.Attempts},
 		{Key: "lastError", Value: doc.LastError}, {Key: "updatedAt", Value: doc.UpdatedAt}, {Key: "version", Value: doc.Version},
 	}
-	return guardedUpdate(ctx, v.client, v.coll.get(ctx), "notification", n.ID, n.Version, bson.D{{Key: "$set", Value: set}})
+	return guardedUpdate(ctx, v.client, v.coll, "notification", n.ID, n.Version, bson.D{{Key: "$set", Value: set}})
 }
 
 // ByOrder lists an order's notifications in a fixed order, so that the API
@@ -505,7 +541,11 @@ func (v *NotificationViews) Put(ctx context.Context, n notifications.Notificatio
 func (v *NotificationViews) ByOrder(ctx context.Context, orderID string) ([]notifications.NotificationView, error) {
 	var docs []notificationDoc
 	err := v.client.do(ctx, func(ctx context.Context) error {
-		cursor, err := v.coll.get(ctx).Find(ctx, bson.D{{Key: "orderId", Value: orderID}},
+		coll, err := v.coll.get(ctx)
+		if err != nil {
+			return err
+		}
+		cursor, err := coll.Find(ctx, bson.D{{Key: "orderId", Value: orderID}},
 			options.Find().SetSort(bson.D{{Key: "kind", Value: 1}, {Key: "channel", Value: 1}}))
 		if err != nil {
 			return err

@@ -1,6 +1,7 @@
 package mongo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"shop/app/fault"
 	"shop/app/operations"
 )
 
@@ -34,8 +36,10 @@ type activeCollection struct {
 	mu      sync.Mutex
 	current *mongo.Collection
 	checked time.Time
-	// lookup is closed when the pointer lookup under way ends; nil when none is.
-	lookup chan struct{}
+	// lookup is closed when the pointer lookup under way ends; nil when none
+	// is. lookupErr is how the last one failed.
+	lookup    chan struct{}
+	lookupErr error
 	// swaps counts the swaps made through this process, so that a lookup
 	// that read the pointer before one does not undo it.
 	swaps int
@@ -54,13 +58,19 @@ type pointerDoc struct {
 // get returns the live collection, looking at the pointer at most once per
 // PointerTTL. One lookup serves every caller that needs it, and runs outside
 // the lock: while MongoDB is slow to answer it, callers wait for it only as
-// long as their own context allows, and then go on with the last known
-// collection, as they do when the pointer cannot be read.
-func (a *activeCollection) get(ctx context.Context) *mongo.Collection {
+// long as their own context allows.
+//
+// An answer is trusted for PointerTTL from when its lookup began, since the
+// pointer may have been swapped right after it was read, and a rebuild
+// settles on that: 2×PointerTTL after its swap, nobody writes to the old
+// collection any more. So a caller whose lookup brought no answer in time
+// gets an error rather than the last known collection, which may be the one
+// the rebuild is about to drop.
+func (a *activeCollection) get(ctx context.Context) (*mongo.Collection, error) {
 	a.mu.Lock()
-	if a.fixed || time.Since(a.checked) < PointerTTL {
+	if a.fixed || a.trusted() {
 		defer a.mu.Unlock()
-		return a.current
+		return a.current, nil
 	}
 	done := a.lookup
 	if done == nil {
@@ -74,41 +84,55 @@ func (a *activeCollection) get(ctx context.Context) *mongo.Collection {
 	select {
 	case <-done:
 	case <-ctx.Done():
+		return nil, fmt.Errorf("read model %s: which collection is live: %w", a.name, ctx.Err())
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.current
+	if a.trusted() {
+		return a.current, nil
+	}
+	if a.lookupErr != nil {
+		return nil, fmt.Errorf("read model %s: which collection is live: %w", a.name, a.lookupErr)
+	}
+	return nil, fault.Unavailable("mongodb", fmt.Errorf("read model %s: the collection that is live was not read within %s", a.name, PointerTTL))
+}
+
+// trusted reports whether the last answer is recent enough to act on.
+func (a *activeCollection) trusted() bool {
+	return time.Since(a.checked) < PointerTTL
 }
 
 // follow reads the pointer and makes the collection it names current, unless
-// a swap came in between.
+// a swap came in between. An answer that took longer than PointerTTL is
+// stale on arrival: the pointer is read again, up to three times.
 func (a *activeCollection) follow(ctx context.Context, done chan struct{}, swaps int) {
-	var p pointerDoc
-	err := a.client.do(ctx, func(ctx context.Context) error {
-		return a.pointers.FindOne(ctx, bson.D{{Key: "_id", Value: a.name}}).Decode(&p)
-	})
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	defer close(done)
-	a.lookup = nil
-	if a.swaps != swaps {
+	for range 3 {
+		began := time.Now()
+		live, err := a.pointsAt(ctx)
+		if err == nil && time.Since(began) >= PointerTTL {
+			continue
+		}
+		a.mu.Lock()
+		a.lookup, a.lookupErr = nil, err
+		if err == nil && a.swaps == swaps {
+			a.current, a.checked = a.db.Collection(live), began
+		}
+		a.mu.Unlock()
 		return
 	}
-	switch {
-	case err == nil:
-		a.current = a.db.Collection(p.Collection)
-	case errors.Is(err, mongo.ErrNoDocuments):
-		a.current = a.db.Collection(a.name)
-	default:
-		return
-	}
-	a.checked = time.Now()
+	a.mu.Lock()
+	a.lookup, a.lookupErr = nil, nil
+	a.mu.Unlock()
 }
 
 // rebuilding starts a fresh collection for the read model and returns it
 // with the steps that swap it in.
-func (a *activeCollection) rebuilding(ctx context.Context) (*activeCollection, operations.Steps) {
-	old := a.get(ctx)
+func (a *activeCollection) rebuilding(ctx context.Context) (*activeCollection, operations.Steps, error) {
+	old, err := a.get(ctx)
+	if err != nil {
+		return nil, operations.Steps{}, err
+	}
 	fresh := &activeCollection{
 		client: a.client, db: a.db, name: a.name, pointers: a.pointers, fixed: true,
 		current: a.db.Collection(fmt.Sprintf("%s_%s", a.name, time.Now().UTC().Format("20060102T150405.000"))),
@@ -122,7 +146,10 @@ func (a *activeCollection) rebuilding(ctx context.Context) (*activeCollection, o
 				return err
 			})
 			if err != nil {
-				return fmt.Errorf("swap %s: %w", a.name, err)
+				// The write may have been applied and only its answer lost.
+				if live, lerr := a.pointsAt(ctx); lerr != nil || live != fresh.current.Name() {
+					return fmt.Errorf("swap %s: %w", a.name, err)
+				}
 			}
 			a.mu.Lock()
 			a.current, a.checked = fresh.current, time.Now()
@@ -133,16 +160,40 @@ func (a *activeCollection) rebuilding(ctx context.Context) (*activeCollection, o
 		Retire: func(ctx context.Context) error {
 			return a.client.do(ctx, func(ctx context.Context) error { return old.Drop(ctx) })
 		},
+		// Abandon drops the copy only once the pointer is known not to name
+		// it: after a swap whose outcome is unknown, the copy may be live.
 		Abandon: func(ctx context.Context) error {
+			live, err := a.pointsAt(ctx)
+			if err != nil {
+				return fmt.Errorf("%s kept: whether it is live cannot be told: %w", fresh.current.Name(), err)
+			}
+			if live == fresh.current.Name() {
+				return fmt.Errorf("%s kept: it is the live %s read model", live, a.name)
+			}
 			return a.client.do(ctx, func(ctx context.Context) error { return fresh.current.Drop(ctx) })
 		},
+	}, nil
+}
+
+// pointsAt reads which collection the pointer names.
+func (a *activeCollection) pointsAt(ctx context.Context) (string, error) {
+	var p pointerDoc
+	err := a.client.do(ctx, func(ctx context.Context) error {
+		return a.pointers.FindOne(ctx, bson.D{{Key: "_id", Value: a.name}}).Decode(&p)
+	})
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return a.name, nil
 	}
+	return cmp.Or(p.Collection, a.name), err
 }
 
 // Rebuilding returns an empty copy of the read model, and the steps that make
 // it the live one.
 func (v *OrderViews) Rebuilding(ctx context.Context) (*OrderViews, operations.Steps, error) {
-	coll, steps := v.coll.rebuilding(ctx)
+	coll, steps, err := v.coll.rebuilding(ctx)
+	if err != nil {
+		return nil, steps, err
+	}
 	fresh, err := openOrderViews(ctx, v.client, coll)
 	return fresh, steps, err
 }
@@ -150,14 +201,20 @@ func (v *OrderViews) Rebuilding(ctx context.Context) (*OrderViews, operations.St
 // Rebuilding returns an empty copy of the read model, and the steps that make
 // it the live one.
 func (v *ProductViews) Rebuilding(ctx context.Context) (*ProductViews, operations.Steps, error) {
-	coll, steps := v.coll.rebuilding(ctx)
+	coll, steps, err := v.coll.rebuilding(ctx)
+	if err != nil {
+		return nil, steps, err
+	}
 	return &ProductViews{client: v.client, coll: coll}, steps, nil
 }
 
 // Rebuilding returns an empty copy of the read model, and the steps that make
 // it the live one.
 func (v *NotificationViews) Rebuilding(ctx context.Context) (*NotificationViews, operations.Steps, error) {
-	coll, steps := v.coll.rebuilding(ctx)
+	coll, steps, err := v.coll.rebuilding(ctx)
+	if err != nil {
+		return nil, steps, err
+	}
 	fresh, err := openNotificationViews(ctx, v.client, coll)
 	return fresh, steps, err
 }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"shop/app/inventory"
 	"shop/app/orders"
 	"shop/infrastructure/breaker"
 	"shop/infrastructure/mongo"
@@ -23,6 +25,9 @@ type stallingProxy struct {
 
 	mu      sync.Mutex
 	flowing chan struct{} // closed unless stalled
+	// answering is closed unless the server's answers are held: the
+	// requests reach it, and it answers as of then.
+	answering chan struct{}
 }
 
 func newStallingProxy(t *testing.T, target string) *stallingProxy {
@@ -31,9 +36,10 @@ func newStallingProxy(t *testing.T, target string) *stallingProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	flowing := make(chan struct{})
+	flowing, answering := make(chan struct{}), make(chan struct{})
 	close(flowing)
-	p := &stallingProxy{listener: l, target: target, flowing: flowing}
+	close(answering)
+	p := &stallingProxy{listener: l, target: target, flowing: flowing, answering: answering}
 	t.Cleanup(func() { _ = l.Close() })
 	go p.accept()
 	return p
@@ -50,12 +56,12 @@ func (p *stallingProxy) accept() {
 			_ = client.Close()
 			continue
 		}
-		go p.forward(client, server)
-		go p.forward(server, client)
+		go p.forward(client, server, false)
+		go p.forward(server, client, true)
 	}
 }
 
-func (p *stallingProxy) forward(from, to net.Conn) {
+func (p *stallingProxy) forward(from, to net.Conn, answers bool) {
 	defer from.Close()
 	defer to.Close()
 	buf := make([]byte, 32<<10)
@@ -63,9 +69,12 @@ func (p *stallingProxy) forward(from, to net.Conn) {
 		n, err := from.Read(buf)
 		if n > 0 {
 			p.mu.Lock()
-			flowing := p.flowing
+			flowing, answering := p.flowing, p.answering
 			p.mu.Unlock()
 			<-flowing
+			if answers {
+				<-answering
+			}
 			if _, werr := to.Write(buf[:n]); werr != nil {
 				return
 			}
@@ -86,6 +95,18 @@ func (p *stallingProxy) resume() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	close(p.flowing)
+}
+
+func (p *stallingProxy) holdAnswers() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.answering = make(chan struct{})
+}
+
+func (p *stallingProxy) releaseAnswers() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	close(p.answering)
 }
 
 func TestAStalledPointerLookupHoldsUpOnlyAsLongAsEachCallerWaits(t *testing.T) {
@@ -144,5 +165,108 @@ func TestAStalledPointerLookupHoldsUpOnlyAsLongAsEachCallerWaits(t *testing.T) {
 			t.Fatalf("after the stall: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestAPointerReadBeforeASwapButAnsweredAfterIsNotActedOn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u, err := url.Parse(mongotest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := mongotest.Prefix(t)
+	connect := func(addr string) *mongo.Client {
+		client, err := mongo.Connect("mongodb://"+addr+"/?directConnection=true", prefix, breaker.New("mongodb", breaker.DefaultConfig(), nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = client.Close(context.Background()) })
+		return client
+	}
+	proxy := newStallingProxy(t, u.Host)
+	// One process reaches MongoDB through a link that delays its answers;
+	// the operator's rebuild runs from another.
+	slow, err := mongo.NewProductViews(ctx, connect(proxy.listener.Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	operator, err := mongo.NewProductViews(ctx, connect(u.Host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A connection in the pool, so that the lookup's request goes out at once.
+	if _, err := slow.Get(ctx, "p-none"); !errors.Is(err, inventory.ErrProductNotFound) {
+		t.Fatal(err)
+	}
+	time.Sleep(mongo.PointerTTL + 100*time.Millisecond) // the slow process's pointer is due
+
+	proxy.holdAnswers()
+	released := false
+	defer func() {
+		if !released {
+			proxy.releaseAnswers()
+		}
+	}()
+	created := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		created <- slow.Create(ctx, inventory.ProductView{ProductID: "p-late", Name: "Late", Available: 1, Version: 1})
+	}()
+	time.Sleep(300 * time.Millisecond) // its pointer lookup was answered, the answer held
+
+	_, steps, err := operator.Rebuilding(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := steps.Swap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(mongo.PointerTTL)
+	proxy.releaseAnswers()
+	released = true
+	if err := <-created; err != nil {
+		t.Fatalf("create after the held answer: %v", err)
+	}
+	// The held answer named the old collection; acted on, the view would
+	// have gone there, after the swap, and been dropped with it.
+	if _, err := operator.Get(ctx, "p-late"); err != nil {
+		t.Fatalf("the live read model lacks the view: %v", err)
+	}
+	n, err := mongotest.Client(t).Database(prefix+"inventory").Collection("products").CountDocuments(ctx, map[string]string{"_id": "p-late"})
+	if err != nil || n != 0 {
+		t.Fatalf("the old collection got %d views (%v)", n, err)
+	}
+}
+
+func TestAbandonKeepsACopyThePointerNames(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	client, err := mongo.Connect(mongotest.URL(t), mongotest.Prefix(t), breaker.New("mongodb", breaker.DefaultConfig(), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close(context.Background()) })
+	views, err := mongo.NewProductViews(ctx, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy, steps, err := views.Rebuilding(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := copy.Create(ctx, inventory.ProductView{ProductID: "p-1", Name: "One", Available: 3, Version: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// As after a swap whose answer was lost: the pointer names the copy.
+	if err := steps.Swap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := steps.Abandon(ctx); err == nil || !strings.Contains(err.Error(), "kept") {
+		t.Fatalf("abandoning the live copy: %v", err)
+	}
+	if p, err := views.Get(ctx, "p-1"); err != nil || p.Available != 3 {
+		t.Fatalf("the live read model after the refused abandon: %+v, %v", p, err)
 	}
 }
