@@ -214,6 +214,18 @@ type sharedSubscriber struct{ message.Subscriber }
 
 func (sharedSubscriber) Close() error { return nil }
 
+// draining makes a broker's subscribers let the messages they handed out be
+// acknowledged before they close (cqrs.DrainingSubscriber).
+func draining(subscriber func(consumerGroup string) (message.Subscriber, error), timeout time.Duration) func(string) (message.Subscriber, error) {
+	return func(consumerGroup string) (message.Subscriber, error) {
+		sub, err := subscriber(consumerGroup)
+		if err != nil {
+			return nil, err
+		}
+		return cqrs.NewDrainingSubscriber(sub, timeout), nil
+	}
+}
+
 func newAMQPBus(cfg Config, logger *slog.Logger) (Bus, error) {
 	amqpCfg := cfg.AMQP
 	amqpCfg.QueuePrefix = cfg.Topics.Prefix
@@ -224,7 +236,7 @@ func newAMQPBus(cfg Config, logger *slog.Logger) (Bus, error) {
 	return Bus{
 		Name:        "rabbitmq",
 		Publisher:   b.Publisher(),
-		Subscribers: b.Subscriber,
+		Subscribers: draining(b.Subscriber, cfg.ShutdownTimeout),
 		Declare:     func(_ context.Context, group, topic string) error { return b.Declare(group, topic) },
 		Check: func(context.Context) error {
 			if !b.Connected() {
@@ -255,7 +267,7 @@ func newStreamsBus(cfg Config, logger *slog.Logger) (Bus, error) {
 	return Bus{
 		Name:        "redis",
 		Publisher:   s.Publisher(),
-		Subscribers: s.Subscriber,
+		Subscribers: draining(s.Subscriber, cfg.ShutdownTimeout),
 		Declare:     s.Declare,
 		Check:       s.Ping,
 		Close:       s.Close,

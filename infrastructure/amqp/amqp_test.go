@@ -75,3 +75,90 @@ func TestAMessageThatCannotBeReadIsHandedOnMarkedInsteadOfRequeuedForever(t *tes
 		t.Fatal("bus not connected")
 	}
 }
+
+func TestAClosingSubscriberLetsTheMessageInHandBeAcknowledgedBeforeTheStandbyTakesOver(t *testing.T) {
+	t.Parallel()
+	url := amqptest.URL(t)
+	prefix := "test-" + watermill.NewShortUUID() + "."
+	topic := prefix + "events.order.0"
+	// Two processes, each with its own connections, on one queue: one
+	// consumes, the other stands by.
+	process := func() *amqp.Bus {
+		bus, err := amqp.New(amqp.Config{URL: url, Prefetch: 10, ChannelPoolSize: 2, Confirms: true, QueuePrefix: prefix}, watermill.NopLogger{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = bus.Close() })
+		return bus
+	}
+	active, standby := process(), process()
+	t.Cleanup(func() { amqptest.DeleteQueues(t, url, []string{prefix + "group"}, []string{topic}) })
+	if err := active.Declare("group", topic); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range 2 {
+		m := message.NewMessage(watermill.NewUUID(), []byte("{}"))
+		if err := active.Publisher().Publish(topic, m); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.UUID)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	subscribe := func(bus *amqp.Bus) (message.Subscriber, <-chan *message.Message) {
+		raw, err := bus.Subscriber("group")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub := cqrs.NewDrainingSubscriber(raw, 10*time.Second)
+		t.Cleanup(func() { _ = sub.Close() })
+		msgs, err := sub.Subscribe(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sub, msgs
+	}
+	receive := func(msgs <-chan *message.Message) *message.Message {
+		t.Helper()
+		select {
+		case m := <-msgs:
+			return m
+		case <-time.After(10 * time.Second):
+			t.Fatal("nothing delivered")
+			return nil
+		}
+	}
+
+	activeSub, activeMsgs := subscribe(active)
+	inHand := receive(activeMsgs)
+	if inHand.UUID != ids[0] {
+		t.Fatalf("first delivery %s, want %s", inHand.UUID, ids[0])
+	}
+	_, standbyMsgs := subscribe(standby)
+	// The process stops while its handler works on the first message.
+	closed := make(chan error, 1)
+	go func() { closed <- activeSub.Close() }()
+	select {
+	case m := <-standbyMsgs:
+		t.Fatalf("the standby got %s while the closing consumer still handled %s", m.UUID, inHand.UUID)
+	case err := <-closed:
+		t.Fatalf("closed with a message in hand: %v", err)
+	case <-time.After(time.Second):
+	}
+	inHand.Ack()
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	// The standby goes on with the next message, never the one acknowledged.
+	next := receive(standbyMsgs)
+	next.Ack()
+	if next.UUID != ids[1] {
+		t.Fatalf("the standby got %s, want %s", next.UUID, ids[1])
+	}
+	select {
+	case m := <-standbyMsgs:
+		t.Fatalf("the standby got %s again", m.UUID)
+	case <-time.After(500 * time.Millisecond):
+	}
+}

@@ -1,0 +1,96 @@
+package cqrs
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// DrainingSubscriber lets the messages a subscriber handed out be
+// acknowledged before the subscriber closes.
+//
+// Router.Close closes each handler's subscriber at once, while the handlers
+// still run (finishAttempt lets the attempt under way end). watermill-amqp
+// then nacks every message it handed out, so RabbitMQ gives it to the standby
+// consumer of the queue, which handles it while this process still does, and
+// the acknowledgement that follows is lost; watermill-redisstream drops the
+// acknowledgement, and the next consumer handles the message again. Wrapped,
+// Close first stops handing out messages (the ones that arrive meanwhile are
+// nacked, for the next consumer), waits until every message handed out is
+// acked or nacked, or the timeout, and only then closes the subscriber.
+type DrainingSubscriber struct {
+	inner   message.Subscriber
+	timeout time.Duration
+
+	mu      sync.Mutex
+	closed  bool
+	closing chan struct{}
+	out     sync.WaitGroup // messages handed out and not yet acked or nacked
+}
+
+// NewDrainingSubscriber wraps inner; Close waits up to timeout.
+func NewDrainingSubscriber(inner message.Subscriber, timeout time.Duration) *DrainingSubscriber {
+	return &DrainingSubscriber{inner: inner, timeout: timeout, closing: make(chan struct{})}
+}
+
+// Subscribe subscribes inner and hands its messages on.
+func (s *DrainingSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	in, err := s.inner.Subscribe(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan *message.Message)
+	go s.forward(in, out)
+	return out, nil
+}
+
+func (s *DrainingSubscriber) forward(in <-chan *message.Message, out chan<- *message.Message) {
+	defer close(out)
+	for msg := range in {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			msg.Nack()
+			continue
+		}
+		s.out.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.out.Done()
+			select {
+			case <-msg.Acked():
+			case <-msg.Nacked():
+			}
+		}()
+		select {
+		case out <- msg:
+		case <-s.closing:
+			msg.Nack()
+		}
+	}
+}
+
+// Close stops handing out messages, waits for those handed out, then closes
+// the subscriber.
+func (s *DrainingSubscriber) Close() error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.closing)
+	}
+	s.mu.Unlock()
+	drained := make(chan struct{})
+	go func() {
+		s.out.Wait()
+		close(drained)
+	}()
+	timer := time.NewTimer(s.timeout)
+	defer timer.Stop()
+	select {
+	case <-drained:
+	case <-timer.C:
+	}
+	return s.inner.Close()
+}
