@@ -137,15 +137,37 @@ func (p *gatedPublisher) Publish(ctx context.Context, rec eventstore.Record) err
 	return p.recordingPublisher.Publish(ctx, rec)
 }
 
-func TestOneSweepTakesABacklogOfManyPages(t *testing.T) {
-	t.Parallel()
+func tenOrdersOfThreeEvents(t *testing.T) eventstore.Store {
+	t.Helper()
 	store := memory.NewEventStore(registry(t))
-	ctx := context.Background()
 	for i := range 10 {
-		if err := store.Append(ctx, orderHistory(fmt.Sprint("o-", i), 3)); err != nil {
+		if err := store.Append(context.Background(), orderHistory(fmt.Sprint("o-", i), 3)); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return store
+}
+
+// publishesAllInOrder drains the relay and checks that it published want
+// records, each aggregate's in version order.
+func publishesAllInOrder(t *testing.T, relay *cqrs.Relay, pub *gatedPublisher, want int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := relay.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := pub.snapshot()
+	if len(got) != want {
+		t.Fatalf("published %d, want %d", len(got), want)
+	}
+	assertVersionOrder(t, got)
+}
+
+func TestOneSweepTakesABacklogOfManyPages(t *testing.T) {
+	t.Parallel()
+	store := tenOrdersOfThreeEvents(t)
+	ctx := context.Background()
 	// Nothing is published, so nothing is marked, while the sweep at start
 	// runs: it must page on without help, and no later sweep comes.
 	pub := &gatedPublisher{gate: make(chan struct{})}
@@ -154,16 +176,7 @@ func TestOneSweepTakesABacklogOfManyPages(t *testing.T) {
 	})
 	waitFor(t, func() bool { return relay.Pending() == 30 })
 	close(pub.gate)
-	drainCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := relay.Drain(drainCtx); err != nil {
-		t.Fatal(err)
-	}
-	got := pub.snapshot()
-	if len(got) != 30 {
-		t.Fatalf("published %d", len(got))
-	}
-	assertVersionOrder(t, got)
+	publishesAllInOrder(t, relay, pub, 30)
 	if left, _ := store.Unpublished(ctx, time.Now().Add(time.Hour), eventstore.Position{}, 10); len(left) != 0 {
 		t.Fatalf("%d left unmarked", len(left))
 	}
@@ -171,13 +184,7 @@ func TestOneSweepTakesABacklogOfManyPages(t *testing.T) {
 
 func TestASweepReadsABoundedNumberOfPagesAndTheNextGoesOn(t *testing.T) {
 	t.Parallel()
-	store := memory.NewEventStore(registry(t))
-	ctx := context.Background()
-	for i := range 10 {
-		if err := store.Append(ctx, orderHistory(fmt.Sprint("o-", i), 3)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	store := tenOrdersOfThreeEvents(t)
 	// The broker is down: nothing is published, the backlog stays.
 	pub := &gatedPublisher{gate: make(chan struct{})}
 	once := startRelay(t, store, pub, func(c *cqrs.RelayConfig) {
@@ -195,16 +202,7 @@ func TestASweepReadsABoundedNumberOfPagesAndTheNextGoesOn(t *testing.T) {
 	})
 	waitFor(t, func() bool { return relay.Pending() == 30 })
 	close(pub.gate)
-	drainCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := relay.Drain(drainCtx); err != nil {
-		t.Fatal(err)
-	}
-	got := pub.snapshot()
-	if len(got) != 30 {
-		t.Fatalf("published %d", len(got))
-	}
-	assertVersionOrder(t, got)
+	publishesAllInOrder(t, relay, pub, 30)
 }
 
 // skewedStore reports each record as recorded a second earlier per version,
