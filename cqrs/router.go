@@ -137,6 +137,7 @@ func NewRouter(cfg RouterConfig, poison message.Publisher, topics Topics, known 
 		return nil, err
 	}
 	router.AddMiddleware(
+		growStack,
 		skipCopiesForOthers,
 		countAttempts,
 		middleware.CorrelationID,
@@ -194,6 +195,32 @@ func waitWhileUnavailable(delay time.Duration) message.HandlerMiddleware {
 			return out, err
 		}
 	}
+}
+
+// growStack grows the goroutine's stack to what a delivery needs, once and
+// while the stack is still shallow. Watermill handles every message on a
+// goroutine of its own, which starts with a small stack; the middlewares, the
+// JSON decoding and the handler below go deep enough that the runtime grew
+// and copied it three times over, each copy walking every frame: 17 % of the
+// CPU of the in-process benchmark. One 32 KiB stack, grown before the first
+// frame of the stack below, costs a fraction of that.
+func growStack(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		reserveStack(len(msg.UUID))
+		return h(msg)
+	}
+}
+
+// reserveStack needs a 16 KiB frame, which makes the runtime grow the stack
+// to 32 KiB in one step; the stack keeps that size when it returns, until a
+// garbage collection finds it mostly unused and shrinks it.
+//
+//go:noinline
+func reserveStack(i int) byte {
+	// Indexed by an argument, so that the compiler keeps the frame.
+	var frame [16 << 10]byte
+	frame[i%len(frame)] = 1
+	return frame[(i+1)%len(frame)]
 }
 
 // EarlySinceKey is the metadata key of when a requeued message was first
