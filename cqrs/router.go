@@ -87,6 +87,7 @@ func (c RouterConfig) Validate() error {
 // NewRouter builds a router with the middleware stack every handler runs in,
 // outermost first:
 //
+//   - growStack gives the delivery's goroutine the stack it will need.
 //   - skipCopiesForOthers acknowledges, unhandled, the copy of an early
 //     message that another handler of its topic requeued for itself.
 //   - CorrelationID copies the correlation id onto messages a handler returns.
