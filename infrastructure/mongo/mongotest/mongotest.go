@@ -180,3 +180,71 @@ func splitTopLevel(s string) []string {
 	}
 	return append(parts, s[start:])
 }
+
+// Server is an embedded FerretDB of a test's own, which the test may stop and
+// start again on the same port, as a MongoDB restart. It keeps its data on
+// SQLite in a temporary directory, so that its outage touches no other test.
+type Server struct {
+	t    testing.TB
+	port int
+	dir  string
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// StartServer starts a server on a free port; it is stopped when the test ends.
+func StartServer(t testing.TB) *Server {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	s := &Server{t: t, port: port, dir: t.TempDir()}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// URL is the server's MongoDB URL.
+func (s *Server) URL() string { return fmt.Sprintf("mongodb://127.0.0.1:%d/", s.port) }
+
+// Start starts the server and waits until it accepts connections.
+func (s *Server) Start() {
+	s.t.Helper()
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: fmt.Sprintf("127.0.0.1:%d", s.port)},
+		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError + 4})),
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + s.dir + "/",
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop, s.done = cancel, make(chan struct{})
+	go func() {
+		defer close(s.done)
+		_ = f.Run(ctx)
+	}()
+	for range 200 {
+		if conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), time.Second); err == nil {
+			_ = conn.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.t.Fatal("the embedded FerretDB did not start")
+}
+
+// Stop shuts the server down as a MongoDB shutdown does: it stops accepting
+// connections, and closes those open after a grace of a few seconds.
+func (s *Server) Stop() {
+	if s.stop == nil {
+		return
+	}
+	s.stop()
+	<-s.done
+	s.stop = nil
+}
