@@ -83,6 +83,7 @@ func ordersRebuild(store eventstore.Store, live orders.OrderViews) (operations.R
 		}
 	case *mongo.OrderViews:
 		r.Settle = 2 * mongo.PointerTTL
+		r.Lease = v.RebuildLease
 		r.Begin = func(ctx context.Context) (operations.Replacement, error) {
 			fresh, steps, err := v.Rebuilding(ctx)
 			if err != nil {
@@ -108,6 +109,7 @@ func productsRebuild(store eventstore.Store, live inventory.ProductViews) (opera
 		}
 	case *mongo.ProductViews:
 		r.Settle = 2 * mongo.PointerTTL
+		r.Lease = v.RebuildLease
 		r.Begin = func(ctx context.Context) (operations.Replacement, error) {
 			fresh, steps, err := v.Rebuilding(ctx)
 			if err != nil {
@@ -133,6 +135,7 @@ func notificationsRebuild(store eventstore.Store, live notifications.Notificatio
 		}
 	case *mongo.NotificationViews:
 		r.Settle = 2 * mongo.PointerTTL
+		r.Lease = v.RebuildLease
 		r.Begin = func(ctx context.Context) (operations.Replacement, error) {
 			fresh, steps, err := v.Rebuilding(ctx)
 			if err != nil {

@@ -22,6 +22,10 @@ type Rebuild struct {
 	// Settle is how long, after the swap, processes may still write to the
 	// old read model (they learn of the swap that late).
 	Settle time.Duration
+	// Lease, when set, keeps other processes from rebuilding the read model
+	// at the same time: it answers ErrRebuildRunning while another holds it,
+	// and otherwise holds it until release is called.
+	Lease func(ctx context.Context) (release func(), err error)
 }
 
 // Replacement is a read model being rebuilt beside the live one.
@@ -101,11 +105,9 @@ var ErrUnknownProjection = errors.New("unknown projection")
 // two rebuilds would each swap in their copy and drop the other's.
 var ErrRebuildRunning = errors.New("a rebuild of this projection is already running")
 
-// runningRebuilds are the read models being rebuilt by this process. The
-// guard holds within one process only: the admin API of another replica, or
-// the command line, can still rebuild the same read model at once. The log of
-// runs cannot serve across processes, as it only appends and has no
-// conditional write; that would take a lease in the database.
+// runningRebuilds are the read models being rebuilt by this process; a
+// read model in a shared database is also guarded across processes by its
+// Rebuild's Lease.
 type runningRebuilds struct {
 	mu    sync.Mutex
 	names map[string]bool
@@ -159,6 +161,13 @@ func (o *Operations) RebuildProjection(ctx context.Context, name string, progres
 		return RebuildReport{}, fmt.Errorf("%w: %s", ErrRebuildRunning, name)
 	}
 	defer o.running.done(name)
+	if r.Lease != nil {
+		release, err := r.Lease(ctx)
+		if err != nil {
+			return RebuildReport{}, err
+		}
+		defer release()
+	}
 	began := o.clock.Now()
 	copy, err := r.Begin(ctx)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -217,4 +218,99 @@ func (v *NotificationViews) Rebuilding(ctx context.Context) (*NotificationViews,
 	}
 	fresh, err := openNotificationViews(ctx, v.client, coll)
 	return fresh, steps, err
+}
+
+// LeaseTTL is how long a rebuild's lease outlives a holder that stopped
+// renewing it (a process that died): then another process may rebuild.
+const LeaseTTL = time.Minute
+
+type leaseDoc struct {
+	ID    string    `bson:"_id"`
+	Owner string    `bson:"owner"`
+	Until time.Time `bson:"until"`
+}
+
+// lease takes the lease on rebuilding the read model, in the service
+// database's "rebuild_leases" collection: one document per read model, which
+// only one process can insert, or take over once it has expired. It is
+// renewed every third of LeaseTTL until release, which deletes it. Written
+// here because a lease is two conditional writes that every MongoDB-compatible
+// server offers, and no library of ours has one.
+func (a *activeCollection) lease(ctx context.Context) (func(), error) {
+	leases := a.db.Collection("rebuild_leases")
+	owner := uuid.NewString()
+	now := time.Now()
+	until := now.Add(LeaseTTL)
+	err := a.client.do(ctx, func(ctx context.Context) error {
+		_, err := leases.InsertOne(ctx, leaseDoc{ID: a.name, Owner: owner, Until: until})
+		return err
+	})
+	if mongo.IsDuplicateKeyError(err) {
+		var taken int64
+		err = a.client.do(ctx, func(ctx context.Context) error {
+			res, err := leases.UpdateOne(ctx,
+				bson.D{{Key: "_id", Value: a.name}, {Key: "until", Value: bson.D{{Key: "$lt", Value: now}}}},
+				bson.D{{Key: "$set", Value: bson.D{{Key: "owner", Value: owner}, {Key: "until", Value: until}}}})
+			if err != nil {
+				return err
+			}
+			taken = res.MatchedCount
+			return nil
+		})
+		if err == nil && taken == 0 {
+			return nil, fmt.Errorf("%w: %s, by another process", operations.ErrRebuildRunning, a.name)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rebuild lease of %s: %w", a.name, err)
+	}
+	mine := bson.D{{Key: "_id", Value: a.name}, {Key: "owner", Value: owner}}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		ticker := time.NewTicker(LeaseTTL / 3)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ticker.C:
+				// A renewal that fails is tried again at the next tick; the
+				// lease lasts three of them.
+				_ = a.client.do(context.Background(), func(ctx context.Context) error {
+					_, err := leases.UpdateOne(ctx, mine, bson.D{{Key: "$set", Value: bson.D{{Key: "until", Value: time.Now().Add(LeaseTTL)}}}})
+					return err
+				})
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-stopped
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		// If the delete fails, the lease expires after LeaseTTL.
+		_ = a.client.do(ctx, func(ctx context.Context) error {
+			_, err := leases.DeleteOne(ctx, mine)
+			return err
+		})
+	}, nil
+}
+
+// RebuildLease keeps other processes from rebuilding the read model until
+// release is called (operations.Rebuild.Lease).
+func (v *OrderViews) RebuildLease(ctx context.Context) (release func(), err error) {
+	return v.coll.lease(ctx)
+}
+
+// RebuildLease keeps other processes from rebuilding the read model until
+// release is called (operations.Rebuild.Lease).
+func (v *ProductViews) RebuildLease(ctx context.Context) (release func(), err error) {
+	return v.coll.lease(ctx)
+}
+
+// RebuildLease keeps other processes from rebuilding the read model until
+// release is called (operations.Rebuild.Lease).
+func (v *NotificationViews) RebuildLease(ctx context.Context) (release func(), err error) {
+	return v.coll.lease(ctx)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"shop/app/inventory"
+	"shop/app/operations"
 	"shop/app/orders"
 	"shop/infrastructure/breaker"
 	"shop/infrastructure/mongo"
@@ -268,5 +269,52 @@ func TestAbandonKeepsACopyThePointerNames(t *testing.T) {
 	}
 	if p, err := views.Get(ctx, "p-1"); err != nil || p.Available != 3 {
 		t.Fatalf("the live read model after the refused abandon: %+v, %v", p, err)
+	}
+}
+
+func TestOneProcessAtATimeHoldsTheRebuildLease(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	prefix := mongotest.Prefix(t)
+	// Two processes: a replica's admin API and the command line.
+	process := func() *mongo.OrderViews {
+		client, err := mongo.Connect(mongotest.URL(t), prefix, breaker.New("mongodb", breaker.DefaultConfig(), nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = client.Close(context.Background()) })
+		views, err := mongo.NewOrderViews(ctx, client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return views
+	}
+	replica, cli := process(), process()
+	release, err := replica.RebuildLease(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.RebuildLease(ctx); !errors.Is(err, operations.ErrRebuildRunning) {
+		t.Fatalf("a second lease while the first is held: %v", err)
+	}
+	release()
+	release, err = cli.RebuildLease(ctx)
+	if err != nil {
+		t.Fatalf("the lease after its release: %v", err)
+	}
+	release()
+
+	// A holder that died leaves a lease that expires; then it is taken over.
+	leases := mongotest.Client(t).Database(prefix + "orders").Collection("rebuild_leases")
+	if _, err := leases.InsertOne(ctx, map[string]any{"_id": "orders", "owner": "dead", "until": time.Now().Add(-time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	release, err = replica.RebuildLease(ctx)
+	if err != nil {
+		t.Fatalf("an expired lease was not taken over: %v", err)
+	}
+	release()
+	if n, err := leases.CountDocuments(ctx, map[string]any{}); err != nil || n != 0 {
+		t.Fatalf("%d leases left after the release (%v)", n, err)
 	}
 }
