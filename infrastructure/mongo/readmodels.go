@@ -49,11 +49,11 @@ func storedVersion(ctx context.Context, c *Client, live *activeCollection, id st
 	var doc struct {
 		Version int `bson:"version"`
 	}
-	err := c.do(ctx, func(ctx context.Context) error {
-		coll, err := live.get(ctx)
-		if err != nil {
-			return err
-		}
+	coll, err := live.get(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	err = c.do(ctx, func(ctx context.Context) error {
 		return coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
 			options.FindOne().SetProjection(bson.D{{Key: "version", Value: 1}})).Decode(&doc)
 	})
@@ -78,12 +78,12 @@ func insertFirst(ctx context.Context, c *Client, live *activeCollection, id stri
 		_, err = readmodel.ShouldApply(0, version)
 		return err
 	}
-	err := c.do(ctx, func(ctx context.Context) error {
-		coll, err := live.get(ctx)
-		if err != nil {
-			return err
-		}
-		_, err = coll.InsertOne(ctx, doc)
+	coll, err := live.get(ctx)
+	if err != nil {
+		return err
+	}
+	err = c.do(ctx, func(ctx context.Context) error {
+		_, err := coll.InsertOne(ctx, doc)
 		return err
 	})
 	if mongo.IsDuplicateKeyError(err) {
@@ -99,12 +99,12 @@ func guardedUpdate(ctx context.Context, c *Client, live *activeCollection, what,
 	// Two rounds: the view may reach version-1 between the update that missed
 	// and the read that follows, and then the event applies after all.
 	for range 2 {
+		coll, err := live.get(ctx)
+		if err != nil {
+			return fmt.Errorf("%s view %s: %w", what, id, err)
+		}
 		var matched int64
-		err := c.do(ctx, func(ctx context.Context) error {
-			coll, err := live.get(ctx)
-			if err != nil {
-				return err
-			}
+		err = c.do(ctx, func(ctx context.Context) error {
 			res, err := coll.UpdateOne(ctx, filter, update)
 			if err != nil {
 				return err
@@ -276,13 +276,12 @@ func (v *OrderViews) Update(ctx context.Context, id string, version int, c order
 // seen yet, which may also be one placed a moment ago.
 func (v *OrderViews) Get(ctx context.Context, id string) (orders.OrderView, error) {
 	var doc orderDoc
-	err := v.client.do(ctx, func(ctx context.Context) error {
-		coll, err := v.coll.get(ctx)
-		if err != nil {
-			return err
-		}
-		return coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
-	})
+	coll, err := v.coll.get(ctx)
+	if err == nil {
+		err = v.client.do(ctx, func(ctx context.Context) error {
+			return coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
+		})
+	}
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return orders.OrderView{}, orders.ErrOrderNotFound
 	}
@@ -315,18 +314,17 @@ func (v *OrderViews) List(ctx context.Context, f orders.OrderFilter) (orders.Ord
 		opts.SetLimit(int64(f.Limit) + 1)
 	}
 	var docs []orderDoc
-	err := v.client.do(ctx, func(ctx context.Context) error {
-		coll, err := v.coll.get(ctx)
-		if err != nil {
-			return err
-		}
-		cursor, err := coll.Find(ctx, filter, opts)
-		if err != nil {
-			return err
-		}
-		docs = nil
-		return cursor.All(ctx, &docs)
-	})
+	coll, err := v.coll.get(ctx)
+	if err == nil {
+		err = v.client.do(ctx, func(ctx context.Context) error {
+			cursor, err := coll.Find(ctx, filter, opts)
+			if err != nil {
+				return err
+			}
+			docs = nil
+			return cursor.All(ctx, &docs)
+		})
+	}
 	if err != nil {
 		return orders.OrderPage{}, fmt.Errorf("list order views: %w", err)
 	}
@@ -397,13 +395,12 @@ func (v *ProductViews) Update(ctx context.Context, productID string, version int
 // not seen yet.
 func (v *ProductViews) Get(ctx context.Context, productID string) (inventory.ProductView, error) {
 	var doc productDoc
-	err := v.client.do(ctx, func(ctx context.Context) error {
-		coll, err := v.coll.get(ctx)
-		if err != nil {
-			return err
-		}
-		return coll.FindOne(ctx, bson.D{{Key: "_id", Value: productID}}).Decode(&doc)
-	})
+	coll, err := v.coll.get(ctx)
+	if err == nil {
+		err = v.client.do(ctx, func(ctx context.Context) error {
+			return coll.FindOne(ctx, bson.D{{Key: "_id", Value: productID}}).Decode(&doc)
+		})
+	}
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return inventory.ProductView{}, inventory.ErrProductNotFound
 	}
@@ -425,18 +422,17 @@ func (v *ProductViews) List(ctx context.Context, f inventory.ProductFilter) (inv
 		opts.SetLimit(int64(f.Limit) + 1)
 	}
 	var docs []productDoc
-	err := v.client.do(ctx, func(ctx context.Context) error {
-		coll, err := v.coll.get(ctx)
-		if err != nil {
-			return err
-		}
-		cursor, err := coll.Find(ctx, filter, opts)
-		if err != nil {
-			return err
-		}
-		docs = nil
-		return cursor.All(ctx, &docs)
-	})
+	coll, err := v.coll.get(ctx)
+	if err == nil {
+		err = v.client.do(ctx, func(ctx context.Context) error {
+			cursor, err := coll.Find(ctx, filter, opts)
+			if err != nil {
+				return err
+			}
+			docs = nil
+			return cursor.All(ctx, &docs)
+		})
+	}
 	if err != nil {
 		return inventory.ProductPage{}, fmt.Errorf("list product views: %w", err)
 	}
@@ -540,19 +536,18 @@ func (v *NotificationViews) Put(ctx context.Context, n notifications.Notificatio
 // answers the same way each time; an order without any has an empty list.
 func (v *NotificationViews) ByOrder(ctx context.Context, orderID string) ([]notifications.NotificationView, error) {
 	var docs []notificationDoc
-	err := v.client.do(ctx, func(ctx context.Context) error {
-		coll, err := v.coll.get(ctx)
-		if err != nil {
-			return err
-		}
-		cursor, err := coll.Find(ctx, bson.D{{Key: "orderId", Value: orderID}},
-			options.Find().SetSort(bson.D{{Key: "kind", Value: 1}, {Key: "channel", Value: 1}}))
-		if err != nil {
-			return err
-		}
-		docs = nil
-		return cursor.All(ctx, &docs)
-	})
+	coll, err := v.coll.get(ctx)
+	if err == nil {
+		err = v.client.do(ctx, func(ctx context.Context) error {
+			cursor, err := coll.Find(ctx, bson.D{{Key: "orderId", Value: orderID}},
+				options.Find().SetSort(bson.D{{Key: "kind", Value: 1}, {Key: "channel", Value: 1}}))
+			if err != nil {
+				return err
+			}
+			docs = nil
+			return cursor.All(ctx, &docs)
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("notification views of order %s: %w", orderID, err)
 	}

@@ -62,11 +62,18 @@ type pointerDoc struct {
 // long as their own context allows.
 //
 // An answer is trusted for PointerTTL from when its lookup began, since the
-// pointer may have been swapped right after it was read, and a rebuild
-// settles on that: 2×PointerTTL after its swap, nobody writes to the old
-// collection any more. So a caller whose lookup brought no answer in time
-// gets an error rather than the last known collection, which may be the one
-// the rebuild is about to drop.
+// pointer may have been swapped right after it was read; a caller whose
+// lookup brought no answer in time gets an error rather than the last known
+// collection. So an event handled from PointerTTL after a swap on goes to
+// the new collection, and the rebuild's catch-up, which starts 2×PointerTTL
+// after the swap, applies every event recorded before it to the new one
+// again. A write that a slow server delays past that may still reach the old
+// collection: the new one has its event from the catch-up, and at worst the
+// write recreates the old collection after it was dropped, with nothing
+// reading it.
+//
+// Call it outside the breaker: the lookup is a breaker call of its own, and
+// inside another one it could not be a half-open breaker's single trial.
 func (a *activeCollection) get(ctx context.Context) (*mongo.Collection, error) {
 	a.mu.Lock()
 	if a.fixed || a.trusted() {

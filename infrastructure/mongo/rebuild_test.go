@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"shop/app/fault"
 	"shop/app/inventory"
 	"shop/app/operations"
 	"shop/app/orders"
@@ -316,5 +317,33 @@ func TestOneProcessAtATimeHoldsTheRebuildLease(t *testing.T) {
 	release()
 	if n, err := leases.CountDocuments(ctx, map[string]any{}); err != nil || n != 0 {
 		t.Fatalf("%d leases left after the release (%v)", n, err)
+	}
+}
+
+func TestThePointerLookupIsTheHalfOpenBreakersTrialNotACallInsideIt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := breaker.New("mongodb", breaker.Config{CallTimeout: time.Second, ErrorThreshold: 50, MinRequests: 1, Window: time.Minute, ResetTimeout: 200 * time.Millisecond}, nil)
+	client, err := mongo.Connect(mongotest.URL(t), mongotest.Prefix(t), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close(context.Background()) })
+	views, err := mongo.NewProductViews(ctx, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// MongoDB was down a moment: the breaker opened, and every pointer is
+	// due to be read again by the time it lets a trial call through.
+	_ = b.Do(ctx, func(context.Context) error { return fault.Unavailable("mongodb", errors.New("connection refused")) })
+	if b.State() != "open" {
+		t.Fatalf("breaker %s", b.State())
+	}
+	time.Sleep(max(mongo.PointerTTL, 200*time.Millisecond) + 100*time.Millisecond)
+	if _, err := views.Get(ctx, "p-none"); !errors.Is(err, inventory.ErrProductNotFound) {
+		t.Fatalf("the first query after the outage: %v", err)
+	}
+	if b.State() != "closed" {
+		t.Fatalf("the breaker after a query that succeeded: %s", b.State())
 	}
 }
