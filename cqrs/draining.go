@@ -15,11 +15,18 @@ import (
 // still run (finishAttempt lets the attempt under way end). watermill-amqp
 // then nacks every message it handed out, so RabbitMQ gives it to the standby
 // consumer of the queue, which handles it while this process still does, and
-// the acknowledgement that follows is lost; watermill-redisstream drops the
-// acknowledgement, and the next consumer handles the message again. Wrapped,
-// Close first stops handing out messages (the ones that arrive meanwhile are
-// nacked, for the next consumer), waits until every message handed out is
-// acked or nacked, or the timeout, and only then closes the subscriber.
+// the acknowledgement that follows is lost. Wrapped, Close first stops
+// handing out messages, waits until every message handed out is acked or
+// nacked, or the timeout, and only then closes the subscriber. A message that
+// arrives meanwhile is left unanswered: the subscriber nacks it as it closes,
+// for the next consumer, instead of a nack now that RabbitMQ would deliver
+// straight back to this still active consumer.
+//
+// It serves watermill-amqp, which acknowledges to RabbitMQ before its Close
+// returns. watermill-redisstream sends its XACK after the message is acked,
+// and skips it once closing: this wrapper would not make that acknowledgement
+// land, and a Redis entry left pending is not handed to anyone else at once
+// (KeepHeld keeps it until the process is gone).
 type DrainingSubscriber struct {
 	inner   message.Subscriber
 	timeout time.Duration
@@ -52,22 +59,21 @@ func (s *DrainingSubscriber) forward(in <-chan *message.Message, out chan<- *mes
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
-			msg.Nack()
-			continue
+			continue // unanswered: the subscriber nacks it as it closes
 		}
 		s.out.Add(1)
 		s.mu.Unlock()
-		go func() {
-			defer s.out.Done()
-			select {
-			case <-msg.Acked():
-			case <-msg.Nacked():
-			}
-		}()
 		select {
 		case out <- msg:
+			go func() {
+				defer s.out.Done()
+				select {
+				case <-msg.Acked():
+				case <-msg.Nacked():
+				}
+			}()
 		case <-s.closing:
-			msg.Nack()
+			s.out.Done() // not handed out after all
 		}
 	}
 }

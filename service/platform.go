@@ -214,7 +214,7 @@ type sharedSubscriber struct{ message.Subscriber }
 
 func (sharedSubscriber) Close() error { return nil }
 
-// draining makes a broker's subscribers let the messages they handed out be
+// draining makes RabbitMQ's subscribers let the messages they handed out be
 // acknowledged before they close (cqrs.DrainingSubscriber).
 func draining(subscriber func(consumerGroup string) (message.Subscriber, error), timeout time.Duration) func(string) (message.Subscriber, error) {
 	return func(consumerGroup string) (message.Subscriber, error) {
@@ -267,7 +267,7 @@ func newStreamsBus(cfg Config, logger *slog.Logger) (Bus, error) {
 	return Bus{
 		Name:        "redis",
 		Publisher:   s.Publisher(),
-		Subscribers: draining(s.Subscriber, cfg.ShutdownTimeout),
+		Subscribers: s.Subscriber,
 		Declare:     s.Declare,
 		Check:       s.Ping,
 		Close:       s.Close,
