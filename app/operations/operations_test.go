@@ -291,3 +291,51 @@ func TestAnEventReplayOfEverythingIsAskedForExplicitly(t *testing.T) {
 		t.Fatalf("runs %+v %v", runs, err)
 	}
 }
+
+// lostLease is lost from the given step on: 1 before the swap, 2 before the
+// old read model is dropped.
+type lostLease struct {
+	lostAt   int
+	checks   atomic.Int32
+	released atomic.Bool
+}
+
+func (l *lostLease) Lost(context.Context) error {
+	if int(l.checks.Add(1)) >= l.lostAt {
+		return fmt.Errorf("%w: taken over", operations.ErrLeaseLost)
+	}
+	return nil
+}
+
+func (l *lostLease) Release() { l.released.Store(true) }
+
+func TestARebuildThatLostItsLeaseUndoesNothingAnotherRebuildDid(t *testing.T) {
+	t.Parallel()
+	for _, lostAt := range []int{1, 2} {
+		store := records(3)
+		lease := &lostLease{lostAt: lostAt}
+		var swapped, retired, abandoned atomic.Bool
+		rebuild := operations.Rebuild{
+			Name: "orders", Store: store, AggregateTypes: []string{"order"},
+			Lease: func(context.Context) (operations.Lease, error) { return lease, nil },
+			Begin: func(context.Context) (operations.Replacement, error) {
+				return operations.NewReplacement(&projected{}, &projected{}, operations.Steps{
+					Swap:    func(context.Context) error { swapped.Store(true); return nil },
+					Retire:  func(context.Context) error { retired.Store(true); return nil },
+					Abandon: func(context.Context) error { abandoned.Store(true); return nil },
+				}), nil
+			},
+		}
+		ops := newOperations(t, store, &published{}, rebuild)
+		_, err := ops.RebuildProjection(context.Background(), "orders", nil)
+		if !errors.Is(err, operations.ErrLeaseLost) || !lease.released.Load() {
+			t.Fatalf("lost at check %d: %v, released %v", lostAt, err, lease.released.Load())
+		}
+		// Lost before the swap: its copy goes, the live read model stays.
+		// Lost after it: the old read model, maybe the other rebuild's live
+		// one, is kept.
+		if retired.Load() || swapped.Load() != (lostAt == 2) || abandoned.Load() != (lostAt == 1) {
+			t.Fatalf("lost at check %d: swapped %v, retired %v, abandoned %v", lostAt, swapped.Load(), retired.Load(), abandoned.Load())
+		}
+	}
+}

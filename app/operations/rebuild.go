@@ -23,10 +23,22 @@ type Rebuild struct {
 	// old read model (they learn of the swap that late).
 	Settle time.Duration
 	// Lease, when set, keeps other processes from rebuilding the read model
-	// at the same time: it answers ErrRebuildRunning while another holds it,
-	// and otherwise holds it until release is called.
-	Lease func(ctx context.Context) (release func(), err error)
+	// at the same time: it answers ErrRebuildRunning while another holds it.
+	Lease func(ctx context.Context) (Lease, error)
 }
+
+// Lease is a rebuild's hold on its read model, against other processes.
+type Lease interface {
+	// Lost returns an error wrapping ErrLeaseLost unless the lease is still
+	// this rebuild's: it checks before each step another rebuild would undo.
+	Lost(ctx context.Context) error
+	// Release gives the lease up.
+	Release()
+}
+
+// ErrLeaseLost is returned when a rebuild's lease passed to another process,
+// or could not be renewed in time.
+var ErrLeaseLost = errors.New("rebuild lease lost")
 
 // Replacement is a read model being rebuilt beside the live one.
 type Replacement interface {
@@ -105,6 +117,12 @@ var ErrUnknownProjection = errors.New("unknown projection")
 // two rebuilds would each swap in their copy and drop the other's.
 var ErrRebuildRunning = errors.New("a rebuild of this projection is already running")
 
+// heldHere is the lease of a read model only this process can rebuild.
+type heldHere struct{}
+
+func (heldHere) Lost(context.Context) error { return nil }
+func (heldHere) Release()                   {}
+
 // runningRebuilds are the read models being rebuilt by this process; a
 // read model in a shared database is also guarded across processes by its
 // Rebuild's Lease.
@@ -161,12 +179,13 @@ func (o *Operations) RebuildProjection(ctx context.Context, name string, progres
 		return RebuildReport{}, fmt.Errorf("%w: %s", ErrRebuildRunning, name)
 	}
 	defer o.running.done(name)
+	lease := Lease(heldHere{})
 	if r.Lease != nil {
-		release, err := r.Lease(ctx)
-		if err != nil {
+		var err error
+		if lease, err = r.Lease(ctx); err != nil {
 			return RebuildReport{}, err
 		}
-		defer release()
+		defer lease.Release()
 	}
 	began := o.clock.Now()
 	copy, err := r.Begin(ctx)
@@ -203,6 +222,9 @@ func (o *Operations) RebuildProjection(ctx context.Context, name string, progres
 	// forever.
 	finish, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.Settle+time.Minute+o.clock.Now().Sub(began))
 	defer cancel()
+	if err := lease.Lost(finish); err != nil {
+		return report, errors.Join(err, copy.Abandon(finish))
+	}
 	if err := copy.Swap(finish); err != nil {
 		return report, errors.Join(err, copy.Abandon(finish))
 	}
@@ -211,6 +233,11 @@ func (o *Operations) RebuildProjection(ctx context.Context, name string, progres
 	// a minute of margin covers their skew.
 	if err := project(finish, eventstore.Filter{Since: began.Add(-time.Minute)}, &report.CaughtUp); err != nil {
 		return report, fmt.Errorf("%s swapped in, not caught up: %w; rebuild it again", name, err)
+	}
+	// Another rebuild may have swapped its copy in since: the old read model
+	// would then be its live one.
+	if err := lease.Lost(finish); err != nil {
+		return report, fmt.Errorf("%s swapped in and caught up; the old read model was kept: %w", name, err)
 	}
 	if err := copy.Retire(finish); err != nil {
 		return report, fmt.Errorf("%s rebuilt, but the old read model was not dropped: %w", name, err)

@@ -239,11 +239,10 @@ type leaseDoc struct {
 
 // lease takes the lease on rebuilding the read model, in the service
 // database's "rebuild_leases" collection: one document per read model, which
-// only one process can insert, or take over once it has expired. It is
-// renewed every third of LeaseTTL until release, which deletes it. Written
-// here because a lease is two conditional writes that every MongoDB-compatible
+// only one process can insert, or take over once it has expired. Written here
+// because a lease is two conditional writes that every MongoDB-compatible
 // server offers, and no library of ours has one.
-func (a *activeCollection) lease(ctx context.Context) (func(), error) {
+func (a *activeCollection) lease(ctx context.Context) (operations.Lease, error) {
 	leases := a.db.Collection("rebuild_leases")
 	owner := uuid.NewString()
 	now := time.Now()
@@ -271,53 +270,99 @@ func (a *activeCollection) lease(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("rebuild lease of %s: %w", a.name, err)
 	}
-	mine := bson.D{{Key: "_id", Value: a.name}, {Key: "owner", Value: owner}}
-	stop, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		ticker := time.NewTicker(LeaseTTL / 3)
-		defer ticker.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-ticker.C:
-				// A renewal that fails is tried again at the next tick; the
-				// lease lasts three of them.
-				_ = a.client.do(context.Background(), func(ctx context.Context) error {
-					_, err := leases.UpdateOne(ctx, mine, bson.D{{Key: "$set", Value: bson.D{{Key: "until", Value: time.Now().Add(LeaseTTL)}}}})
-					return err
-				})
-			}
+	l := &rebuildLease{name: a.name, leases: leases, mine: bson.D{{Key: "_id", Value: a.name}, {Key: "owner", Value: owner}},
+		renewed: now, stop: make(chan struct{}), stopped: make(chan struct{})}
+	go l.keep()
+	return l, nil
+}
+
+// rebuildLease is renewed every third of LeaseTTL until released. Renewals
+// and checks go to MongoDB directly, not through the breaker: a breaker
+// opened by other traffic must not let the lease lapse.
+type rebuildLease struct {
+	name   string
+	leases *mongo.Collection
+	mine   bson.D // the lease document, while this process owns it
+
+	mu      sync.Mutex
+	renewed time.Time // when a renewal last succeeded
+	lost    error
+
+	stop, stopped chan struct{}
+}
+
+func (l *rebuildLease) keep() {
+	defer close(l.stopped)
+	ticker := time.NewTicker(LeaseTTL / 3)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-ticker.C:
 		}
-	}()
-	return func() {
-		close(stop)
-		<-stopped
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		// If the delete fails, the lease expires after LeaseTTL.
-		_ = a.client.do(ctx, func(ctx context.Context) error {
-			_, err := leases.DeleteOne(ctx, mine)
-			return err
-		})
-	}, nil
+		ctx, cancel := context.WithTimeout(context.Background(), LeaseTTL/3)
+		at := time.Now()
+		res, err := l.leases.UpdateOne(ctx, l.mine, bson.D{{Key: "$set", Value: bson.D{{Key: "until", Value: at.Add(LeaseTTL)}}}})
+		cancel()
+		l.mu.Lock()
+		switch {
+		case err != nil:
+			// Tried again at the next tick; Lost tells when too many failed.
+		case res.MatchedCount == 0:
+			l.lost = fmt.Errorf("%w: %s was taken over by another process", operations.ErrLeaseLost, l.name)
+		default:
+			l.renewed = at
+		}
+		l.mu.Unlock()
+	}
 }
 
-// RebuildLease keeps other processes from rebuilding the read model until
-// release is called (operations.Rebuild.Lease).
-func (v *OrderViews) RebuildLease(ctx context.Context) (release func(), err error) {
+// Lost reports the lease lost when another process took it, when two
+// renewals in a row failed (other processes, on other clocks, may soon see
+// it expired), or when its document cannot be read as this process's.
+func (l *rebuildLease) Lost(ctx context.Context) error {
+	l.mu.Lock()
+	lost, renewed := l.lost, l.renewed
+	l.mu.Unlock()
+	if lost != nil {
+		return lost
+	}
+	if since := time.Since(renewed); since > 2*LeaseTTL/3 {
+		return fmt.Errorf("%w: %s not renewed for %s", operations.ErrLeaseLost, l.name, since.Round(time.Second))
+	}
+	ctx, cancel := context.WithTimeout(ctx, LeaseTTL/3)
+	defer cancel()
+	if err := l.leases.FindOne(ctx, l.mine).Err(); err != nil {
+		return fmt.Errorf("%w: %s: %w", operations.ErrLeaseLost, l.name, err)
+	}
+	return nil
+}
+
+// Release stops the renewals and deletes the lease; if the delete fails,
+// the lease expires after LeaseTTL.
+func (l *rebuildLease) Release() {
+	close(l.stop)
+	<-l.stopped
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _ = l.leases.DeleteOne(ctx, l.mine)
+}
+
+// RebuildLease keeps other processes from rebuilding the read model
+// (operations.Rebuild.Lease).
+func (v *OrderViews) RebuildLease(ctx context.Context) (operations.Lease, error) {
 	return v.coll.lease(ctx)
 }
 
-// RebuildLease keeps other processes from rebuilding the read model until
-// release is called (operations.Rebuild.Lease).
-func (v *ProductViews) RebuildLease(ctx context.Context) (release func(), err error) {
+// RebuildLease keeps other processes from rebuilding the read model
+// (operations.Rebuild.Lease).
+func (v *ProductViews) RebuildLease(ctx context.Context) (operations.Lease, error) {
 	return v.coll.lease(ctx)
 }
 
-// RebuildLease keeps other processes from rebuilding the read model until
-// release is called (operations.Rebuild.Lease).
-func (v *NotificationViews) RebuildLease(ctx context.Context) (release func(), err error) {
+// RebuildLease keeps other processes from rebuilding the read model
+// (operations.Rebuild.Lease).
+func (v *NotificationViews) RebuildLease(ctx context.Context) (operations.Lease, error) {
 	return v.coll.lease(ctx)
 }

@@ -291,32 +291,42 @@ func TestOneProcessAtATimeHoldsTheRebuildLease(t *testing.T) {
 		return views
 	}
 	replica, cli := process(), process()
-	release, err := replica.RebuildLease(ctx)
+	lease, err := replica.RebuildLease(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if err := lease.Lost(ctx); err != nil {
+		t.Fatalf("a lease just taken: %v", err)
 	}
 	if _, err := cli.RebuildLease(ctx); !errors.Is(err, operations.ErrRebuildRunning) {
 		t.Fatalf("a second lease while the first is held: %v", err)
 	}
-	release()
-	release, err = cli.RebuildLease(ctx)
+	lease.Release()
+	lease, err = cli.RebuildLease(ctx)
 	if err != nil {
 		t.Fatalf("the lease after its release: %v", err)
 	}
-	release()
+	lease.Release()
 
-	// A holder that died leaves a lease that expires; then it is taken over.
+	// A holder that died leaves a lease that expires; then it is taken over,
+	// and the holder, were it only slow, learns it before its next step.
 	leases := mongotest.Client(t).Database(prefix + "orders").Collection("rebuild_leases")
 	if _, err := leases.InsertOne(ctx, map[string]any{"_id": "orders", "owner": "dead", "until": time.Now().Add(-time.Second)}); err != nil {
 		t.Fatal(err)
 	}
-	release, err = replica.RebuildLease(ctx)
+	lease, err = replica.RebuildLease(ctx)
 	if err != nil {
 		t.Fatalf("an expired lease was not taken over: %v", err)
 	}
-	release()
-	if n, err := leases.CountDocuments(ctx, map[string]any{}); err != nil || n != 0 {
-		t.Fatalf("%d leases left after the release (%v)", n, err)
+	if _, err := leases.UpdateOne(ctx, map[string]any{"_id": "orders"}, map[string]any{"$set": map[string]any{"owner": "another"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lease.Lost(ctx); !errors.Is(err, operations.ErrLeaseLost) {
+		t.Fatalf("a lease another process took over: %v", err)
+	}
+	lease.Release()
+	if n, err := leases.CountDocuments(ctx, map[string]any{"owner": "another"}); err != nil || n != 1 {
+		t.Fatalf("the release of a lost lease deleted the other process's (%d left, %v)", n, err)
 	}
 }
 

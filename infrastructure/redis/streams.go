@@ -229,13 +229,15 @@ return {refreshed, #pending, last}
 `)
 
 // refreshHeld refreshes the entries held on every declared group once and
-// returns how many it refreshed.
+// returns how many it refreshed. A group that fails does not keep the others
+// from being refreshed.
 func (s *Streams) refreshHeld(ctx context.Context) (int, error) {
 	const page = 500
 	s.mu.Lock()
 	groups := maps.Clone(s.groups)
 	s.mu.Unlock()
 	refreshed := 0
+	var errs []error
 	for topic, names := range groups {
 		for _, group := range names {
 			start := "-"
@@ -245,7 +247,8 @@ func (s *Streams) refreshHeld(ctx context.Context) (int, error) {
 					break // the stream or group was deleted since it was declared
 				}
 				if err != nil {
-					return refreshed, fmt.Errorf("refresh %s on %s: %w", group, topic, err)
+					errs = append(errs, fmt.Errorf("refresh %s on %s: %w", group, topic, err))
+					break
 				}
 				n, _ := res[0].(int64)
 				listed, _ := res[1].(int64)
@@ -258,7 +261,7 @@ func (s *Streams) refreshHeld(ctx context.Context) (int, error) {
 			}
 		}
 	}
-	return refreshed, nil
+	return refreshed, errors.Join(errs...)
 }
 
 // Ping checks that Redis answers.

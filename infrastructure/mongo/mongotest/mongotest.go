@@ -223,12 +223,21 @@ func (s *Server) Start() {
 		s.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s.stop, s.done = cancel, make(chan struct{})
+	done := make(chan struct{})
+	var runErr error
+	s.stop, s.done = cancel, done
 	go func() {
-		defer close(s.done)
-		_ = f.Run(ctx)
+		defer close(done)
+		runErr = f.Run(ctx)
 	}()
 	for range 200 {
+		select {
+		case <-done:
+			// It could not listen: the port was taken while it was down.
+			s.stop = nil
+			s.t.Fatalf("the embedded FerretDB stopped at start: %v", runErr)
+		default:
+		}
 		if conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), time.Second); err == nil {
 			_ = conn.Close()
 			return
