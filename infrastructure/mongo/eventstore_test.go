@@ -18,9 +18,16 @@ import (
 	"shop/infrastructure/mongo/mongotest"
 )
 
+// connect connects to the test server, in databases of the test's own.
 func connect(t *testing.T) *mongo.Client {
 	t.Helper()
-	c, err := mongo.Connect(mongotest.URL(t), mongotest.Prefix(t), breaker.New("mongodb", breaker.DefaultConfig(), nil))
+	return connectTo(t, mongotest.URL(t), mongotest.Prefix(t), breaker.New("mongodb", breaker.DefaultConfig(), nil))
+}
+
+// connectTo connects to url behind b; the client closes when the test ends.
+func connectTo(t *testing.T, url, prefix string, b *breaker.Breaker) *mongo.Client {
+	t.Helper()
+	c, err := mongo.Connect(url, prefix, b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -118,11 +118,7 @@ func TestAStalledPointerLookupHoldsUpOnlyAsLongAsEachCallerWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxy := newStallingProxy(t, u.Host)
-	client, err := mongo.Connect("mongodb://"+proxy.listener.Addr().String()+"/?directConnection=true", mongotest.Prefix(t), breaker.New("mongodb", breaker.DefaultConfig(), nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close(context.Background()) })
+	client := connectTo(t, "mongodb://"+proxy.listener.Addr().String()+"/?directConnection=true", mongotest.Prefix(t), breaker.New("mongodb", breaker.DefaultConfig(), nil))
 	views, err := mongo.NewOrderViews(context.Background(), client)
 	if err != nil {
 		t.Fatal(err)
@@ -179,11 +175,7 @@ func TestAPointerReadBeforeASwapButAnsweredAfterIsNotActedOn(t *testing.T) {
 	}
 	prefix := mongotest.Prefix(t)
 	connect := func(addr string) *mongo.Client {
-		client, err := mongo.Connect("mongodb://"+addr+"/?directConnection=true", prefix, breaker.New("mongodb", breaker.DefaultConfig(), nil))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = client.Close(context.Background()) })
+		client := connectTo(t, "mongodb://"+addr+"/?directConnection=true", prefix, breaker.New("mongodb", breaker.DefaultConfig(), nil))
 		return client
 	}
 	proxy := newStallingProxy(t, u.Host)
@@ -245,11 +237,7 @@ func TestAPointerReadBeforeASwapButAnsweredAfterIsNotActedOn(t *testing.T) {
 func TestAbandonKeepsACopyThePointerNames(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	client, err := mongo.Connect(mongotest.URL(t), mongotest.Prefix(t), breaker.New("mongodb", breaker.DefaultConfig(), nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close(context.Background()) })
+	client := connectTo(t, mongotest.URL(t), mongotest.Prefix(t), breaker.New("mongodb", breaker.DefaultConfig(), nil))
 	views, err := mongo.NewProductViews(ctx, client)
 	if err != nil {
 		t.Fatal(err)
@@ -279,11 +267,7 @@ func TestOneProcessAtATimeHoldsTheRebuildLease(t *testing.T) {
 	prefix := mongotest.Prefix(t)
 	// Two processes: a replica's admin API and the command line.
 	process := func() *mongo.OrderViews {
-		client, err := mongo.Connect(mongotest.URL(t), prefix, breaker.New("mongodb", breaker.DefaultConfig(), nil))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = client.Close(context.Background()) })
+		client := connectTo(t, mongotest.URL(t), prefix, breaker.New("mongodb", breaker.DefaultConfig(), nil))
 		views, err := mongo.NewOrderViews(ctx, client)
 		if err != nil {
 			t.Fatal(err)
@@ -334,11 +318,7 @@ func TestThePointerLookupIsTheHalfOpenBreakersTrialNotACallInsideIt(t *testing.T
 	t.Parallel()
 	ctx := context.Background()
 	b := breaker.New("mongodb", breaker.Config{CallTimeout: time.Second, ErrorThreshold: 50, MinRequests: 1, Window: time.Minute, ResetTimeout: 200 * time.Millisecond}, nil)
-	client, err := mongo.Connect(mongotest.URL(t), mongotest.Prefix(t), b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close(context.Background()) })
+	client := connectTo(t, mongotest.URL(t), mongotest.Prefix(t), b)
 	views, err := mongo.NewProductViews(ctx, client)
 	if err != nil {
 		t.Fatal(err)
