@@ -65,6 +65,9 @@ func NewStreams(url string, cfg StreamsConfig, logger watermill.LoggerAdapter) (
 	if cfg.Consumer == "" {
 		return nil, errors.New("redis streams: a consumer name is required")
 	}
+	if cfg.ClaimIdle <= 0 {
+		return nil, errors.New("redis streams: the claim idle time must be positive")
+	}
 	opts, err := goredis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
