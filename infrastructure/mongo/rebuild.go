@@ -245,13 +245,26 @@ type leaseDoc struct {
 func (a *activeCollection) lease(ctx context.Context) (operations.Lease, error) {
 	leases := a.db.Collection("rebuild_leases")
 	owner := uuid.NewString()
-	now := time.Now()
-	until := now.Add(LeaseTTL)
-	err := a.client.do(ctx, func(ctx context.Context) error {
-		_, err := leases.InsertOne(ctx, leaseDoc{ID: a.name, Owner: owner, Until: until})
-		return err
-	})
-	if mongo.IsDuplicateKeyError(err) {
+	mine := bson.D{{Key: "_id", Value: a.name}, {Key: "owner", Value: owner}}
+	// Twice: a lease released between the insert and the takeover is free.
+	for range 2 {
+		now := time.Now()
+		until := now.Add(LeaseTTL)
+		err := a.client.do(ctx, func(ctx context.Context) error {
+			_, err := leases.InsertOne(ctx, leaseDoc{ID: a.name, Owner: owner, Until: until})
+			return err
+		})
+		if err == nil {
+			return newRebuildLease(a.name, leases, mine, now), nil
+		}
+		if !mongo.IsDuplicateKeyError(err) {
+			// The insert may have been made and only its answer lost: a
+			// lease nobody renews would refuse every rebuild for LeaseTTL.
+			dropCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, _ = leases.DeleteOne(dropCtx, mine)
+			cancel()
+			return nil, fmt.Errorf("rebuild lease of %s: %w", a.name, err)
+		}
 		var taken int64
 		err = a.client.do(ctx, func(ctx context.Context) error {
 			res, err := leases.UpdateOne(ctx,
@@ -263,37 +276,40 @@ func (a *activeCollection) lease(ctx context.Context) (operations.Lease, error) 
 			taken = res.MatchedCount
 			return nil
 		})
-		if err == nil && taken == 0 {
-			return nil, fmt.Errorf("%w: %s, by another process", operations.ErrRebuildRunning, a.name)
+		if err != nil {
+			return nil, fmt.Errorf("rebuild lease of %s: %w", a.name, err)
+		}
+		if taken > 0 {
+			return newRebuildLease(a.name, leases, mine, now), nil
 		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("rebuild lease of %s: %w", a.name, err)
-	}
-	l := &rebuildLease{name: a.name, leases: leases, mine: bson.D{{Key: "_id", Value: a.name}, {Key: "owner", Value: owner}},
-		renewed: now, stop: make(chan struct{}), stopped: make(chan struct{})}
-	go l.keep()
-	return l, nil
+	return nil, fmt.Errorf("%w: %s, by another process", operations.ErrRebuildRunning, a.name)
 }
 
-// rebuildLease is renewed every third of LeaseTTL until released. Renewals
-// and checks go to MongoDB directly, not through the breaker: a breaker
-// opened by other traffic must not let the lease lapse.
+// rebuildLease is renewed every sixth of LeaseTTL until released. Renewals
+// go to MongoDB directly, not through the breaker: a breaker opened by other
+// traffic must not let the lease lapse.
 type rebuildLease struct {
 	name   string
 	leases *mongo.Collection
 	mine   bson.D // the lease document, while this process owns it
 
 	mu      sync.Mutex
-	renewed time.Time // when a renewal last succeeded
+	renewed time.Time // when the last successful renewal was sent
 	lost    error
 
 	stop, stopped chan struct{}
 }
 
+func newRebuildLease(name string, leases *mongo.Collection, mine bson.D, taken time.Time) *rebuildLease {
+	l := &rebuildLease{name: name, leases: leases, mine: mine, renewed: taken, stop: make(chan struct{}), stopped: make(chan struct{})}
+	go l.keep()
+	return l
+}
+
 func (l *rebuildLease) keep() {
 	defer close(l.stopped)
-	ticker := time.NewTicker(LeaseTTL / 3)
+	ticker := time.NewTicker(LeaseTTL / 6)
 	defer ticker.Stop()
 	for {
 		select {
@@ -301,42 +317,54 @@ func (l *rebuildLease) keep() {
 			return
 		case <-ticker.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), LeaseTTL/3)
-		at := time.Now()
-		res, err := l.leases.UpdateOne(ctx, l.mine, bson.D{{Key: "$set", Value: bson.D{{Key: "until", Value: at.Add(LeaseTTL)}}}})
+		ctx, cancel := context.WithTimeout(context.Background(), LeaseTTL/6)
+		// Tried again at the next tick when it fails; Lost tells when too
+		// many did.
+		_ = l.renew(ctx)
 		cancel()
-		l.mu.Lock()
-		switch {
-		case err != nil:
-			// Tried again at the next tick; Lost tells when too many failed.
-		case res.MatchedCount == 0:
-			l.lost = fmt.Errorf("%w: %s was taken over by another process", operations.ErrLeaseLost, l.name)
-		default:
-			l.renewed = at
-		}
-		l.mu.Unlock()
 	}
 }
 
-// Lost reports the lease lost when another process took it, when two
-// renewals in a row failed (other processes, on other clocks, may soon see
-// it expired), or when its document cannot be read as this process's.
+// renew moves the lease's expiry on, and records the lease lost when the
+// document is no longer this process's.
+func (l *rebuildLease) renew(ctx context.Context) error {
+	at := time.Now()
+	res, err := l.leases.UpdateOne(ctx, l.mine, bson.D{{Key: "$set", Value: bson.D{{Key: "until", Value: at.Add(LeaseTTL)}}}})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case err != nil:
+		return err
+	case res.MatchedCount == 0:
+		if l.lost == nil {
+			l.lost = fmt.Errorf("%w: %s was taken over by another process", operations.ErrLeaseLost, l.name)
+		}
+	default:
+		l.renewed = at
+	}
+	return nil
+}
+
+// Lost renews the lease and reports it lost when another process holds it
+// now. When MongoDB does not answer, a renewal in the last half of LeaseTTL
+// still vouches for it (the lease runs until a full LeaseTTL after that);
+// past that, whether it is held cannot be told, which is reported as
+// MongoDB being unavailable.
 func (l *rebuildLease) Lost(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, LeaseTTL/6)
+	defer cancel()
+	err := l.renew(ctx)
 	l.mu.Lock()
 	lost, renewed := l.lost, l.renewed
 	l.mu.Unlock()
-	if lost != nil {
+	switch {
+	case lost != nil:
 		return lost
+	case err == nil, time.Since(renewed) < LeaseTTL/2:
+		return nil
+	default:
+		return fault.Unavailable("mongodb", fmt.Errorf("whether the rebuild lease of %s is still held cannot be told: %w", l.name, err))
 	}
-	if since := time.Since(renewed); since > 2*LeaseTTL/3 {
-		return fmt.Errorf("%w: %s not renewed for %s", operations.ErrLeaseLost, l.name, since.Round(time.Second))
-	}
-	ctx, cancel := context.WithTimeout(ctx, LeaseTTL/3)
-	defer cancel()
-	if err := l.leases.FindOne(ctx, l.mine).Err(); err != nil {
-		return fmt.Errorf("%w: %s: %w", operations.ErrLeaseLost, l.name, err)
-	}
-	return nil
 }
 
 // Release stops the renewals and deletes the lease; if the delete fails,
