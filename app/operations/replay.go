@@ -151,6 +151,10 @@ func (o *Operations) DeadLetters(ctx context.Context, f DeadLetterFilter) ([]Dea
 	return o.deadLetters.List(ctx, f)
 }
 
+// DefaultMaxReplays is how often a dead letter is replayed before it is
+// quarantined, unless the operator says otherwise.
+const DefaultMaxReplays = 3
+
 // ReplayDeadLetters publishes the selected dead letters again, each to its
 // original topic, in the order of each aggregate's versions so that a
 // consumer gets an aggregate's events in order. A dead letter already

@@ -171,7 +171,7 @@ func poison(ctx context.Context, env Env, args []string) error {
 	dryRun := fs.Bool("dry-run", false, "show what would happen, change nothing")
 	delay := fs.Duration("delay", 0, "wait between messages (replay)")
 	rate := fs.Float64("rate", 0, "messages per second at most (replay)")
-	maxReplays := fs.Int("max-replays", 3, "quarantine a message replayed this often instead (replay)")
+	maxReplays := fs.Int("max-replays", operations.DefaultMaxReplays, "quarantine a message replayed this often instead (replay)")
 	by := fs.String("by", operatorName(env), "who acts, for the archive's history")
 	positional, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -350,7 +350,7 @@ func replay(ctx context.Context, env Env, args []string) error {
 	fs.BoolVar(&f.All, "all", false, "allow a replay no other flag narrows: every stored event, held in memory before publishing")
 	dryRun := fs.Bool("dry-run", false, "show what would be replayed, change nothing")
 	delay := fs.Duration("delay", 0, "wait between events (1s, 250ms)")
-	maxReplays := fs.Int("max-replays", 3, "with --status failed: quarantine a message replayed this often")
+	maxReplays := fs.Int("max-replays", operations.DefaultMaxReplays, "with --status failed: quarantine a message replayed this often")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	by := fs.String("by", operatorName(env), "who acts, for the log of replays")
 	if err := parse(fs, args); err != nil {

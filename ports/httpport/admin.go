@@ -1,6 +1,7 @@
 package httpport
 
 import (
+	"cmp"
 	"crypto/subtle"
 	"errors"
 	"log/slog"
@@ -136,10 +137,7 @@ func (a adminHandler) runEventReplay(w http.ResponseWriter, r *http.Request, req
 			err = badRequest("conflicting_filters", `status "failed" replays dead letters, which are selected by eventType, eventIds and dates`)
 			break
 		}
-		maxReplays := req.MaxReplays
-		if maxReplays == 0 {
-			maxReplays = 3
-		}
+		maxReplays := cmp.Or(req.MaxReplays, operations.DefaultMaxReplays)
 		f := operations.DeadLetterFilter{EventType: req.EventType, IDs: req.EventIDs, Since: since, Until: until, Limit: limit}
 		report, err = a.ops.ReplayDeadLetters(r.Context(), f, maxReplays, req.DryRun, pace, operator(r), nil)
 	case "":
@@ -313,10 +311,7 @@ func (a adminHandler) replayDeadLetters(w http.ResponseWriter, r *http.Request) 
 		writeError(w, r, a.logger, err)
 		return
 	}
-	maxReplays := req.MaxReplays
-	if maxReplays == 0 {
-		maxReplays = 3
-	}
+	maxReplays := cmp.Or(req.MaxReplays, operations.DefaultMaxReplays)
 	report, err := a.ops.ReplayDeadLetters(r.Context(), f, maxReplays, req.DryRun, operations.Pace{Delay: time.Duration(req.DelayMs) * time.Millisecond}, operator(r), nil)
 	if err != nil {
 		writeError(w, r, a.logger, operationsError(err))
