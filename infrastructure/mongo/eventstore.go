@@ -257,15 +257,7 @@ func (s *EventStore) MarkPublished(ctx context.Context, eventIDs []string) error
 }
 
 func (s *EventStore) find(ctx context.Context, filter bson.D, opts *options.FindOptionsBuilder) ([]eventstore.Record, error) {
-	var docs []eventDoc
-	err := s.client.do(ctx, func(ctx context.Context) error {
-		cursor, err := s.events.Find(ctx, filter, opts)
-		if err != nil {
-			return err
-		}
-		docs = nil
-		return cursor.All(ctx, &docs)
-	})
+	docs, err := findAll[eventDoc](ctx, s.client, s.events, filter, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -63,6 +63,20 @@ func (c *Client) do(ctx context.Context, call func(ctx context.Context) error) e
 	return c.breaker.Do(ctx, func(ctx context.Context) error { return classify(call(ctx)) })
 }
 
+// findAll reads every document the filter selects, in one breaker call.
+func findAll[T any](ctx context.Context, c *Client, coll *mongo.Collection, filter any, opts *options.FindOptionsBuilder) ([]T, error) {
+	var docs []T
+	err := c.do(ctx, func(ctx context.Context) error {
+		cursor, err := coll.Find(ctx, filter, opts)
+		if err != nil {
+			return err
+		}
+		docs = nil // a retried read starts over
+		return cursor.All(ctx, &docs)
+	})
+	return docs, err
+}
+
 // classify marks the failures of an unreachable or overloaded server as
 // transient, so that they are retried and open the breaker; everything else
 // (a duplicate key, a document not found) is an answer.

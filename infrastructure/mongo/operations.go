@@ -170,15 +170,7 @@ func (d *DeadLetters) List(ctx context.Context, f operations.DeadLetterFilter) (
 	if f.Limit > 0 {
 		opts.SetLimit(int64(f.Limit))
 	}
-	var docs []deadLetterDoc
-	err := d.client.do(ctx, func(ctx context.Context) error {
-		cursor, err := d.coll.Find(ctx, filter, opts)
-		if err != nil {
-			return err
-		}
-		docs = nil
-		return cursor.All(ctx, &docs)
-	})
+	docs, err := findAll[deadLetterDoc](ctx, d.client, d.coll, filter, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -284,15 +276,7 @@ func (r *Runs) Recent(ctx context.Context, limit int) ([]operations.Run, error) 
 	if limit > 0 {
 		opts.SetLimit(int64(limit))
 	}
-	var docs []runDoc
-	err := r.client.do(ctx, func(ctx context.Context) error {
-		cursor, err := r.coll.Find(ctx, bson.D{}, opts)
-		if err != nil {
-			return err
-		}
-		docs = nil
-		return cursor.All(ctx, &docs)
-	})
+	docs, err := findAll[runDoc](ctx, r.client, r.coll, bson.D{}, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -316,14 +316,7 @@ func (v *OrderViews) List(ctx context.Context, f orders.OrderFilter) (orders.Ord
 	var docs []orderDoc
 	coll, err := v.coll.get(ctx)
 	if err == nil {
-		err = v.client.do(ctx, func(ctx context.Context) error {
-			cursor, err := coll.Find(ctx, filter, opts)
-			if err != nil {
-				return err
-			}
-			docs = nil
-			return cursor.All(ctx, &docs)
-		})
+		docs, err = findAll[orderDoc](ctx, v.client, coll, filter, opts)
 	}
 	if err != nil {
 		return orders.OrderPage{}, fmt.Errorf("list order views: %w", err)
@@ -424,14 +417,7 @@ func (v *ProductViews) List(ctx context.Context, f inventory.ProductFilter) (inv
 	var docs []productDoc
 	coll, err := v.coll.get(ctx)
 	if err == nil {
-		err = v.client.do(ctx, func(ctx context.Context) error {
-			cursor, err := coll.Find(ctx, filter, opts)
-			if err != nil {
-				return err
-			}
-			docs = nil
-			return cursor.All(ctx, &docs)
-		})
+		docs, err = findAll[productDoc](ctx, v.client, coll, filter, opts)
 	}
 	if err != nil {
 		return inventory.ProductPage{}, fmt.Errorf("list product views: %w", err)
@@ -538,15 +524,8 @@ func (v *NotificationViews) ByOrder(ctx context.Context, orderID string) ([]noti
 	var docs []notificationDoc
 	coll, err := v.coll.get(ctx)
 	if err == nil {
-		err = v.client.do(ctx, func(ctx context.Context) error {
-			cursor, err := coll.Find(ctx, bson.D{{Key: "orderId", Value: orderID}},
-				options.Find().SetSort(bson.D{{Key: "kind", Value: 1}, {Key: "channel", Value: 1}}))
-			if err != nil {
-				return err
-			}
-			docs = nil
-			return cursor.All(ctx, &docs)
-		})
+		docs, err = findAll[notificationDoc](ctx, v.client, coll, bson.D{{Key: "orderId", Value: orderID}},
+			options.Find().SetSort(bson.D{{Key: "kind", Value: 1}, {Key: "channel", Value: 1}}))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("notification views of order %s: %w", orderID, err)
