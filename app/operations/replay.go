@@ -168,14 +168,9 @@ func (o *Operations) ReplayDeadLetters(ctx context.Context, f DeadLetterFilter, 
 	if maxReplays < 1 {
 		return Report{}, invalidf("max replays must be at least 1, not %d", maxReplays)
 	}
-	selected, err := o.DeadLetters(ctx, f)
+	selected, err := o.selectDeadLetters(ctx, f)
 	if err != nil {
 		return Report{}, err
-	}
-	if len(f.IDs) > 0 {
-		if err := o.allFound(ctx, f.IDs, selected); err != nil {
-			return Report{}, err
-		}
 	}
 	slices.SortStableFunc(selected, func(a, b DeadLetter) int {
 		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
@@ -189,12 +184,7 @@ func (o *Operations) ReplayDeadLetters(ctx context.Context, f DeadLetterFilter, 
 		}
 		return a.FirstFailedAt.Compare(b.FirstFailedAt)
 	})
-	report := Report{DryRun: dryRun, Selected: len(selected), DeadLetters: selected, ByReason: map[string]int{}, ByHandler: map[string]int{}, ByType: map[string]int{}}
-	for _, d := range selected {
-		report.ByReason[d.Reason]++
-		report.ByHandler[d.HandlerName()]++
-		report.ByType[d.EventType]++
-	}
+	report := newDeadLetterReport(selected, dryRun)
 	if dryRun {
 		return report, nil
 	}
@@ -230,20 +220,43 @@ func (o *Operations) ReplayDeadLetters(ctx context.Context, f DeadLetterFilter, 
 	return report, nil
 }
 
-func (o *Operations) allFound(ctx context.Context, ids []string, selected []DeadLetter) error {
+// selectDeadLetters lists the dead letters the filter selects. Ids it names
+// must exist, though the other filters may leave them out: an unknown id is
+// a mistake the operator hears of before anything is done.
+func (o *Operations) selectDeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLetter, error) {
+	selected, err := o.DeadLetters(ctx, f)
+	if err != nil {
+		return nil, err
+	}
 	var missing []string
-	for _, id := range ids {
-		found := slices.ContainsFunc(selected, func(d DeadLetter) bool { return d.ID == id || d.MessageID == id })
-		if !found {
-			if _, err := o.deadLetters.Get(ctx, id); errors.Is(err, ErrDeadLetterNotFound) {
-				missing = append(missing, id)
-			}
+	for _, id := range f.IDs {
+		if slices.ContainsFunc(selected, func(d DeadLetter) bool { return d.ID == id || d.MessageID == id }) {
+			continue
+		}
+		_, err := o.deadLetters.Get(ctx, id)
+		switch {
+		case errors.Is(err, ErrDeadLetterNotFound):
+			missing = append(missing, id)
+		case err != nil:
+			return nil, err
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%w: %s", ErrDeadLetterNotFound, strings.Join(missing, ", "))
+		return nil, fmt.Errorf("%w: %s", ErrDeadLetterNotFound, strings.Join(missing, ", "))
 	}
-	return nil
+	return selected, nil
+}
+
+// newDeadLetterReport counts the selected dead letters by reason, handler
+// and type.
+func newDeadLetterReport(selected []DeadLetter, dryRun bool) Report {
+	report := Report{DryRun: dryRun, Selected: len(selected), DeadLetters: selected, ByReason: map[string]int{}, ByHandler: map[string]int{}, ByType: map[string]int{}}
+	for _, d := range selected {
+		report.ByReason[d.Reason]++
+		report.ByHandler[d.HandlerName()]++
+		report.ByType[d.EventType]++
+	}
+	return report
 }
 
 // DiscardDeadLetters marks the selected dead letters discarded: they need no
@@ -255,23 +268,15 @@ func (o *Operations) DiscardDeadLetters(ctx context.Context, f DeadLetterFilter,
 	if len(f.Statuses) == 0 {
 		f.Statuses = []Status{StatusFailed, StatusQuarantined}
 	}
-	selected, err := o.DeadLetters(ctx, f)
+	selected, err := o.selectDeadLetters(ctx, f)
 	if err != nil {
 		return Report{}, err
 	}
-	if len(f.IDs) > 0 {
-		if err := o.allFound(ctx, f.IDs, selected); err != nil {
-			return Report{}, err
-		}
+	report := newDeadLetterReport(selected, dryRun)
+	if dryRun {
+		return report, nil
 	}
-	report := Report{DryRun: dryRun, Selected: len(selected), DeadLetters: selected, ByReason: map[string]int{}, ByHandler: map[string]int{}, ByType: map[string]int{}}
 	for _, d := range selected {
-		report.ByReason[d.Reason]++
-		report.ByHandler[d.HandlerName()]++
-		report.ByType[d.EventType]++
-		if dryRun {
-			continue
-		}
 		if err := o.deadLetters.Act(ctx, d.ID, StatusDiscarded, Action{At: o.clock.Now(), What: "discarded", By: by}); err != nil {
 			return report, err
 		}
