@@ -76,78 +76,65 @@ func ordersRebuild(store eventstore.Store, live orders.OrderViews) (operations.R
 	r := operations.Rebuild{Name: "orders", Store: store, AggregateTypes: []string{order.AggregateType}}
 	switch v := live.(type) {
 	case *memory.OrderViews:
-		r.Begin = func(context.Context) (operations.Replacement, error) {
-			fresh := memory.NewOrderViews()
-			return operations.NewReplacement(orders.NewOrderProjection(fresh), orders.NewOrderProjection(v),
-				operations.Steps{Swap: func(context.Context) error { v.Replace(fresh); return nil }}), nil
-		}
+		return inMemory(r, v, memory.NewOrderViews, func(m *memory.OrderViews) operations.Projector { return orders.NewOrderProjection(m) }), nil
 	case *mongo.OrderViews:
-		r.Settle = 2 * mongo.PointerTTL
-		r.Lease = v.RebuildLease
-		r.Begin = func(ctx context.Context) (operations.Replacement, error) {
-			fresh, steps, err := v.Rebuilding(ctx)
-			if err != nil {
-				return nil, err
-			}
-			p := orders.NewOrderProjection(fresh)
-			return operations.NewReplacement(p, p, steps), nil
-		}
-	default:
-		return r, fmt.Errorf("orders read model %T cannot be rebuilt", live)
+		return inMongo(r, v.Rebuilding, v.RebuildLease, func(m *mongo.OrderViews) operations.Projector { return orders.NewOrderProjection(m) }), nil
 	}
-	return r, nil
+	return r, fmt.Errorf("orders read model %T cannot be rebuilt", live)
 }
 
 func productsRebuild(store eventstore.Store, live inventory.ProductViews) (operations.Rebuild, error) {
 	r := operations.Rebuild{Name: "products", Store: store, AggregateTypes: []string{domaininventory.StockAggregateType}}
 	switch v := live.(type) {
 	case *memory.ProductViews:
-		r.Begin = func(context.Context) (operations.Replacement, error) {
-			fresh := memory.NewProductViews()
-			return operations.NewReplacement(inventory.NewProductProjection(fresh), inventory.NewProductProjection(v),
-				operations.Steps{Swap: func(context.Context) error { v.Replace(fresh); return nil }}), nil
-		}
+		return inMemory(r, v, memory.NewProductViews, func(m *memory.ProductViews) operations.Projector { return inventory.NewProductProjection(m) }), nil
 	case *mongo.ProductViews:
-		r.Settle = 2 * mongo.PointerTTL
-		r.Lease = v.RebuildLease
-		r.Begin = func(ctx context.Context) (operations.Replacement, error) {
-			fresh, steps, err := v.Rebuilding(ctx)
-			if err != nil {
-				return nil, err
-			}
-			p := inventory.NewProductProjection(fresh)
-			return operations.NewReplacement(p, p, steps), nil
-		}
-	default:
-		return r, fmt.Errorf("products read model %T cannot be rebuilt", live)
+		return inMongo(r, v.Rebuilding, v.RebuildLease, func(m *mongo.ProductViews) operations.Projector { return inventory.NewProductProjection(m) }), nil
 	}
-	return r, nil
+	return r, fmt.Errorf("products read model %T cannot be rebuilt", live)
 }
 
 func notificationsRebuild(store eventstore.Store, live notifications.NotificationViews) (operations.Rebuild, error) {
 	r := operations.Rebuild{Name: "notifications", Store: store, AggregateTypes: []string{notification.AggregateType}}
 	switch v := live.(type) {
 	case *memory.NotificationViews:
-		r.Begin = func(context.Context) (operations.Replacement, error) {
-			fresh := memory.NewNotificationViews()
-			return operations.NewReplacement(notifications.NewNotificationProjection(fresh), notifications.NewNotificationProjection(v),
-				operations.Steps{Swap: func(context.Context) error { v.Replace(fresh); return nil }}), nil
-		}
+		return inMemory(r, v, memory.NewNotificationViews, func(m *memory.NotificationViews) operations.Projector {
+			return notifications.NewNotificationProjection(m)
+		}), nil
 	case *mongo.NotificationViews:
-		r.Settle = 2 * mongo.PointerTTL
-		r.Lease = v.RebuildLease
-		r.Begin = func(ctx context.Context) (operations.Replacement, error) {
-			fresh, steps, err := v.Rebuilding(ctx)
-			if err != nil {
-				return nil, err
-			}
-			p := notifications.NewNotificationProjection(fresh)
-			return operations.NewReplacement(p, p, steps), nil
-		}
-	default:
-		return r, fmt.Errorf("notifications read model %T cannot be rebuilt", live)
+		return inMongo(r, v.Rebuilding, v.RebuildLease, func(m *mongo.NotificationViews) operations.Projector {
+			return notifications.NewNotificationProjection(m)
+		}), nil
 	}
-	return r, nil
+	return r, fmt.Errorf("notifications read model %T cannot be rebuilt", live)
+}
+
+// inMemory rebuilds a read model in memory: a fresh copy is filled, then its
+// content replaces the live one's, and the events after that go to the live
+// one.
+func inMemory[M interface{ Replace(M) }](r operations.Rebuild, live M, fresh func() M, project func(M) operations.Projector) operations.Rebuild {
+	r.Begin = func(context.Context) (operations.Replacement, error) {
+		copy := fresh()
+		return operations.NewReplacement(project(copy), project(live),
+			operations.Steps{Swap: func(context.Context) error { live.Replace(copy); return nil }}), nil
+	}
+	return r
+}
+
+// inMongo rebuilds a read model on MongoDB into a fresh collection, which the
+// read model's pointer then names: the events after that go to it too.
+func inMongo[M any](r operations.Rebuild, rebuilding func(context.Context) (M, operations.Steps, error), lease func(context.Context) (operations.Lease, error), project func(M) operations.Projector) operations.Rebuild {
+	r.Settle = 2 * mongo.PointerTTL
+	r.Lease = lease
+	r.Begin = func(ctx context.Context) (operations.Replacement, error) {
+		copy, steps, err := rebuilding(ctx)
+		if err != nil {
+			return nil, err
+		}
+		p := project(copy)
+		return operations.NewReplacement(p, p, steps), nil
+	}
+	return r
 }
 
 // Tools are the operators' use cases of a process that serves nothing: the
