@@ -3,7 +3,8 @@
 // A transient failure (a database, broker, cache or provider that cannot be
 // reached, a circuit breaker that is open; a message that arrived before the
 // one it builds on) goes away by itself: the work is retried later and never
-// given up on while the dependency is down or the predecessor on its way. A malformed
+// given up on while the dependency is down; a message waiting for its
+// predecessor waits up to the router's patience, then is set aside. A malformed
 // input never gets better: it is set aside at once. Everything else is a
 // failure of the work itself, retried a bounded number of times.
 package fault

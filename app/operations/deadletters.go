@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -39,9 +40,6 @@ func StatusFromString(s string) (Status, error) {
 }
 
 func (s Status) String() string { return s.s }
-
-// IsZero reports a status that was never set.
-func (s Status) IsZero() bool { return s == Status{} }
 
 // ErrDeadLetterNotFound is returned for an id the archive does not hold.
 var ErrDeadLetterNotFound = errors.New("dead letter not found")
@@ -96,8 +94,8 @@ var partitionSuffix = regexp.MustCompile(`\.p\d+$`)
 // HandlerName is the handler without its partition.
 func (d DeadLetter) HandlerName() string { return partitionSuffix.ReplaceAllString(d.Handler, "") }
 
-// DeadLetterID names the dead letter of a message and a handler.
-func DeadLetterID(messageID, handler string) string { return messageID + "@" + handler }
+// deadLetterID names the dead letter of a message and a handler.
+func deadLetterID(messageID, handler string) string { return messageID + "@" + handler }
 
 // DeadLetterFilter selects dead letters. Zero fields do not filter.
 type DeadLetterFilter struct {
@@ -140,22 +138,13 @@ func (f DeadLetterFilter) Matches(d DeadLetter) bool {
 	if (!f.Since.IsZero() && d.LastFailedAt.Before(f.Since)) || (!f.Until.IsZero() && !d.LastFailedAt.Before(f.Until)) {
 		return false
 	}
-	if len(f.IDs) > 0 && !contains(f.IDs, d.ID) && !contains(f.IDs, d.MessageID) {
+	if len(f.IDs) > 0 && !slices.Contains(f.IDs, d.ID) && !slices.Contains(f.IDs, d.MessageID) {
 		return false
 	}
-	if len(f.Statuses) > 0 && !contains(f.Statuses, d.Status) {
+	if len(f.Statuses) > 0 && !slices.Contains(f.Statuses, d.Status) {
 		return false
 	}
 	return true
-}
-
-func contains[T comparable](values []T, v T) bool {
-	for _, x := range values {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // DeadLetters is the archive.

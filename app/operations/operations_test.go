@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -256,6 +257,14 @@ func TestRequestsThatCannotBeMeantAreRefusedAsInvalidArguments(t *testing.T) {
 			_, err := ops.ReplayEvents(ctx, operations.EventFilter{Filter: eventstore.Filter{Since: day, Until: day}}, false, never, "t", nil)
 			return err
 		},
+		"event replay with a negative limit": func() error {
+			_, err := ops.ReplayEvents(ctx, operations.EventFilter{All: true, Filter: eventstore.Filter{Limit: -1}}, false, never, "t", nil)
+			return err
+		},
+		"event replay of an unknown store beside a known one": func() error {
+			_, err := ops.ReplayEvents(ctx, operations.EventFilter{Services: []string{"orders", "payments"}}, false, never, "t", nil)
+			return err
+		},
 		"event replay of an unknown store": func() error {
 			_, err := ops.ReplayEvents(ctx, operations.EventFilter{Services: []string{"payments"}}, false, never, "t", nil)
 			return err
@@ -289,6 +298,43 @@ func TestAnEventReplayOfEverythingIsAskedForExplicitly(t *testing.T) {
 	runs, err := ops.RecentRuns(context.Background(), 1)
 	if err != nil || len(runs) != 1 || runs[0].Filter != "all" {
 		t.Fatalf("runs %+v %v", runs, err)
+	}
+}
+
+func TestADryRunOfADeadLetterReplaySaysWhichWouldBeQuarantined(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pub := &published{}
+	ops := newOperations(t, records(0), pub)
+	for i, replays := range []int{0, 2, 3, 5} {
+		if err := ops.Archive(ctx, operations.DeadLetter{MessageID: fmt.Sprint("m-", i), Handler: "h", Topic: "t", Reason: "boom", Replays: replays}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	report, err := ops.ReplayDeadLetters(ctx, operations.DeadLetterFilter{}, 3, true, operations.Pace{}, "t", nil)
+	if err != nil || report.Selected != 4 || report.Quarantined != 2 || report.Published != 0 || pub.count() != 0 {
+		t.Fatalf("dry run: selected %d, quarantined %d, published %d (%d on the bus): %v", report.Selected, report.Quarantined, report.Published, pub.count(), err)
+	}
+}
+
+// unsavedRuns cannot save the log of runs.
+type unsavedRuns struct{ operations.Runs }
+
+func (unsavedRuns) Save(context.Context, operations.Run) error { return errors.New("disk full") }
+
+func TestAReplayWhoseLogCannotBeSavedSaysSo(t *testing.T) {
+	t.Parallel()
+	pub := &published{}
+	ops, err := operations.New(operations.Config{
+		DeadLetters: memory.NewDeadLetters(), Runs: unsavedRuns{memory.NewRuns()}, Republisher: pub, Events: pub,
+		Stores: map[string]eventstore.Store{"orders": records(2)}, Clock: systemClock{}, IDs: &counterIDs{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := ops.ReplayEvents(context.Background(), operations.EventFilter{All: true}, false, operations.Pace{}, "t", nil)
+	if err == nil || !strings.Contains(err.Error(), "log was not saved") || report.Published != 2 {
+		t.Fatalf("published %d: %v", report.Published, err)
 	}
 }
 

@@ -112,6 +112,12 @@ func New(cfg Config) (*Operations, error) {
 		stores: cfg.Stores, clock: cfg.Clock, ids: cfg.IDs, rebuilds: map[string]Rebuild{},
 	}
 	for _, r := range cfg.Rebuilds {
+		if r.Name == "" || r.Store == nil || r.Begin == nil {
+			return nil, fmt.Errorf("operations: rebuild %q needs a name, a store and a beginning", r.Name)
+		}
+		if _, ok := o.rebuilds[r.Name]; ok {
+			return nil, fmt.Errorf("operations: two rebuilds of %q", r.Name)
+		}
 		o.rebuilds[r.Name] = r
 	}
 	return o, nil
@@ -120,7 +126,7 @@ func New(cfg Config) (*Operations, error) {
 // Archive stores a poisoned message.
 func (o *Operations) Archive(ctx context.Context, d DeadLetter) error {
 	now := o.clock.Now()
-	d.ID = DeadLetterID(d.MessageID, d.Handler)
+	d.ID = deadLetterID(d.MessageID, d.Handler)
 	d.FirstFailedAt, d.LastFailedAt, d.Failures, d.Status = now, now, 1, StatusFailed
 	return o.deadLetters.Record(ctx, d)
 }
@@ -161,7 +167,7 @@ const DefaultMaxReplays = 3
 // replayed maxReplays times is quarantined instead. Each is marked replayed
 // only after its publish succeeded, so a run cut short can be run again.
 // Without statuses in the filter, only failed dead letters are selected.
-func (o *Operations) ReplayDeadLetters(ctx context.Context, f DeadLetterFilter, maxReplays int, dryRun bool, pace Pace, by string, progress Progress) (Report, error) {
+func (o *Operations) ReplayDeadLetters(ctx context.Context, f DeadLetterFilter, maxReplays int, dryRun bool, pace Pace, by string, progress Progress) (report Report, err error) {
 	if len(f.Statuses) == 0 {
 		f.Statuses = []Status{StatusFailed}
 	}
@@ -184,13 +190,19 @@ func (o *Operations) ReplayDeadLetters(ctx context.Context, f DeadLetterFilter, 
 		}
 		return a.FirstFailedAt.Compare(b.FirstFailedAt)
 	})
-	report := newDeadLetterReport(selected, dryRun)
+	report = newDeadLetterReport(selected, dryRun)
 	if dryRun {
+		// What the run would do with each: quarantine it, or publish it.
+		for _, d := range selected {
+			if d.Replays >= maxReplays {
+				report.Quarantined++
+			}
+		}
 		return report, nil
 	}
 	run := o.startRun("dead-letters", describeDeadLetterFilter(f), by)
 	report.RunID = run.ID
-	defer func() { o.finishRun(ctx, run, report, err) }()
+	defer func() { err = errors.Join(err, o.finishRun(ctx, run, report, err)) }()
 	for i, d := range selected {
 		if i > 0 && !pace.wait(ctx) {
 			report.Stopped = true
@@ -320,6 +332,21 @@ type EventFilter struct {
 	All bool
 }
 
+// Validate refuses filters that cannot match anything, and a replay of
+// everything that was not asked for explicitly.
+func (f EventFilter) Validate() error {
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		return invalidf("start date %s must be before end date %s", f.Since.Format(time.RFC3339), f.Until.Format(time.RFC3339))
+	}
+	if f.Limit < 0 {
+		return invalidf("limit must not be negative")
+	}
+	if !f.selects() && !f.All {
+		return invalidf("replay needs a filter (event type, aggregate id, event ids, dates, services), or all to replay every stored event")
+	}
+	return nil
+}
+
 // selects reports whether the filter names something to replay, beyond how
 // many.
 func (f EventFilter) selects() bool {
@@ -331,22 +358,23 @@ func (f EventFilter) selects() bool {
 // recorded them. Consumers deduplicate by event id and projections by
 // version, so a replay changes only what missed the events the first time.
 func (o *Operations) ReplayEvents(ctx context.Context, f EventFilter, dryRun bool, pace Pace, by string, progress Progress) (report Report, err error) {
-	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
-		return Report{}, invalidf("start date %s must be before end date %s", f.Since.Format(time.RFC3339), f.Until.Format(time.RFC3339))
+	if err := f.Validate(); err != nil {
+		return Report{}, err
 	}
-	if !f.selects() && !f.All {
-		return Report{}, invalidf("replay needs a filter (event type, aggregate id, event ids, dates, services), or all to replay every stored event")
-	}
-	services := f.Services
-	if len(services) == 0 {
-		services = slices.Sorted(maps.Keys(o.stores))
+	// Every name is checked before anything is read, and each store is read
+	// once however often it is named.
+	services := slices.Sorted(maps.Keys(o.stores))
+	if len(f.Services) > 0 {
+		services = slices.Compact(slices.Sorted(slices.Values(f.Services)))
+		for _, s := range services {
+			if _, ok := o.stores[s]; !ok {
+				return Report{}, invalidf("no event store of service %q here", s)
+			}
+		}
 	}
 	report = Report{DryRun: dryRun, ByType: map[string]int{}}
 	for _, s := range services {
-		store, ok := o.stores[s]
-		if !ok {
-			return Report{}, invalidf("no event store of service %q here", s)
-		}
+		store := o.stores[s]
 		limit := f.Limit
 		if limit > 0 {
 			f.Filter.Limit = limit - len(report.Events)
@@ -364,7 +392,9 @@ func (o *Operations) ReplayEvents(ctx context.Context, f EventFilter, dryRun boo
 		f.Filter.Limit = limit
 	}
 	report.Selected = len(report.Events)
-	if len(f.EventIDs) > 0 {
+	// Under a limit that cut the reading short, a named event may simply not
+	// have been reached.
+	if len(f.EventIDs) > 0 && (f.Limit == 0 || report.Selected < f.Limit) {
 		for _, id := range f.EventIDs {
 			if !slices.ContainsFunc(report.Events, func(r eventstore.Record) bool { return r.EventID == id }) {
 				return Report{}, invalidf("no stored event %s matches", id)
@@ -376,7 +406,7 @@ func (o *Operations) ReplayEvents(ctx context.Context, f EventFilter, dryRun boo
 	}
 	run := o.startRun("events", describeEventFilter(f), by)
 	report.RunID = run.ID
-	defer func() { o.finishRun(ctx, run, report, err) }()
+	defer func() { err = errors.Join(err, o.finishRun(ctx, run, report, err)) }()
 	for i, rec := range report.Events {
 		if i > 0 && !pace.wait(ctx) {
 			report.Stopped = true

@@ -2,6 +2,7 @@ package operations
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -38,8 +39,9 @@ func (o *Operations) startRun(kind, filter, by string) Run {
 }
 
 // finishRun logs the run. It uses its own context: a run cancelled by its
-// caller is still logged.
-func (o *Operations) finishRun(ctx context.Context, r Run, report Report, err error) {
+// caller is still logged. A log that cannot be saved is an error of the run,
+// though its work is done: who replayed what must not go missing unnoticed.
+func (o *Operations) finishRun(ctx context.Context, r Run, report Report, err error) error {
 	r.FinishedAt = o.clock.Now()
 	r.Selected, r.Published, r.Quarantined, r.Stopped = report.Selected, report.Published, report.Quarantined, report.Stopped
 	if err != nil {
@@ -47,5 +49,8 @@ func (o *Operations) finishRun(ctx context.Context, r Run, report Report, err er
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	_ = o.runs.Save(ctx, r)
+	if err := o.runs.Save(ctx, r); err != nil {
+		return fmt.Errorf("%s run %s done, but its log was not saved: %w", r.Kind, r.ID, err)
+	}
+	return nil
 }
