@@ -72,8 +72,17 @@ func (c countedArchive) Archive(ctx context.Context, d operations.DeadLetter) er
 
 // Rebuilds of each read model, from the live read model of a running service.
 
+// Projections names the read models that can be rebuilt.
+var Projections = []string{ordersProjection, productsProjection, notificationsProjection}
+
+const (
+	ordersProjection        = "orders"
+	productsProjection      = "products"
+	notificationsProjection = "notifications"
+)
+
 func ordersRebuild(store eventstore.Store, live orders.OrderViews) (operations.Rebuild, error) {
-	r := operations.Rebuild{Name: "orders", Store: store, AggregateTypes: []string{order.AggregateType}}
+	r := operations.Rebuild{Name: ordersProjection, Store: store, AggregateTypes: []string{order.AggregateType}}
 	switch v := live.(type) {
 	case *memory.OrderViews:
 		return inMemory(r, v, memory.NewOrderViews, func(m *memory.OrderViews) operations.Projector { return orders.NewOrderProjection(m) }), nil
@@ -84,7 +93,7 @@ func ordersRebuild(store eventstore.Store, live orders.OrderViews) (operations.R
 }
 
 func productsRebuild(store eventstore.Store, live inventory.ProductViews) (operations.Rebuild, error) {
-	r := operations.Rebuild{Name: "products", Store: store, AggregateTypes: []string{domaininventory.StockAggregateType}}
+	r := operations.Rebuild{Name: productsProjection, Store: store, AggregateTypes: []string{domaininventory.StockAggregateType}}
 	switch v := live.(type) {
 	case *memory.ProductViews:
 		return inMemory(r, v, memory.NewProductViews, func(m *memory.ProductViews) operations.Projector { return inventory.NewProductProjection(m) }), nil
@@ -95,7 +104,7 @@ func productsRebuild(store eventstore.Store, live inventory.ProductViews) (opera
 }
 
 func notificationsRebuild(store eventstore.Store, live notifications.NotificationViews) (operations.Rebuild, error) {
-	r := operations.Rebuild{Name: "notifications", Store: store, AggregateTypes: []string{notification.AggregateType}}
+	r := operations.Rebuild{Name: notificationsProjection, Store: store, AggregateTypes: []string{notification.AggregateType}}
 	switch v := live.(type) {
 	case *memory.NotificationViews:
 		return inMemory(r, v, memory.NewNotificationViews, func(m *memory.NotificationViews) operations.Projector {

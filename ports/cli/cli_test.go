@@ -33,6 +33,12 @@ func TestUsageErrorsExitWithTwo(t *testing.T) {
 		{[]string{"serve", "--bogus"}, nil, cli.ExitUsage, "flag provided but not defined"},
 		{[]string{"serve", "extra"}, nil, cli.ExitUsage, "unexpected arguments"},
 		{[]string{"serve", "--services", "payments"}, nil, cli.ExitUsage, `unknown service "payments"`},
+		// Refused before anything is connected to.
+		{[]string{"replay", "--start-date", "2024-02-01", "--end-date", "2024-01-01"}, nil, cli.ExitUsage, "must be before"},
+		{[]string{"replay", "--status", "failed", "--start-date", "2024-02-01", "--end-date", "2024-01-01"}, nil, cli.ExitUsage, "must be before"},
+		{[]string{"replay", "--all", "--limit", "-1"}, nil, cli.ExitUsage, "limit must not be negative"},
+		{[]string{"replay", "--services", "orders,payments"}, nil, cli.ExitUsage, `unknown service "payments"`},
+		{[]string{"projections", "rebuild", "--projection", "carts"}, nil, cli.ExitUsage, "want one of orders, products, notifications"},
 		{[]string{"serve"}, map[string]string{"MAX_RETRIES": "many"}, cli.ExitFailure, "MAX_RETRIES"},
 		{[]string{"help"}, nil, cli.ExitOK, "Commands:"},
 	}

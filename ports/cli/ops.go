@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -356,22 +357,36 @@ func replay(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if f.Limit < 0 || *delay < 0 {
-		return fmt.Errorf("%w: --limit and --delay must not be negative", errUsage)
+	if *delay < 0 {
+		return fmt.Errorf("%w: --delay must not be negative", errUsage)
 	}
-	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
-		return fmt.Errorf("%w: --start-date must be before --end-date", errUsage)
-	}
-	for _, s := range f.Services {
-		if _, err := service.ParseServices(s); err != nil {
+	if len(f.Services) > 0 {
+		services, err := service.ParseServices(strings.Join(f.Services, ","))
+		if err != nil {
 			return fmt.Errorf("%w: --services: %v", errUsage, err)
 		}
+		f.Services = services
 	}
 	if status != "" && status != "failed" {
 		return fmt.Errorf(`%w: --status must be "failed" (the dead letters) or left out`, errUsage)
 	}
 	if status == "failed" && (aggregateID != "" || len(f.Services) > 0 || f.All) {
 		return fmt.Errorf("%w: --status failed replays dead letters; --aggregate-id, --services and --all select stored events", errUsage)
+	}
+	df := operations.DeadLetterFilter{EventType: eventType, IDs: f.EventIDs, Since: f.Since, Until: f.Until, Limit: f.Limit}
+	if eventType != "" {
+		f.Types = []string{eventType}
+	}
+	if aggregateID != "" {
+		f.AggregateIDs = []string{aggregateID}
+	}
+	// Refused before connecting, as the use cases would refuse them.
+	validate := f.Validate
+	if status == "failed" {
+		validate = df.Validate
+	}
+	if err := validate(); err != nil {
+		return refused(err)
 	}
 	ops, closeOps, err := openOperations(ctx, env)
 	if err != nil {
@@ -381,15 +396,8 @@ func replay(ctx context.Context, env Env, args []string) error {
 	out := output{env: env, json: *jsonOut}
 	var report operations.Report
 	if status == "failed" {
-		df := operations.DeadLetterFilter{EventType: eventType, IDs: f.EventIDs, Since: f.Since, Until: f.Until, Limit: f.Limit}
 		report, err = ops.ReplayDeadLetters(ctx, df, *maxReplays, *dryRun, operations.Pace{Delay: *delay}, *by, out.progress("replaying"))
 	} else {
-		if eventType != "" {
-			f.Types = []string{eventType}
-		}
-		if aggregateID != "" {
-			f.AggregateIDs = []string{aggregateID}
-		}
 		report, err = ops.ReplayEvents(ctx, f, *dryRun, operations.Pace{Delay: *delay}, *by, out.progress("replaying"))
 	}
 	if err != nil && report.Selected == 0 {
@@ -411,10 +419,8 @@ func projections(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	switch *projection {
-	case "", "orders", "products", "notifications":
-	default:
-		return fmt.Errorf("%w: --projection %q: want orders, products or notifications", errUsage, *projection)
+	if *projection != "" && !slices.Contains(service.Projections, *projection) {
+		return fmt.Errorf("%w: --projection %q: want one of %s", errUsage, *projection, strings.Join(service.Projections, ", "))
 	}
 	ops, closeOps, err := openOperations(ctx, env)
 	if err != nil {
