@@ -186,12 +186,18 @@ func (b *Bus) Backlog(_ context.Context, queues []string) (map[string]float64, e
 	out := make(map[string]float64, len(queues))
 	for _, name := range queues {
 		q, err := ch.QueueDeclarePassive(b.cfg.QueuePrefix+name, true, false, false, false, nil)
-		if err != nil {
+		var amqpErr *amqp091.Error
+		if errors.As(err, &amqpErr) && amqpErr.Code == amqp091.NotFound {
 			// A queue that does not exist closes the channel: open another.
-			if ch, err = conn.Channel(); err != nil {
+			next, err := conn.Channel()
+			if err != nil {
 				return out, err
 			}
+			ch = next
 			continue
+		}
+		if err != nil {
+			return out, err
 		}
 		out[name] = float64(q.Messages)
 	}

@@ -162,3 +162,30 @@ func TestAClosingSubscriberLetsTheMessageInHandBeAcknowledgedBeforeTheStandbyTak
 	case <-time.After(500 * time.Millisecond):
 	}
 }
+
+func TestTheBacklogCountsTheQueuesThereAreAndPassesOverTheOthers(t *testing.T) {
+	t.Parallel()
+	url := amqptest.URL(t)
+	prefix := "test-" + watermill.NewShortUUID() + "."
+	topic := prefix + "events.order.0"
+	bus, err := amqp.New(amqp.Config{URL: url, Prefetch: 10, ChannelPoolSize: 2, Confirms: true, QueuePrefix: prefix}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Close()
+	t.Cleanup(func() { amqptest.DeleteQueues(t, url, []string{prefix + "group"}, []string{topic}) })
+	if err := bus.Declare("group", topic); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := bus.Publisher().Publish(topic, message.NewMessage(watermill.NewUUID(), []byte("{}"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A missing queue closes the channel the count is read on; the queues
+	// after it are still counted.
+	backlog, err := bus.Backlog(context.Background(), []string{"missing", "group", "missing-too"})
+	if err != nil || len(backlog) != 1 || backlog["group"] != 2 {
+		t.Fatalf("backlog %v: %v", backlog, err)
+	}
+}
