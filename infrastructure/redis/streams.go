@@ -30,8 +30,6 @@ type StreamsConfig struct {
 	// (REDIS_CLAIM_IDLE): the time a dead consumer's messages wait. A live
 	// consumer keeps what it holds however long its handler takes (KeepHeld).
 	ClaimIdle time.Duration
-	// TrimInterval is how often the trimmer runs (REDIS_TRIM_INTERVAL).
-	TrimInterval time.Duration
 	// Subscriptions bounds how many streams the process reads at once: each
 	// blocking read holds a connection of its own.
 	Subscriptions int
@@ -43,7 +41,6 @@ type StreamsConfig struct {
 // Nothing is trimmed when published: the Trimmer removes only what every
 // group has acknowledged.
 type Streams struct {
-	url       string
 	cfg       StreamsConfig
 	logger    watermill.LoggerAdapter
 	readers   *goredis.Client
@@ -77,7 +74,7 @@ func NewStreams(url string, cfg StreamsConfig, logger watermill.LoggerAdapter) (
 	// (tools, tests) beside them.
 	readOpts.PoolSize = 2*cfg.Subscriptions + 32
 	readOpts.ReadTimeout = 5 * time.Second
-	s := &Streams{url: url, cfg: cfg, logger: logger, readers: goredis.NewClient(&readOpts), writer: goredis.NewClient(opts), topics: map[string]bool{}, groups: map[string][]string{}}
+	s := &Streams{cfg: cfg, logger: logger, readers: goredis.NewClient(&readOpts), writer: goredis.NewClient(opts), topics: map[string]bool{}, groups: map[string][]string{}}
 	s.publisher, err = redisstream.NewPublisher(redisstream.PublisherConfig{Client: sharedClient{s.writer}, Marshaller: unmarshaller{}}, logger)
 	if err != nil {
 		return nil, err
@@ -112,7 +109,7 @@ func (s *Streams) Subscriber(consumerGroup string) (message.Subscriber, error) {
 // takes back what this consumer's previous run left pending.
 func (s *Streams) Declare(ctx context.Context, consumerGroup, topic string) error {
 	err := s.writer.XGroupCreateMkStream(ctx, topic, consumerGroup, "0").Err()
-	if err != nil && err.Error() != "BUSYGROUP Consumer Group name already exists" {
+	if err != nil && !goredis.HasErrorPrefix(err, "BUSYGROUP") {
 		return fmt.Errorf("declare %s on %s: %w", consumerGroup, topic, err)
 	}
 	if err := s.reclaimOwnPending(ctx, consumerGroup, topic); err != nil {
@@ -146,34 +143,11 @@ func (s *Streams) declared(prefix string) []string {
 // they were delivered to its previous run, which is gone; but the subscriber
 // would claim them only once idle for ClaimIdle, and meanwhile read newer
 // entries, putting an aggregate's later events before its earlier ones.
-// Marked idle (XCLAIM IDLE, JUSTID: the delivery count is left alone), they
-// are taken by the subscriber's first claim, before it reads anything new.
+// Marked idle, they are taken by the subscriber's first claim, before it
+// reads anything new.
 func (s *Streams) reclaimOwnPending(ctx context.Context, consumerGroup, topic string) error {
-	const page = 500
-	start := "-"
-	for {
-		pending, err := s.writer.XPendingExt(ctx, &goredis.XPendingExtArgs{
-			Stream: topic, Group: consumerGroup, Consumer: s.cfg.Consumer, Start: start, End: "+", Count: page,
-		}).Result()
-		if err != nil {
-			return err
-		}
-		if len(pending) == 0 {
-			return nil
-		}
-		args := []any{"XCLAIM", topic, consumerGroup, s.cfg.Consumer, 0}
-		for _, p := range pending {
-			args = append(args, p.ID)
-		}
-		args = append(args, "IDLE", s.cfg.ClaimIdle.Milliseconds(), "JUSTID")
-		if err := s.writer.Do(ctx, args...).Err(); err != nil {
-			return err
-		}
-		if len(pending) < page {
-			return nil
-		}
-		start = "(" + pending[len(pending)-1].ID
-	}
+	_, err := s.claimOwn(ctx, topic, consumerGroup, 0, s.cfg.ClaimIdle)
+	return err
 }
 
 // KeepHeld keeps the entries this process holds from being claimed by
@@ -204,23 +178,24 @@ func (s *Streams) KeepHeld(ctx context.Context) {
 	}
 }
 
-// refreshHeldScript resets the idle time of a page of the consumer's pending
-// entries that are less idle than the claim threshold. It runs as one script
-// so that an entry another consumer claimed between the listing and the
-// claim is not taken back. Entries already claimable are left alone: they
-// are a previous run's, which reclaimOwnPending marked for the subscriber to
-// take and deliver again, and refreshing them would hide them from it.
-// JUSTID leaves the delivery count alone.
-var refreshHeldScript = goredis.NewScript(`
-local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[4], '+', tonumber(ARGV[5]), ARGV[2])
+// claimOwnScript claims again, to the same consumer, a page of the entries
+// pending with it, and sets their idle time (ARGV[6], ms); JUSTID leaves
+// their delivery count alone. With ARGV[5] > 0 only entries less idle than
+// that are taken. It runs as one script so that an entry another consumer
+// claimed between the listing and the claim is not taken back.
+var claimOwnScript = goredis.NewScript(`
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], '+', tonumber(ARGV[4]), ARGV[2])
+local below = tonumber(ARGV[5])
 local args = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0}
 for _, p in ipairs(pending) do
-	if tonumber(p[3]) < tonumber(ARGV[3]) then
+	if below == 0 or tonumber(p[3]) < below then
 		args[#args + 1] = p[1]
 	end
 end
-local refreshed = #args - 5
-if refreshed > 0 then
+local claimed = #args - 5
+if claimed > 0 then
+	args[#args + 1] = 'IDLE'
+	args[#args + 1] = ARGV[6]
 	args[#args + 1] = 'JUSTID'
 	redis.call(unpack(args))
 end
@@ -228,14 +203,38 @@ local last = ''
 if #pending > 0 then
 	last = pending[#pending][1]
 end
-return {refreshed, #pending, last}
+return {claimed, #pending, last}
 `)
 
-// refreshHeld refreshes the entries held on every declared group once and
-// returns how many it refreshed. A group that fails does not keep the others
-// from being refreshed.
-func (s *Streams) refreshHeld(ctx context.Context) (int, error) {
+// claimOwn runs claimOwnScript over every page of the consumer's pending
+// entries on a group and returns how many it claimed.
+func (s *Streams) claimOwn(ctx context.Context, topic, group string, below, idle time.Duration) (int, error) {
 	const page = 500
+	claimed := 0
+	start := "-"
+	for {
+		res, err := claimOwnScript.Run(ctx, s.writer, []string{topic}, group, s.cfg.Consumer, start, page, below.Milliseconds(), idle.Milliseconds()).Slice()
+		if err != nil {
+			return claimed, err
+		}
+		n, _ := res[0].(int64)
+		listed, _ := res[1].(int64)
+		last, _ := res[2].(string)
+		claimed += int(n)
+		if listed < page {
+			return claimed, nil
+		}
+		start = "(" + last
+	}
+}
+
+// refreshHeld resets the idle time of the entries held on every declared
+// group, once, and returns how many it refreshed. Entries already claimable
+// are left alone: they are a previous run's, which reclaimOwnPending marked
+// for the subscriber to take and deliver again, and refreshing them would
+// hide them from it. A group that fails does not keep the others from being
+// refreshed.
+func (s *Streams) refreshHeld(ctx context.Context) (int, error) {
 	s.mu.Lock()
 	groups := maps.Clone(s.groups)
 	s.mu.Unlock()
@@ -243,24 +242,10 @@ func (s *Streams) refreshHeld(ctx context.Context) (int, error) {
 	var errs []error
 	for topic, names := range groups {
 		for _, group := range names {
-			start := "-"
-			for {
-				res, err := refreshHeldScript.Run(ctx, s.writer, []string{topic}, group, s.cfg.Consumer, s.cfg.ClaimIdle.Milliseconds(), start, page).Slice()
-				if err != nil && strings.HasPrefix(err.Error(), "NOGROUP") {
-					break // the stream or group was deleted since it was declared
-				}
-				if err != nil {
-					errs = append(errs, fmt.Errorf("refresh %s on %s: %w", group, topic, err))
-					break
-				}
-				n, _ := res[0].(int64)
-				listed, _ := res[1].(int64)
-				last, _ := res[2].(string)
-				refreshed += int(n)
-				if listed < page {
-					break
-				}
-				start = "(" + last
+			n, err := s.claimOwn(ctx, topic, group, s.cfg.ClaimIdle, 0)
+			refreshed += n
+			if err != nil && !goredis.HasErrorPrefix(err, "NOGROUP") { // NOGROUP: deleted since it was declared
+				errs = append(errs, fmt.Errorf("refresh %s on %s: %w", group, topic, err))
 			}
 		}
 	}
@@ -324,7 +309,6 @@ func (unmarshaller) undecodable(values map[string]any, reason string) *message.M
 // watermill-redisstream offers nothing else.
 type Trimmer struct {
 	streams *Streams
-	client  *goredis.Client
 	prefix  string
 	logger  *slog.Logger
 }
@@ -333,7 +317,7 @@ type Trimmer struct {
 // with prefix, and no other: a shared Redis may hold consumer-group streams
 // of other systems, under any name.
 func (s *Streams) NewTrimmer(prefix string, logger *slog.Logger) *Trimmer {
-	return &Trimmer{streams: s, client: s.writer, prefix: prefix, logger: logger}
+	return &Trimmer{streams: s, prefix: prefix, logger: logger}
 }
 
 // Run trims every interval until ctx is done.
@@ -366,8 +350,8 @@ func (t *Trimmer) Trim(ctx context.Context) (int64, error) {
 }
 
 func (t *Trimmer) trimStream(ctx context.Context, stream string) (int64, error) {
-	groups, err := t.client.XInfoGroups(ctx, stream).Result()
-	if isNoSuchKey(err) {
+	groups, err := t.streams.writer.XInfoGroups(ctx, stream).Result()
+	if goredis.HasErrorPrefix(err, "no such key") {
 		return 0, nil // deleted since it was declared
 	}
 	if err != nil || len(groups) == 0 {
@@ -380,7 +364,7 @@ func (t *Trimmer) trimStream(ctx context.Context, stream string) (int64, error) 
 		// not acknowledged is pending, from its lowest id on.
 		bound := g.LastDeliveredID
 		if g.Pending > 0 {
-			p, err := t.client.XPending(ctx, stream, g.Name).Result()
+			p, err := t.streams.writer.XPending(ctx, stream, g.Name).Result()
 			if err != nil {
 				return 0, err
 			}
@@ -395,7 +379,7 @@ func (t *Trimmer) trimStream(ctx context.Context, stream string) (int64, error) 
 	if safe == "" || safe == "0-0" {
 		return 0, nil
 	}
-	return t.client.XTrimMinID(ctx, stream, safe).Result()
+	return t.streams.writer.XTrimMinID(ctx, stream, safe).Result()
 }
 
 // lessID compares stream ids ("ms-seq").
@@ -413,7 +397,7 @@ func (s *Streams) Backlog(ctx context.Context, prefix string) (map[string]float6
 	out := map[string]float64{}
 	for _, stream := range s.declared(prefix) {
 		groups, err := s.writer.XInfoGroups(ctx, stream).Result()
-		if isNoSuchKey(err) {
+		if goredis.HasErrorPrefix(err, "no such key") {
 			continue
 		}
 		if err != nil {
@@ -424,9 +408,4 @@ func (s *Streams) Backlog(ctx context.Context, prefix string) (map[string]float6
 		}
 	}
 	return out, nil
-}
-
-// isNoSuchKey reports Redis's answer about a stream that does not exist.
-func isNoSuchKey(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "ERR no such key")
 }

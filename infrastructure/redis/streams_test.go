@@ -93,6 +93,14 @@ func TestTheTrimmerRemovesOnlyWhatEveryGroupAcknowledged(t *testing.T) {
 		ids = append(ids, e.ID)
 	}
 	trimmer := s.NewTrimmer(prefix, slog.New(slog.DiscardHandler))
+	// A declared stream whose only group is gone keeps everything for the
+	// next group.
+	if err := s.Declare(ctx, "gone", stream); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.XGroupDestroy(ctx, stream, "gone").Err(); err != nil {
+		t.Fatal(err)
+	}
 	if n, err := trimmer.Trim(ctx); err != nil || n != 0 {
 		t.Fatalf("without groups: removed %d, %v", n, err)
 	}
