@@ -281,8 +281,9 @@ func requeueEarly(pub message.Publisher, patience time.Duration, logger *slog.Lo
 			if err := pub.Publish(topic, again); err != nil {
 				return out, fault.Unavailable("bus", fmt.Errorf("requeue %s: %w", msg.UUID, err))
 			}
+			// The message's context carries its id, handler and attempt.
 			logger.InfoContext(msg.Context(), "message requeued behind its topic: it arrived before its predecessor",
-				"message_id", msg.UUID, "handler", message.HandlerNameFromCtx(msg.Context()), "topic", topic, "reason", err.Error())
+				"topic", topic, "reason", err.Error())
 			return out, nil
 		}
 	}

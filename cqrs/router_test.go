@@ -19,6 +19,7 @@ import (
 	"shop/app/fault"
 	"shop/app/readmodel"
 	"shop/cqrs"
+	"shop/infrastructure/logging"
 	"shop/infrastructure/memory"
 )
 
@@ -468,4 +469,65 @@ func TestARequeuedCopyIsHandledOnlyByTheHandlerThatFoundItEarly(t *testing.T) {
 			t.Errorf("%s handled copies addressed to %q", name, got)
 		}
 	}
+}
+
+func TestTheLineOfARequeueNamesTheMessageOnce(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	logger := logging.New(&logs, logging.FormatJSON, slog.LevelInfo)
+	pubsub := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})
+	router, err := cqrs.NewRouter(fastRetries(3), pubsub, cqrs.Topics{Partitions: 1}, cqrs.NewKnownNames("test.msg"), cqrs.NewDeduplicator(memory.NewProcessedMessages(time.Hour, 10), logger), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deliveries atomic.Int32
+	router.AddConsumerHandler("projection", testTopic, pubsub, func(*message.Message) error {
+		if deliveries.Add(1) == 1 {
+			return early()
+		}
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { _ = router.Run(ctx) }()
+	<-router.Running()
+	t.Cleanup(func() {
+		cancel()
+		_ = router.Close()
+		_ = pubsub.Close()
+	})
+	msg := message.NewMessage(watermill.NewUUID(), []byte("{}"))
+	msg.Metadata.Set(cqrs.NameKey, "test.msg")
+	if err := pubsub.Publish(testTopic, msg); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return deliveries.Load() == 2 })
+	var line string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "message requeued") {
+			line = l
+		}
+	}
+	for _, key := range []string{`"message_id":`, `"handler":`, `"attempt":`} {
+		if n := strings.Count(line, key); n != 1 {
+			t.Errorf("%s %d times in %s", key, n, line)
+		}
+	}
+}
+
+// syncBuffer collects log lines from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
