@@ -56,8 +56,10 @@ func NewEventStore(ctx context.Context, client *Client, service string, codec ev
 		// The optimistic concurrency check: a second event with the same
 		// version of an aggregate is refused.
 		{Keys: bson.D{{Key: "aggregateType", Value: 1}, {Key: "aggregateId", Value: 1}, {Key: "version", Value: 1}}, Options: options.Index().SetUnique(true).SetName("stream_version")},
-		// The relay's sweep.
-		{Keys: bson.D{{Key: "published", Value: 1}, {Key: "recordedAt", Value: 1}}, Options: options.Index().SetName("unpublished")},
+		// The relay's sweep: the unpublished ones, in the order it pages
+		// them, so that a page is read in index order, not sorted out of
+		// the whole backlog.
+		{Keys: append(bson.D{{Key: "published", Value: 1}}, recordedOrder...), Options: options.Index().SetName("unpublished_in_order")},
 		// Replays: by time, by type and time.
 		{Keys: recordedOrder, Options: options.Index().SetName("recorded")},
 		{Keys: bson.D{{Key: "type", Value: 1}, {Key: "recordedAt", Value: 1}}, Options: options.Index().SetName("type_recorded")},
@@ -214,7 +216,7 @@ func (s *EventStore) Unpublished(ctx context.Context, recordedBefore time.Time, 
 
 // unpublishedFilter selects the unpublished records recorded before a time
 // and after a position in recordedOrder. The position's time bounds
-// recordedAt from below as well, so that MongoDB scans the "unpublished"
+// recordedAt from below as well, so that MongoDB scans the "unpublished_in_order"
 // index from the position on rather than from the start of the backlog; the
 // $or then admits later milliseconds whole and, within the position's own,
 // the records that sort after it. FerretDB pushes the equality on published
