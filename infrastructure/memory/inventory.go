@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 
 	"shop/app/inventory"
@@ -71,7 +72,7 @@ func (m *ProductViews) List(_ context.Context, f inventory.ProductFilter) (inven
 		}
 	}
 	m.mu.RUnlock()
-	slices.SortFunc(matches, func(a, b inventory.ProductView) int { return compareStrings(a.ProductID, b.ProductID) })
+	slices.SortFunc(matches, func(a, b inventory.ProductView) int { return strings.Compare(a.ProductID, b.ProductID) })
 	page := inventory.ProductPage{Products: matches}
 	if f.Limit > 0 && len(matches) > f.Limit {
 		page.Products = matches[:f.Limit]

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 
 	"shop/app/notifications"
@@ -44,10 +45,10 @@ func (m *NotificationViews) ByOrder(_ context.Context, orderID string) ([]notifi
 	}
 	m.mu.RUnlock()
 	slices.SortFunc(views, func(a, b notifications.NotificationView) int {
-		if c := compareStrings(a.Kind.String(), b.Kind.String()); c != 0 {
+		if c := strings.Compare(a.Kind.String(), b.Kind.String()); c != 0 {
 			return c
 		}
-		return compareStrings(a.Channel.String(), b.Channel.String())
+		return strings.Compare(a.Channel.String(), b.Channel.String())
 	})
 	return views, nil
 }

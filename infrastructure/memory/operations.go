@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 
 	"shop/app/operations"
@@ -58,7 +59,7 @@ func (m *DeadLetters) List(_ context.Context, f operations.DeadLetterFilter) ([]
 		if c := a.FirstFailedAt.Compare(b.FirstFailedAt); c != 0 {
 			return c
 		}
-		return compareStrings(a.ID, b.ID)
+		return strings.Compare(a.ID, b.ID)
 	})
 	if f.Limit > 0 && len(out) > f.Limit {
 		out = out[:f.Limit]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 
 	"shop/app/orders"
@@ -96,7 +97,7 @@ func (m *OrderViews) List(_ context.Context, f orders.OrderFilter) (orders.Order
 		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
 			return c
 		}
-		return compareStrings(b.ID, a.ID)
+		return strings.Compare(b.ID, a.ID)
 	})
 	page := orders.OrderPage{Orders: matches}
 	if f.Limit > 0 && len(matches) > f.Limit {
@@ -105,14 +106,4 @@ func (m *OrderViews) List(_ context.Context, f orders.OrderFilter) (orders.Order
 		page.Next = &orders.OrderCursor{CreatedAt: last.CreatedAt, ID: last.ID}
 	}
 	return page, nil
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

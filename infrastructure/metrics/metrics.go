@@ -221,9 +221,13 @@ func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	if time.Since(c.at) > 10*time.Second {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		if v, err := c.read(ctx); err == nil {
-			c.cache, c.at = v, time.Now()
+		// A count that cannot be read is not reported: an old one would
+		// show a flat backlog for as long as the broker is down.
+		v, err := c.read(ctx)
+		if err != nil {
+			v = nil
 		}
+		c.cache, c.at = v, time.Now()
 		cancel()
 	}
 	values := c.cache

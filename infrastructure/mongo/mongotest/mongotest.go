@@ -17,7 +17,6 @@ import (
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
@@ -28,7 +27,6 @@ const PostgreSQLURL = "postgres://127.0.0.1:5432/test"
 var (
 	once     sync.Once
 	url      string
-	backend  string
 	startErr error
 )
 
@@ -42,15 +40,9 @@ func URL(t testing.TB) string {
 	return url
 }
 
-// Backend says what the tests talk to: "mongodb", "ferretdb-postgresql" or "ferretdb-sqlite".
-func Backend() string {
-	once.Do(start)
-	return backend
-}
-
 func start() {
 	if u := os.Getenv("MONGODB_TEST_URL"); u != "" {
-		url, backend = u, "mongodb"
+		url = u
 		return
 	}
 	cfg := &ferretdb.Config{
@@ -60,14 +52,14 @@ func start() {
 	}
 	if conn, err := net.DialTimeout("tcp", "127.0.0.1:5432", time.Second); err == nil {
 		_ = conn.Close()
-		cfg.Handler, cfg.PostgreSQLURL, backend = "postgresql", PostgreSQLURL, "ferretdb-postgresql"
+		cfg.Handler, cfg.PostgreSQLURL = "postgresql", PostgreSQLURL
 	} else {
 		dir, err := os.MkdirTemp("", "ferretdb-sqlite-")
 		if err != nil {
 			startErr = err
 			return
 		}
-		cfg.Handler, cfg.SQLiteURL, backend = "sqlite", "file:"+dir+"/", "ferretdb-sqlite"
+		cfg.Handler, cfg.SQLiteURL = "sqlite", "file:"+dir+"/"
 	}
 	f, err := ferretdb.New(cfg)
 	if err != nil {
@@ -109,76 +101,6 @@ func Prefix(t testing.TB) string {
 		}
 	})
 	return prefix
-}
-
-// AddGINIndexes makes the embedded FerretDB's indexes of a database usable
-// for equality filters: FerretDB v1 builds each index as a btree on
-// (_jsonb->'field'), but filters with (_jsonb->'field') @> value, which only a
-// GIN index on the same expression serves. Without them every filtered query
-// scans its collection. Benchmarks call it after the collections and their
-// indexes exist; it does nothing unless the embedded PostgreSQL backend is used.
-func AddGINIndexes(t testing.TB, database string) {
-	t.Helper()
-	if Backend() != "ferretdb-postgresql" {
-		return
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, PostgreSQLURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND indexdef NOT LIKE '%USING gin%'`, database)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stmts []string
-	for rows.Next() {
-		var table, index, def string
-		if err := rows.Scan(&table, &index, &def); err != nil {
-			t.Fatal(err)
-		}
-		// indexdef: CREATE [UNIQUE] INDEX name ON schema.table USING btree (((_jsonb -> 'a'::text)), ...)
-		open := strings.Index(def, "USING btree (")
-		if open < 0 {
-			continue
-		}
-		cols := def[open+len("USING btree (") : len(def)-1]
-		for i, col := range splitTopLevel(cols) {
-			col = strings.TrimSpace(strings.TrimSuffix(strings.TrimSuffix(col, " DESC"), " ASC"))
-			if !strings.Contains(col, "_jsonb") {
-				continue
-			}
-			stmts = append(stmts, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q.%q USING gin (%s) WITH (fastupdate = off)`,
-				fmt.Sprintf("%s_gin%d", index, i), database, table, col))
-		}
-	}
-	rows.Close()
-	for _, s := range stmts {
-		if _, err := conn.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-}
-
-// splitTopLevel splits a column list at the commas outside parentheses.
-func splitTopLevel(s string) []string {
-	var parts []string
-	depth, start := 0, 0
-	for i, c := range s {
-		switch c {
-		case '(':
-			depth++
-		case ')':
-			depth--
-		case ',':
-			if depth == 0 {
-				parts = append(parts, s[start:i])
-				start = i + 1
-			}
-		}
-	}
-	return append(parts, s[start:])
 }
 
 // Server is an embedded FerretDB of a test's own, which the test may stop and
