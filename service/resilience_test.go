@@ -2,9 +2,12 @@ package service_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -212,4 +215,31 @@ func TestOrdersSurviveARestartOfMongoDB(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		server.Start()
 	})
+}
+
+// A router that cannot subscribe returns at once; the process must stop
+// with the reason rather than wait forever for it to run, serving nothing.
+func TestAProcessWhoseRoutersCannotSubscribeStopsWithTheReason(t *testing.T) {
+	t.Parallel()
+	server := redistest.StartServer(t)
+	cfg := service.DefaultConfig()
+	cfg.DemoCatalog = false
+	cfg.Host = "127.0.0.1"
+	for _, name := range service.AllServices {
+		cfg.Ports[name] = 0
+	}
+	backendConfig(t, backend{"redis-memory", service.BusRedis, false}, &cfg)
+	cfg.RedisURL = server.URL()
+	cfg.ShutdownTimeout = 5 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sys, err := service.New(ctx, cfg, slog.New(slog.DiscardHandler), service.Adapters{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server.Kill() // between the declarations and the subscriptions
+	err = sys.Run(ctx, func(map[string]string) { t.Error("the system served without its routers") })
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "router stopped") {
+		t.Fatalf("run: %v", err)
+	}
 }

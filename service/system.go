@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,7 +33,11 @@ type System struct {
 	relayStop context.CancelFunc
 	relays    sync.WaitGroup
 	routers   sync.WaitGroup
-	servers   []*http.Server
+	// routerEnded hears of every router whose Run returned, with its error:
+	// before the shutdown, a router that ended leaves its handlers without
+	// messages, and the process must not go on as if it served.
+	routerEnded chan error
+	servers     []*http.Server
 }
 
 // New connects to the configured servers, creates what they lack (indexes,
@@ -122,34 +127,41 @@ func (s *System) Start(ctx context.Context) error {
 			run(relayCtx)
 		}()
 	}
-	for _, svc := range s.services {
+	s.routerEnded = make(chan error, len(s.services)+1)
+	run := func(name string, router *message.Router) {
 		s.routers.Add(1)
 		go func() {
 			defer s.routers.Done()
-			if err := svc.router.Run(context.WithoutCancel(ctx)); err != nil {
-				s.platform.Logger.Error("router stopped", "service", svc.Name, "error", err)
+			err := router.Run(context.WithoutCancel(ctx))
+			if err != nil {
+				s.platform.Logger.Error("router stopped", "router", name, "error", err)
 			}
+			s.routerEnded <- fmt.Errorf("the %s router stopped: %w", name, cmp.Or(err, errors.New("without an error")))
 		}()
 	}
-	if s.deadLetters != nil {
-		s.routers.Add(1)
-		go func() {
-			defer s.routers.Done()
-			if err := s.deadLetters.Run(context.WithoutCancel(ctx)); err != nil {
-				s.platform.Logger.Error("dead letter archive stopped", "error", err)
-			}
-		}()
+	// A router that cannot subscribe returns from Run without ever running.
+	waitRunning := func(router *message.Router) error {
 		select {
-		case <-s.deadLetters.Running():
+		case <-router.Running():
+			return nil
+		case err := <-s.routerEnded:
+			return err
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 	for _, svc := range s.services {
-		select {
-		case <-svc.router.Running():
-		case <-ctx.Done():
-			return ctx.Err()
+		run(svc.Name, svc.router)
+	}
+	if s.deadLetters != nil {
+		run("dead letter archive", s.deadLetters)
+		if err := waitRunning(s.deadLetters); err != nil {
+			return err
+		}
+	}
+	for _, svc := range s.services {
+		if err := waitRunning(svc.router); err != nil {
+			return err
 		}
 	}
 	for _, svc := range s.services {
@@ -269,7 +281,13 @@ func (s *System) Run(ctx context.Context, ready func(addrs map[string]string)) e
 	if ready != nil {
 		ready(addrs)
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case err := <-s.routerEnded:
+		// Exiting lets the orchestrator start the process again.
+		s.platform.Logger.Error("shutting down: a router stopped", "error", err)
+		return errors.Join(err, s.Shutdown(ctx))
+	}
 	s.platform.Logger.Info("shutting down")
 	start := time.Now()
 	err = s.Shutdown(ctx)
