@@ -47,6 +47,13 @@ func requireToken(token string, logger *slog.Logger) mux.MiddlewareFunc {
 				writeError(w, r, logger, &httpError{status: http.StatusUnauthorized, code: "unauthorized", message: "the admin API needs Authorization: Bearer <ADMIN_TOKEN>"})
 				return
 			}
+			// An operator's replay or rebuild answers when it is done, which
+			// can be later than the server's write timeout: the report would
+			// be cut off after the work was done. The operator's client
+			// bounds the wait instead.
+			if err := http.NewResponseController(w).SetWriteDeadline(time.Time{}); err != nil {
+				logger.WarnContext(r.Context(), "admin request keeps the server's write timeout", "error", err)
+			}
 			next.ServeHTTP(w, r)
 		})
 	}

@@ -3,7 +3,9 @@ package httpport_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -113,5 +115,35 @@ func TestASecondRebuildOfAProjectionIsAConflict(t *testing.T) {
 	close(release)
 	if status := <-first; status != http.StatusOK {
 		t.Fatalf("first rebuild: %d", status)
+	}
+}
+
+func TestAnAdminOperationLongerThanTheWriteTimeoutStillAnswers(t *testing.T) {
+	t.Parallel()
+	h := adminHandler(t, operations.Rebuild{
+		Name: "orders", Store: placedOrderStore(t, "o-1"), AggregateTypes: []string{"order"},
+		Begin: func(context.Context) (operations.Replacement, error) {
+			time.Sleep(400 * time.Millisecond) // a rebuild of many events
+			return operations.NewReplacement(nothingProjected{}, nothingProjected{}, operations.Steps{}), nil
+		},
+	})
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.WriteTimeout = 100 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/admin/projections/rebuild", strings.NewReader(`{"projection": "orders"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", bearer["Authorization"])
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("the report was cut off: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "orders") {
+		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
 }
