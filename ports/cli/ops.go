@@ -67,13 +67,12 @@ func (f timeFlag) String() string {
 }
 
 func (f timeFlag) Set(s string) error {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			*f.t = t.UTC()
-			return nil
-		}
+	t, err := opsview.ParseTime(s)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("%q is not a date (2023-12-01) or an RFC 3339 time", s)
+	*f.t = t
+	return nil
 }
 
 // listFlag reads a comma-separated list.

@@ -77,12 +77,11 @@ func parseTime(field, s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), nil
-		}
+	t, err := opsview.ParseTime(s)
+	if err != nil {
+		return time.Time{}, &httpError{status: http.StatusBadRequest, code: "invalid_parameter", message: field + " must be a date (2023-12-01) or an RFC 3339 time"}
 	}
-	return time.Time{}, &httpError{status: http.StatusBadRequest, code: "invalid_parameter", message: field + " must be a date (2023-12-01) or an RFC 3339 time"}
+	return t, nil
 }
 
 type replayEventsRequest struct {

@@ -13,14 +13,14 @@ import (
 	"github.com/gorilla/mux"
 
 	"shop/app/eventstore"
+	"shop/ports/opsview"
 )
 
 // CorrelationHeader carries the correlation id in and out of every request.
 const CorrelationHeader = "X-Correlation-ID"
 
-// timeFormat is how times are written: UTC with milliseconds, as
-// JavaScript's toISOString writes them.
-const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+// timeFormat is how times are written, in the API as in the operators' reports.
+const timeFormat = opsview.TimeFormat
 
 // Base is what the API of every service has.
 type Base struct {

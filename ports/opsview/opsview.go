@@ -4,6 +4,7 @@ package opsview
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"time"
 
@@ -11,13 +12,26 @@ import (
 	"shop/app/operations"
 )
 
-const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+// TimeFormat is how times are written: UTC with milliseconds, as
+// JavaScript's toISOString writes them.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// ParseTime reads what an operator writes for a time: a date (2023-12-01,
+// midnight UTC) or an RFC 3339 time.
+func ParseTime(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date (2023-12-01) or an RFC 3339 time", s)
+}
 
 func ts(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format(timeFormat)
+	return t.UTC().Format(TimeFormat)
 }
 
 // DeadLetter is a dead letter as JSON.
