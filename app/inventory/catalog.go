@@ -3,6 +3,7 @@ package inventory
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"shop/app/decorator"
 	"shop/app/eventstore"
@@ -51,7 +52,7 @@ type Restock struct {
 
 func (Restock) CommandName() string { return "inventory.restock" }
 
-// RestockHandler handles Restock; an unknown product is eventstore.ErrNotFound.
+// RestockHandler handles Restock; an unknown product is ErrProductNotFound.
 type RestockHandler decorator.CommandHandler[Restock]
 
 type restockHandler struct {
@@ -68,7 +69,11 @@ func NewRestockHandler(stock StockRepository, clock eventstore.Clock, obs decora
 }
 
 func (h restockHandler) Handle(ctx context.Context, cmd Restock) error {
-	return h.stock.Update(ctx, cmd.ProductID, func(s *inventory.Stock) error {
+	err := h.stock.Update(ctx, cmd.ProductID, func(s *inventory.Stock) error {
 		return s.Restock(cmd.Quantity, h.clock.Now())
 	})
+	if errors.Is(err, eventstore.ErrNotFound) {
+		return fmt.Errorf("%w: %w", ErrProductNotFound, err)
+	}
+	return err
 }

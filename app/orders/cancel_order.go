@@ -3,6 +3,7 @@ package orders
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"shop/app/decorator"
 	"shop/app/eventstore"
@@ -34,7 +35,11 @@ func NewCancelOrderHandler(repo Repository, clock eventstore.Clock, obs decorato
 }
 
 func (h cancelOrderHandler) Handle(ctx context.Context, cmd CancelOrder) error {
-	return h.repo.Update(ctx, cmd.OrderID, func(o *order.Order) error {
+	err := h.repo.Update(ctx, cmd.OrderID, func(o *order.Order) error {
 		return o.Cancel(cmd.Reason, h.clock.Now())
 	})
+	if errors.Is(err, eventstore.ErrNotFound) {
+		return fmt.Errorf("%w: %w", ErrOrderNotFound, err)
+	}
+	return err
 }

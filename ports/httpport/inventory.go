@@ -1,14 +1,12 @@
 package httpport
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
 
 	"github.com/gorilla/mux"
 
-	"shop/app/eventstore"
 	"shop/app/inventory"
 )
 
@@ -81,11 +79,7 @@ func (h inventoryHandler) restock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := mux.Vars(r)["id"]
-	err := h.app.Commands.Restock.Handle(r.Context(), inventory.Restock{ProductID: id, Quantity: req.Quantity})
-	if errors.Is(err, eventstore.ErrNotFound) {
-		err = inventory.ErrProductNotFound
-	}
-	if err != nil {
+	if err := h.app.Commands.Restock.Handle(r.Context(), inventory.Restock{ProductID: id, Quantity: req.Quantity}); err != nil {
 		writeError(w, r, h.logger, err)
 		return
 	}

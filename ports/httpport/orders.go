@@ -14,7 +14,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
-	"shop/app/eventstore"
 	"shop/app/operations"
 	"shop/app/orders"
 	"shop/domain/es"
@@ -276,11 +275,7 @@ func (h ordersHandler) cancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := mux.Vars(r)["id"]
-	err := h.app.Commands.CancelOrder.Handle(r.Context(), orders.CancelOrder{OrderID: id, Reason: req.Reason})
-	if errors.Is(err, eventstore.ErrNotFound) {
-		err = orders.ErrOrderNotFound
-	}
-	if err != nil {
+	if err := h.app.Commands.CancelOrder.Handle(r.Context(), orders.CancelOrder{OrderID: id, Reason: req.Reason}); err != nil {
 		writeError(w, r, h.logger, err)
 		return
 	}
