@@ -173,41 +173,63 @@ func NewTools(ctx context.Context, cfg Config, logger *slog.Logger) (*Tools, err
 }
 
 func (p *Platform) toolOperations(ctx context.Context) (*operations.Operations, error) {
+	return p.operationsOf(ctx, func(string) *Service { return nil })
+}
+
+// operationsOf builds the operators' use cases on every service's event
+// store and read model: those of the services running here as they run, the
+// others' opened from MongoDB. In memory, only the data of the services
+// running here exists.
+func (p *Platform) operationsOf(ctx context.Context, running func(name string) *Service) (*operations.Operations, error) {
 	stores := map[string]eventstore.Store{}
-	for _, name := range AllServices {
-		s, err := p.eventStore(ctx, name)
-		if err != nil {
-			return nil, err
-		}
-		stores[name] = s
-	}
-	orderViews, err := p.orderViews(ctx)
-	if err != nil {
-		return nil, err
-	}
-	productViews, err := p.productViews(ctx)
-	if err != nil {
-		return nil, err
-	}
-	notificationViews, err := p.notificationViews(ctx)
-	if err != nil {
-		return nil, err
-	}
 	var rebuilds []operations.Rebuild
-	for _, build := range []func() (operations.Rebuild, error){
-		func() (operations.Rebuild, error) { return ordersRebuild(stores[Orders], orderViews) },
-		func() (operations.Rebuild, error) { return productsRebuild(stores[Inventory], productViews) },
-		func() (operations.Rebuild, error) {
-			return notificationsRebuild(stores[Notifications], notificationViews)
-		},
-	} {
-		r, err := build()
+	for _, name := range AllServices {
+		if svc := running(name); svc != nil {
+			stores[name] = svc.Store
+			rebuilds = append(rebuilds, svc.rebuild)
+			continue
+		}
+		if p.Mongo == nil {
+			continue
+		}
+		store, rebuild, err := p.storeAndRebuild(ctx, name)
 		if err != nil {
 			return nil, err
 		}
-		rebuilds = append(rebuilds, r)
+		stores[name] = store
+		rebuilds = append(rebuilds, rebuild)
 	}
 	return p.newOperations(ctx, stores, rebuilds)
+}
+
+// storeAndRebuild opens a service's event store and the rebuild of its read
+// model.
+func (p *Platform) storeAndRebuild(ctx context.Context, name string) (eventstore.Store, operations.Rebuild, error) {
+	store, err := p.eventStore(ctx, name)
+	if err != nil {
+		return nil, operations.Rebuild{}, err
+	}
+	var rebuild operations.Rebuild
+	switch name {
+	case Orders:
+		var views orders.OrderViews
+		if views, err = p.orderViews(ctx); err == nil {
+			rebuild, err = ordersRebuild(store, views)
+		}
+	case Inventory:
+		var views inventory.ProductViews
+		if views, err = p.productViews(ctx); err == nil {
+			rebuild, err = productsRebuild(store, views)
+		}
+	case Notifications:
+		var views notifications.NotificationViews
+		if views, err = p.notificationViews(ctx); err == nil {
+			rebuild, err = notificationsRebuild(store, views)
+		}
+	default:
+		err = fmt.Errorf("unknown service %q", name)
+	}
+	return store, rebuild, err
 }
 
 // Close closes the connections.

@@ -14,7 +14,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"shop/app/eventstore"
 	"shop/app/operations"
 	"shop/cqrs"
 	"shop/ports/httpport"
@@ -82,19 +81,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, adapters Adapters
 	return s, nil
 }
 
-// newOperations gives the operators every service's data on MongoDB, and the
-// data of the services running here in memory.
+// newOperations gives the operators every service's data: on MongoDB also
+// that of the services running elsewhere.
 func (s *System) newOperations(ctx context.Context) (*operations.Operations, error) {
-	if s.platform.Mongo != nil {
-		return s.platform.toolOperations(ctx)
-	}
-	stores := map[string]eventstore.Store{}
-	var rebuilds []operations.Rebuild
-	for _, svc := range s.services {
-		stores[svc.Name] = svc.Store
-		rebuilds = append(rebuilds, svc.rebuild)
-	}
-	return s.platform.newOperations(ctx, stores, rebuilds)
+	return s.platform.operationsOf(ctx, s.Service)
 }
 
 // Operations are the operators' use cases; nil unless the orders service runs here.
