@@ -273,6 +273,14 @@ func TestRequestsThatCannotBeMeantAreRefusedAsInvalidArguments(t *testing.T) {
 			_, err := ops.ReplayEvents(ctx, operations.EventFilter{Filter: eventstore.Filter{EventIDs: []string{"nope"}}}, false, never, "t", nil)
 			return err
 		},
+		"replay of dead letters by aggregate": func() error {
+			_, err := ops.Replay(ctx, operations.ReplayRequest{Status: "failed", AggregateID: "o-1", MaxReplays: 3}, nil)
+			return err
+		},
+		"replay of an unknown status": func() error {
+			_, err := ops.Replay(ctx, operations.ReplayRequest{Status: "lost", All: true}, nil)
+			return err
+		},
 		"unknown status": func() error {
 			_, err := operations.StatusFromString("lost")
 			return err

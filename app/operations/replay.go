@@ -321,6 +321,72 @@ func (o *Operations) DeadLetterStats(ctx context.Context, f DeadLetterFilter) (S
 	return s, nil
 }
 
+// ReplayRequest is the platform's replay as operators ask for it: stored
+// events, or with Status "failed" the dead letters.
+type ReplayRequest struct {
+	// Status is "" for stored events, "failed" for the dead letters.
+	Status      string
+	EventType   string
+	AggregateID string
+	EventIDs    []string
+	// Since and Until bound when the events were recorded, or when the dead
+	// letters last failed.
+	Since, Until time.Time
+	// Services and All select stored events only.
+	Services []string
+	All      bool
+	Limit    int
+	// MaxReplays quarantines a dead letter replayed this often already.
+	MaxReplays int
+	DryRun     bool
+	Pace       Pace
+	By         string
+}
+
+func (r ReplayRequest) deadLetters() DeadLetterFilter {
+	return DeadLetterFilter{EventType: r.EventType, IDs: r.EventIDs, Since: r.Since, Until: r.Until, Limit: r.Limit}
+}
+
+func (r ReplayRequest) events() EventFilter {
+	f := EventFilter{Filter: eventstore.Filter{EventIDs: r.EventIDs, Since: r.Since, Until: r.Until, Limit: r.Limit}, Services: r.Services, All: r.All}
+	if r.EventType != "" {
+		f.Types = []string{r.EventType}
+	}
+	if r.AggregateID != "" {
+		f.AggregateIDs = []string{r.AggregateID}
+	}
+	return f
+}
+
+// Validate refuses what Replay would refuse for the request alone, so that
+// a tool can say so before it connects to anything.
+func (r ReplayRequest) Validate() error {
+	switch r.Status {
+	case "failed":
+		if r.AggregateID != "" || len(r.Services) > 0 || r.All {
+			return invalidf(`status "failed" replays dead letters, selected by event type, event ids and dates; aggregate id, services and all select stored events`)
+		}
+		if r.MaxReplays < 1 {
+			return invalidf("max replays must be at least 1, not %d", r.MaxReplays)
+		}
+		return r.deadLetters().Validate()
+	case "":
+		return r.events().Validate()
+	}
+	return invalidf(`status %q: want "failed" (the dead letters) or none (stored events)`, r.Status)
+}
+
+// Replay replays what the request selects.
+func (o *Operations) Replay(ctx context.Context, r ReplayRequest, progress Progress) (Report, error) {
+	if err := r.Validate(); err != nil {
+		return Report{}, err
+	}
+	if r.Status == "failed" {
+		return o.ReplayDeadLetters(ctx, r.deadLetters(), r.MaxReplays, r.DryRun, r.Pace, r.By, progress)
+	}
+	return o.ReplayEvents(ctx, r.events(), r.DryRun, r.Pace, r.By, progress)
+}
+
 // EventFilter selects stored events to replay, from the event stores of the
 // named services (all of them when empty).
 type EventFilter struct {

@@ -337,54 +337,36 @@ func truncate(s string, n int) string {
 
 func replay(ctx context.Context, env Env, args []string) error {
 	fs := newFlags("replay", env)
-	var f operations.EventFilter
-	var eventType, aggregateID, status string
-	fs.StringVar(&status, "status", "", `"failed" replays the dead letters instead of stored events`)
-	fs.StringVar(&eventType, "event-type", "", "event type (order.placed)")
-	fs.Var(timeFlag{&f.Since}, "start-date", "recorded at or after (2023-12-01 or RFC 3339)")
-	fs.Var(timeFlag{&f.Until}, "end-date", "recorded before")
-	fs.Var(listFlag{&f.EventIDs}, "event-ids", "event ids, comma-separated")
-	fs.StringVar(&aggregateID, "aggregate-id", "", "aggregate id")
-	fs.Var(listFlag{&f.Services}, "services", "event stores to read: orders, inventory, notifications (default all)")
-	fs.IntVar(&f.Limit, "limit", 0, "at most this many")
-	fs.BoolVar(&f.All, "all", false, "allow a replay no other flag narrows: every stored event, held in memory before publishing")
-	dryRun := fs.Bool("dry-run", false, "show what would be replayed, change nothing")
-	delay := fs.Duration("delay", 0, "wait between events (1s, 250ms)")
-	maxReplays := fs.Int("max-replays", operations.DefaultMaxReplays, "with --status failed: quarantine a message replayed this often")
+	var req operations.ReplayRequest
+	fs.StringVar(&req.Status, "status", "", `"failed" replays the dead letters instead of stored events`)
+	fs.StringVar(&req.EventType, "event-type", "", "event type (order.placed)")
+	fs.Var(timeFlag{&req.Since}, "start-date", "recorded at or after (2023-12-01 or RFC 3339)")
+	fs.Var(timeFlag{&req.Until}, "end-date", "recorded before")
+	fs.Var(listFlag{&req.EventIDs}, "event-ids", "event ids, comma-separated")
+	fs.StringVar(&req.AggregateID, "aggregate-id", "", "aggregate id")
+	fs.Var(listFlag{&req.Services}, "services", "event stores to read: orders, inventory, notifications (default all)")
+	fs.IntVar(&req.Limit, "limit", 0, "at most this many")
+	fs.BoolVar(&req.All, "all", false, "allow a replay no other flag narrows: every stored event, held in memory before publishing")
+	fs.BoolVar(&req.DryRun, "dry-run", false, "show what would be replayed, change nothing")
+	fs.DurationVar(&req.Pace.Delay, "delay", 0, "wait between events (1s, 250ms)")
+	fs.IntVar(&req.MaxReplays, "max-replays", operations.DefaultMaxReplays, "with --status failed: quarantine a message replayed this often")
 	jsonOut := fs.Bool("json", false, "print JSON")
-	by := fs.String("by", operatorName(env), "who acts, for the log of replays")
+	fs.StringVar(&req.By, "by", operatorName(env), "who acts, for the log of replays")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *delay < 0 {
+	if req.Pace.Delay < 0 {
 		return fmt.Errorf("%w: --delay must not be negative", errUsage)
 	}
-	if len(f.Services) > 0 {
-		services, err := service.ParseServices(strings.Join(f.Services, ","))
+	if len(req.Services) > 0 {
+		services, err := service.ParseServices(strings.Join(req.Services, ","))
 		if err != nil {
 			return fmt.Errorf("%w: --services: %v", errUsage, err)
 		}
-		f.Services = services
+		req.Services = services
 	}
-	if status != "" && status != "failed" {
-		return fmt.Errorf(`%w: --status must be "failed" (the dead letters) or left out`, errUsage)
-	}
-	if status == "failed" && (aggregateID != "" || len(f.Services) > 0 || f.All) {
-		return fmt.Errorf("%w: --status failed replays dead letters; --aggregate-id, --services and --all select stored events", errUsage)
-	}
-	df := operations.DeadLetterFilter{EventType: eventType, IDs: f.EventIDs, Since: f.Since, Until: f.Until, Limit: f.Limit}
-	if eventType != "" {
-		f.Types = []string{eventType}
-	}
-	if aggregateID != "" {
-		f.AggregateIDs = []string{aggregateID}
-	}
-	// Refused before connecting, as the use cases would refuse them.
-	validate := f.Validate
-	if status == "failed" {
-		validate = df.Validate
-	}
-	if err := validate(); err != nil {
+	// Refused before connecting, as the use case would refuse it.
+	if err := req.Validate(); err != nil {
 		return refused(err)
 	}
 	ops, closeOps, err := openOperations(ctx, env)
@@ -393,12 +375,7 @@ func replay(ctx context.Context, env Env, args []string) error {
 	}
 	defer closeOps()
 	out := output{env: env, json: *jsonOut}
-	var report operations.Report
-	if status == "failed" {
-		report, err = ops.ReplayDeadLetters(ctx, df, *maxReplays, *dryRun, operations.Pace{Delay: *delay}, *by, out.progress("replaying"))
-	} else {
-		report, err = ops.ReplayEvents(ctx, f, *dryRun, operations.Pace{Delay: *delay}, *by, out.progress("replaying"))
-	}
+	report, err := ops.Replay(ctx, req, out.progress("replaying"))
 	if err != nil && report.Selected == 0 {
 		return refused(err)
 	}

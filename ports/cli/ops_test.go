@@ -84,7 +84,7 @@ func TestWhatTheOperationsRefuseExitsWithTwo(t *testing.T) {
 		{[]string{"replay", "--status", "failed", "--max-replays", "0"}, "max replays must be at least 1"},
 		{[]string{"replay"}, "replay needs a filter"},
 		{[]string{"replay", "--limit", "10"}, "replay needs a filter"},
-		{[]string{"replay", "--status", "failed", "--all"}, "--all"},
+		{[]string{"replay", "--status", "failed", "--all"}, "and all select stored events"},
 		{[]string{"replay", "--event-ids", "nope"}, "no stored event nope"},
 		{[]string{"poison", "discard"}, "discard needs ids or a filter"},
 		{[]string{"poison", "show", "nope"}, "dead letter not found"},

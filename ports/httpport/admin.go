@@ -11,7 +11,6 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"shop/app/eventstore"
 	"shop/app/operations"
 	"shop/ports/opsview"
 )
@@ -134,30 +133,12 @@ func (a adminHandler) runEventReplay(w http.ResponseWriter, r *http.Request, req
 	if limit == 0 {
 		limit = maxReplayPerRequest
 	}
-	pace := operations.Pace{Delay: time.Duration(req.DelayMs) * time.Millisecond}
-	var report operations.Report
-	var err error
-	switch req.Status {
-	case "failed":
-		if req.AggregateID != "" || len(req.Services) > 0 || req.All {
-			err = badRequest("conflicting_filters", `status "failed" replays dead letters, which are selected by eventType, eventIds and dates`)
-			break
-		}
-		maxReplays := cmp.Or(req.MaxReplays, operations.DefaultMaxReplays)
-		f := operations.DeadLetterFilter{EventType: req.EventType, IDs: req.EventIDs, Since: since, Until: until, Limit: limit}
-		report, err = a.ops.ReplayDeadLetters(r.Context(), f, maxReplays, req.DryRun, pace, operator(r), nil)
-	case "":
-		f := operations.EventFilter{Filter: eventstore.Filter{EventIDs: req.EventIDs, Since: since, Until: until, Limit: limit}, Services: req.Services, All: req.All}
-		if req.EventType != "" {
-			f.Types = []string{req.EventType}
-		}
-		if req.AggregateID != "" {
-			f.AggregateIDs = []string{req.AggregateID}
-		}
-		report, err = a.ops.ReplayEvents(r.Context(), f, req.DryRun, pace, operator(r), nil)
-	default:
-		err = badRequest("invalid_parameter", `status must be "failed" (the dead letters) or left out (stored events)`)
-	}
+	report, err := a.ops.Replay(r.Context(), operations.ReplayRequest{
+		Status: req.Status, EventType: req.EventType, AggregateID: req.AggregateID, EventIDs: req.EventIDs,
+		Since: since, Until: until, Services: req.Services, All: req.All, Limit: limit,
+		MaxReplays: cmp.Or(req.MaxReplays, operations.DefaultMaxReplays), DryRun: req.DryRun,
+		Pace: operations.Pace{Delay: time.Duration(req.DelayMs) * time.Millisecond}, By: operator(r),
+	}, nil)
 	if err != nil {
 		writeError(w, r, a.logger, operationsError(err))
 		return
