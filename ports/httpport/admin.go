@@ -118,6 +118,17 @@ func (a adminHandler) replayEvents(w http.ResponseWriter, r *http.Request) {
 	writeError(w, r, a.logger, err)
 }
 
+// writeReport answers with what an operation did. Without a limit of its
+// own a request acts on maxReplayPerRequest at most: when that many were
+// selected, limitReached says that more may match.
+func writeReport(w http.ResponseWriter, report operations.Report, requestedLimit int) {
+	writeJSON(w, http.StatusOK, struct {
+		Success      bool           `json:"success"`
+		LimitReached bool           `json:"limitReached,omitempty"`
+		Report       opsview.Report `json:"report"`
+	}{true, requestedLimit == 0 && report.Selected >= maxReplayPerRequest, opsview.FromReport(report)})
+}
+
 func checkReplayBounds(limit, delayMs int) error {
 	if limit < 0 || limit > maxReplayPerRequest {
 		return badRequest("invalid_parameter", "limit must be from 0 (all, up to 10000) to 10000")
@@ -143,10 +154,7 @@ func (a adminHandler) runEventReplay(w http.ResponseWriter, r *http.Request, req
 		writeError(w, r, a.logger, operationsError(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Success bool           `json:"success"`
-		Report  opsview.Report `json:"report"`
-	}{true, opsview.FromReport(report)})
+	writeReport(w, report, req.Limit)
 }
 
 // operationsError maps the operators' refusals to 400, 404 and 409.
@@ -221,15 +229,21 @@ func (a adminHandler) deadLetters(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.logger, err)
 		return
 	}
+	// One more than the page tells whether more match.
+	limit := f.Limit
+	f.Limit++
 	list, err := a.ops.DeadLetters(r.Context(), f)
 	if err != nil {
 		writeError(w, r, a.logger, err)
 		return
 	}
+	more := len(list) > limit
+	list = list[:min(len(list), limit)]
 	writeJSON(w, http.StatusOK, struct {
 		Success     bool                 `json:"success"`
+		More        bool                 `json:"more"`
 		DeadLetters []opsview.DeadLetter `json:"deadLetters"`
-	}{true, mapSlice(list, func(d operations.DeadLetter) opsview.DeadLetter { return opsview.FromDeadLetter(d, false) })})
+	}{true, more, mapSlice(list, func(d operations.DeadLetter) opsview.DeadLetter { return opsview.FromDeadLetter(d, false) })})
 }
 
 func (a adminHandler) deadLetter(w http.ResponseWriter, r *http.Request) {
@@ -304,10 +318,7 @@ func (a adminHandler) replayDeadLetters(w http.ResponseWriter, r *http.Request) 
 		writeError(w, r, a.logger, operationsError(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Success bool           `json:"success"`
-		Report  opsview.Report `json:"report"`
-	}{true, opsview.FromReport(report)})
+	writeReport(w, report, req.Limit)
 }
 
 func (a adminHandler) discardDeadLetters(w http.ResponseWriter, r *http.Request) {
@@ -326,10 +337,7 @@ func (a adminHandler) discardDeadLetters(w http.ResponseWriter, r *http.Request)
 		writeError(w, r, a.logger, operationsError(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Success bool           `json:"success"`
-		Report  opsview.Report `json:"report"`
-	}{true, opsview.FromReport(report)})
+	writeReport(w, report, req.Limit)
 }
 
 type rebuildRequest struct {

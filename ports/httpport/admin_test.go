@@ -43,6 +43,13 @@ func (nothingProjected) Handle(context.Context, eventstore.Record) error { retur
 
 func adminHandler(t *testing.T, rebuilds ...operations.Rebuild) http.Handler {
 	t.Helper()
+	_, h := adminAPI(t, rebuilds...)
+	return h
+}
+
+// adminAPI is the admin API and the operations behind it.
+func adminAPI(t *testing.T, rebuilds ...operations.Rebuild) (*operations.Operations, http.Handler) {
+	t.Helper()
 	ops, err := operations.New(operations.Config{
 		DeadLetters: memory.NewDeadLetters(), Runs: memory.NewRuns(), Republisher: discardPublisher{}, Events: discardPublisher{},
 		Stores: map[string]eventstore.Store{"orders": placedOrderStore(t, "o-1")}, Rebuilds: rebuilds,
@@ -51,7 +58,7 @@ func adminHandler(t *testing.T, rebuilds ...operations.Rebuild) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ordersHandler(orders.Application{}, httpport.Admin{Operations: ops, Token: token})
+	return ops, ordersHandler(orders.Application{}, httpport.Admin{Operations: ops, Token: token})
 }
 
 func TestTheAdminAPIAnswersBadArgumentsWith400(t *testing.T) {
@@ -148,5 +155,30 @@ func TestAnAdminOperationLongerThanTheWriteTimeoutStillAnswers(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "orders") {
 		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+}
+
+func TestTheAdminAPISaysWhenMoreMatchThanItActedOn(t *testing.T) {
+	t.Parallel()
+	ops, h := adminAPI(t)
+	ctx := context.Background()
+	for i := range 10_000 {
+		if err := ops.Archive(ctx, operations.DeadLetter{MessageID: fmt.Sprint("m-", i), Handler: "h", Topic: "t", Reason: "boom"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		method, path, body, want string
+	}{
+		{http.MethodGet, "/admin/dead-letters?limit=2", "", `"more":true`},
+		{http.MethodGet, "/admin/dead-letters?limit=2&ids=m-1,m-2", "", `"more":false`},
+		// Without a limit of its own a request acts on 10 000 at most.
+		{http.MethodPost, "/admin/dead-letters/replay", `{"dryRun": true}`, `"limitReached":true`},
+		{http.MethodPost, "/admin/dead-letters/replay", `{"dryRun": true, "limit": 10}`, `"success":true,"report"`},
+	} {
+		status, body := serve(h, tt.method, tt.path, tt.body, bearer)
+		if status != http.StatusOK || !strings.Contains(body, tt.want) {
+			t.Errorf("%s %s %s: %d %.200s, want %s", tt.method, tt.path, tt.body, status, body, tt.want)
+		}
 	}
 }
