@@ -415,6 +415,28 @@ func TestAnEarlyMessageWhosePredecessorNeverComesIsPoisonedAfterItsPatience(t *t
 	}
 }
 
+// runUntilCleanup runs the router until the test ends.
+func runUntilCleanup(t *testing.T, router *message.Router, pubsub *gochannel.GoChannel) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { _ = router.Run(ctx) }()
+	<-router.Running()
+	t.Cleanup(func() {
+		cancel()
+		_ = router.Close()
+		_ = pubsub.Close()
+	})
+}
+
+func publishTestMessage(t *testing.T, pubsub *gochannel.GoChannel) {
+	t.Helper()
+	msg := message.NewMessage(watermill.NewUUID(), []byte("{}"))
+	msg.Metadata.Set(cqrs.NameKey, "test.msg")
+	if err := pubsub.Publish(testTopic, msg); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestARequeuedCopyIsHandledOnlyByTheHandlerThatFoundItEarly(t *testing.T) {
 	t.Parallel()
 	pubsub := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})
@@ -441,20 +463,9 @@ func TestARequeuedCopyIsHandledOnlyByTheHandlerThatFoundItEarly(t *testing.T) {
 	}
 	router.AddConsumerHandler("projection", testTopic, pubsub, handler("projection"))
 	router.AddConsumerHandler("policy", testTopic, pubsub, handler("policy"))
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { _ = router.Run(ctx) }()
-	<-router.Running()
-	t.Cleanup(func() {
-		cancel()
-		_ = router.Close()
-		_ = pubsub.Close()
-	})
+	runUntilCleanup(t, router, pubsub)
 
-	msg := message.NewMessage(watermill.NewUUID(), []byte("{}"))
-	msg.Metadata.Set(cqrs.NameKey, "test.msg")
-	if err := pubsub.Publish(testTopic, msg); err != nil {
-		t.Fatal(err)
-	}
+	publishTestMessage(t, pubsub)
 	waitFor(t, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -487,19 +498,8 @@ func TestTheLineOfARequeueNamesTheMessageOnce(t *testing.T) {
 		}
 		return nil
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { _ = router.Run(ctx) }()
-	<-router.Running()
-	t.Cleanup(func() {
-		cancel()
-		_ = router.Close()
-		_ = pubsub.Close()
-	})
-	msg := message.NewMessage(watermill.NewUUID(), []byte("{}"))
-	msg.Metadata.Set(cqrs.NameKey, "test.msg")
-	if err := pubsub.Publish(testTopic, msg); err != nil {
-		t.Fatal(err)
-	}
+	runUntilCleanup(t, router, pubsub)
+	publishTestMessage(t, pubsub)
 	waitFor(t, func() bool { return deliveries.Load() == 2 })
 	var line string
 	for _, l := range strings.Split(logs.String(), "\n") {

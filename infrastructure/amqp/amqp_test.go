@@ -14,21 +14,37 @@ import (
 	"shop/infrastructure/amqp/amqptest"
 )
 
-func TestAMessageThatCannotBeReadIsHandedOnMarkedInsteadOfRequeuedForever(t *testing.T) {
-	t.Parallel()
-	url := amqptest.URL(t)
-	prefix := "test-" + watermill.NewShortUUID() + "."
-	topic := prefix + "events.order.0"
+// connect connects a bus whose queues carry prefix; it closes when the test
+// ends.
+func connect(t *testing.T, url, prefix string) *amqp.Bus {
+	t.Helper()
 	bus, err := amqp.New(amqp.Config{URL: url, Prefetch: 10, ChannelPoolSize: 2, Confirms: true, QueuePrefix: prefix}, watermill.NopLogger{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bus.Close()
+	t.Cleanup(func() { _ = bus.Close() })
+	return bus
+}
+
+// declared is a bus of the test's own whose queue "group" is bound to its
+// topic; both are deleted when the test ends.
+func declared(t *testing.T) (url, prefix, topic string, bus *amqp.Bus) {
+	t.Helper()
+	url = amqptest.URL(t)
+	prefix = "test-" + watermill.NewShortUUID() + "."
+	topic = prefix + "events.order.0"
+	bus = connect(t, url, prefix)
 	t.Cleanup(func() { amqptest.DeleteQueues(t, url, []string{prefix + "group"}, []string{topic}) })
-	// Declared before anything is published: nothing is dropped by an exchange without queues.
 	if err := bus.Declare("group", topic); err != nil {
 		t.Fatal(err)
 	}
+	return url, prefix, topic, bus
+}
+
+func TestAMessageThatCannotBeReadIsHandedOnMarkedInsteadOfRequeuedForever(t *testing.T) {
+	t.Parallel()
+	// Declared before anything is published: nothing is dropped by an exchange without queues.
+	url, _, topic, bus := declared(t)
 
 	conn, err := amqp091.Dial(url)
 	if err != nil {
@@ -78,24 +94,10 @@ func TestAMessageThatCannotBeReadIsHandedOnMarkedInsteadOfRequeuedForever(t *tes
 
 func TestAClosingSubscriberLetsTheMessageInHandBeAcknowledgedBeforeTheStandbyTakesOver(t *testing.T) {
 	t.Parallel()
-	url := amqptest.URL(t)
-	prefix := "test-" + watermill.NewShortUUID() + "."
-	topic := prefix + "events.order.0"
 	// Two processes, each with its own connections, on one queue: one
 	// consumes, the other stands by.
-	process := func() *amqp.Bus {
-		bus, err := amqp.New(amqp.Config{URL: url, Prefetch: 10, ChannelPoolSize: 2, Confirms: true, QueuePrefix: prefix}, watermill.NopLogger{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = bus.Close() })
-		return bus
-	}
-	active, standby := process(), process()
-	t.Cleanup(func() { amqptest.DeleteQueues(t, url, []string{prefix + "group"}, []string{topic}) })
-	if err := active.Declare("group", topic); err != nil {
-		t.Fatal(err)
-	}
+	url, prefix, topic, active := declared(t)
+	standby := connect(t, url, prefix)
 	var ids []string
 	for range 2 {
 		m := message.NewMessage(watermill.NewUUID(), []byte("{}"))
@@ -165,18 +167,7 @@ func TestAClosingSubscriberLetsTheMessageInHandBeAcknowledgedBeforeTheStandbyTak
 
 func TestTheBacklogCountsTheQueuesThereAreAndPassesOverTheOthers(t *testing.T) {
 	t.Parallel()
-	url := amqptest.URL(t)
-	prefix := "test-" + watermill.NewShortUUID() + "."
-	topic := prefix + "events.order.0"
-	bus, err := amqp.New(amqp.Config{URL: url, Prefetch: 10, ChannelPoolSize: 2, Confirms: true, QueuePrefix: prefix}, watermill.NopLogger{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bus.Close()
-	t.Cleanup(func() { amqptest.DeleteQueues(t, url, []string{prefix + "group"}, []string{topic}) })
-	if err := bus.Declare("group", topic); err != nil {
-		t.Fatal(err)
-	}
+	_, _, topic, bus := declared(t)
 	for range 2 {
 		if err := bus.Publisher().Publish(topic, message.NewMessage(watermill.NewUUID(), []byte("{}"))); err != nil {
 			t.Fatal(err)
