@@ -3,10 +3,11 @@
 GO        ?= go
 BIN       := bin/shop
 BENCH_N   ?= 10000
+BENCH_ORDERS ?= 2000
 LOCAL_ENV := BUS=amqp RABBITMQ_URL=amqp://guest:guest@localhost:5672/ REDIS_URL=redis://localhost:6379/0 \
              MONGODB_URL=mongodb://localhost:27017/
 
-.PHONY: run run-local ferretdb build test test-short bench lint deploy-check up down logs fmt tidy clean
+.PHONY: run run-local ferretdb build test test-short bench bench-real lint deploy-check up down logs fmt tidy clean
 
 ## run: run every service embedded (in-process bus, in-memory stores) on :3001-:3003
 run:
@@ -41,6 +42,14 @@ test-short:
 ## Redis Streams, each broker beside its bare transport ceiling
 bench:
 	$(GO) test -run '^$$' -bench OrdersEndToEnd -benchtime $(BENCH_N)x ./service/
+
+## bench-real: the three services as processes of their own on RabbitMQ, then
+## Redis Streams, with Redis and FerretDB on the local PostgreSQL: BENCH_ORDERS
+## orders by BENCH_CONCURRENCY (64) customers, or BENCH_RATE orders/s for
+## BENCH_DURATION (1m); orders/s, latency, MongoDB round trips and bus
+## messages per order (see BenchmarkRealServers for every variable)
+bench-real:
+	$(GO) test -run '^$$' -bench RealServers -benchtime $(BENCH_ORDERS)x -timeout 60m ./service/
 
 ## lint: vet, formatting, and staticcheck when it is installed
 lint:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"strconv"
+	"strings"
 )
 
 // Topics names every topic of the system.
@@ -48,3 +49,15 @@ func (t Topics) Command(commandName string, partition int) string {
 
 // Poison is the topic of messages that could not be handled.
 func (t Topics) Poison() string { return t.Prefix + "poison" }
+
+// Family names a topic without the prefix and the partition
+// ("events.order"), the same for every partition of it.
+func (t Topics) Family(topic string) string {
+	topic = strings.TrimPrefix(topic, t.Prefix)
+	if i := strings.LastIndexByte(topic, '.'); i >= 0 {
+		if _, err := strconv.Atoi(topic[i+1:]); err == nil {
+			return topic[:i]
+		}
+	}
+	return topic
+}

@@ -101,7 +101,7 @@ func newPlatform(cfg Config, logger *slog.Logger) (_ *Platform, err error) {
 		}
 	}()
 	if cfg.MongoURL != "" {
-		if p.Mongo, err = mongo.Connect(cfg.MongoURL, cfg.MongoDatabasePrefix, breaker.New("mongodb", cfg.Breaker, breakerLogger(logger))); err != nil {
+		if p.Mongo, err = mongo.Connect(cfg.MongoURL, cfg.MongoDatabasePrefix, breaker.New("mongodb", cfg.Breaker, breakerLogger(logger)), p.Metrics.MongoCommand); err != nil {
 			return nil, err
 		}
 		p.closers = append(p.closers, func() error { return p.Mongo.Close(context.Background()) })
@@ -125,6 +125,7 @@ func newPlatform(cfg Config, logger *slog.Logger) (_ *Platform, err error) {
 	if err != nil {
 		return nil, err
 	}
+	p.Bus.Publisher = countingPublisher{Publisher: p.Bus.Publisher, topics: cfg.Topics, metrics: p.Metrics}
 	if p.Bus.backlog != nil {
 		p.Metrics.Broker(p.Bus.Name, p.Bus.backlog)
 	}
@@ -147,6 +148,36 @@ func (p *Platform) close() error {
 		errs = append(errs, p.closers[i]())
 	}
 	return errors.Join(errs...)
+}
+
+// countingPublisher counts what the process publishes, per topic without
+// its partition, so that the messages an order costs can be read off the
+// metrics.
+type countingPublisher struct {
+	message.Publisher
+	topics  cqrs.Topics
+	metrics *metrics.Metrics
+}
+
+func (p countingPublisher) Publish(topic string, msgs ...*message.Message) error {
+	err := p.Publisher.Publish(topic, msgs...)
+	if err == nil {
+		p.metrics.BusPublished(p.topics.Family(topic), len(msgs))
+	}
+	return err
+}
+
+// OpenBus connects to the broker cfg names, for a tool that watches the bus
+// of services running elsewhere (the load generator). The in-process bus
+// reaches no other process and is refused.
+func OpenBus(cfg Config, logger *slog.Logger) (Bus, error) {
+	switch cfg.Bus {
+	case BusAMQP:
+		return newAMQPBus(cfg, logger)
+	case BusRedis:
+		return newStreamsBus(cfg, logger)
+	}
+	return Bus{}, fmt.Errorf("BUS %q reaches no other process: want amqp or redis", cfg.Bus)
 }
 
 // newGoChannelBus is the in-process bus of the embedded mode.

@@ -40,6 +40,8 @@ type Metrics struct {
 	reservations    *prometheus.CounterVec
 	notifications   *prometheus.CounterVec
 	deadLetters     *prometheus.CounterVec
+	mongoCommands   *prometheus.CounterVec
+	busPublished    *prometheus.CounterVec
 }
 
 // New registers every metric, with the Go runtime's and the process's.
@@ -72,6 +74,10 @@ func New() *Metrics {
 			Help: "Notification deliveries by channel and status: sent, failed (an attempt), given_up."}, []string{"channel", "status"})).(*prometheus.CounterVec),
 		deadLetters: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "dead_letters_total",
 			Help: "Messages set aside as dead letters, by handler."}, []string{"handler"})).(*prometheus.CounterVec),
+		mongoCommands: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "mongodb_commands_total",
+			Help: "Commands sent to MongoDB, each one round trip, by database and command."}, []string{"database", "command"})).(*prometheus.CounterVec),
+		busPublished: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "bus_messages_published_total",
+			Help: "Messages this process published to the bus, by topic (without its partition)."}, []string{"topic"})).(*prometheus.CounterVec),
 	}
 }
 
@@ -101,6 +107,16 @@ func (m *Metrics) ObserveCommand(name string, took time.Duration, err error) {
 		outcome = "failed"
 	}
 	m.commandDuration.WithLabelValues(name, outcome).Observe(took.Seconds())
+}
+
+// MongoCommand counts a command sent to MongoDB.
+func (m *Metrics) MongoCommand(database, command string) {
+	m.mongoCommands.WithLabelValues(database, command).Inc()
+}
+
+// BusPublished counts messages published to a topic, named without its partition.
+func (m *Metrics) BusPublished(topic string, n int) {
+	m.busPublished.WithLabelValues(topic).Add(float64(n))
 }
 
 // DeadLetter counts a message set aside.

@@ -27,7 +27,7 @@ func connect(t *testing.T) *mongo.Client {
 // connectTo connects to url behind b; the client closes when the test ends.
 func connectTo(t *testing.T, url, prefix string, b *breaker.Breaker) *mongo.Client {
 	t.Helper()
-	c, err := mongo.Connect(url, prefix, b)
+	c, err := mongo.Connect(url, prefix, b, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -26,14 +27,26 @@ type Client struct {
 	prefix  string
 }
 
+// CommandObserver hears of every command the client sends to the server, by
+// database and command name (insert, find, update, getMore...): each is one
+// round trip, the unit the server's capacity is counted in.
+type CommandObserver func(database, command string)
+
 // Connect connects to url. Databases are named prefix+service. The driver
-// reconnects by itself; Connect does not wait for the server.
-func Connect(url, prefix string, b *breaker.Breaker) (*Client, error) {
-	c, err := mongo.Connect(options.Client().ApplyURI(url).
+// reconnects by itself; Connect does not wait for the server. observe, when
+// set, hears of every command sent.
+func Connect(url, prefix string, b *breaker.Breaker, observe CommandObserver) (*Client, error) {
+	opts := options.Client().ApplyURI(url).
 		SetServerSelectionTimeout(5 * time.Second).
 		SetConnectTimeout(5 * time.Second).
 		SetMaxPoolSize(200).
-		SetAppName("shop"))
+		SetAppName("shop")
+	if observe != nil {
+		opts.SetMonitor(&event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+			observe(e.DatabaseName, e.CommandName)
+		}})
+	}
+	c, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, fmt.Errorf("mongodb: %w", err)
 	}

@@ -1,5 +1,7 @@
-// Package loadgen places orders through the HTTP API as fast as it is told to,
-// and measures how long each takes to complete end to end: from the request
+// Package loadgen places orders through the HTTP API, either as a number of
+// customers who each wait for their order before placing the next (a closed
+// loop) or at a fixed rate whatever the system does (an open loop), and
+// measures how long each order takes to complete end to end: from the request
 // until the customer's notification about the outcome is recorded, as seen on
 // the bus.
 package loadgen
@@ -34,16 +36,64 @@ type Completion struct {
 type Config struct {
 	// OrdersURL is the orders service, such as http://localhost:3001.
 	OrdersURL string
-	// Orders is how many orders to place; Concurrency how many at a time.
-	Orders      int
+	// Orders is how many orders to place. In an open loop it may be 0, and
+	// Duration ends the placing instead.
+	Orders int
+	// Concurrency is how many customers place orders at a time in a closed
+	// loop, each waiting for its order to complete before the next.
 	Concurrency int
+	// Rate, when positive, makes the loop open: orders are placed at this
+	// many per second, on schedule, however many are still under way.
+	Rate float64
+	// Duration bounds how long an open loop places orders.
+	Duration time.Duration
 	// Products are the product ids orders take one unit of, in turn.
 	Products []string
 	// Completions reports finished orders (see Tap).
 	Completions <-chan Completion
-	// Timeout bounds the wait for the last completions.
+	// Timeout bounds the wait for each order's completion.
 	Timeout time.Duration
 	Client  *http.Client
+	// Progress, when set, hears once a second how the run stands.
+	Progress func(Progress)
+}
+
+// Progress is how far a run has come.
+type Progress struct {
+	Elapsed             time.Duration
+	Placed, Completed   int
+	Failed, Incomplete  int
+	InFlight            int
+	CompletedLastSecond int
+}
+
+func (p Progress) String() string {
+	return fmt.Sprintf("%5s placed %d, completed %d (%d in the last second), in flight %d, failed %d, incomplete %d",
+		p.Elapsed.Round(time.Second), p.Placed, p.Completed, p.CompletedLastSecond, p.InFlight, p.Failed, p.Incomplete)
+}
+
+// Validate reports every setting that is missing or out of range.
+func (c Config) Validate() error {
+	var err error
+	if c.OrdersURL == "" || c.Completions == nil || len(c.Products) == 0 {
+		err = errors.Join(err, errors.New("loadgen: the orders URL, completions and products are required"))
+	}
+	switch {
+	case c.Rate < 0:
+		err = errors.Join(err, errors.New("loadgen: the rate must not be negative"))
+	case c.Rate > 0:
+		if c.Orders < 0 || c.Duration < 0 || (c.Orders == 0 && c.Duration == 0) {
+			err = errors.Join(err, errors.New("loadgen: an open loop needs a number of orders or a duration"))
+		}
+	default:
+		if c.Orders < 1 || c.Concurrency < 1 {
+			err = errors.Join(err, errors.New("loadgen: a closed loop needs at least one order and one customer"))
+		}
+	}
+	if c.Timeout < 0 {
+		err = errors.Join(err, errors.New("loadgen: the timeout must not be negative"))
+	}
+	return err
 }
 
 // Result is what a run measured.
@@ -52,129 +102,241 @@ type Result struct {
 	Elapsed                                         time.Duration
 	// PerSecond is completed orders per second over the whole run.
 	PerSecond float64
-	// End to end latency percentiles, and of the POST alone.
+	// End to end latency percentiles, and of the POST alone. In an open loop
+	// both count from when the order was due, so that a system that falls
+	// behind shows it in its latencies.
 	P50, P90, P99, Max time.Duration
 	PostP50, PostP99   time.Duration
+	// Last are the ids of the last orders placed, newest last.
+	Last []string
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%d orders in %s: %.0f orders/s end to end (confirmed %d, rejected %d, failed %d, incomplete %d); latency p50 %s p90 %s p99 %s max %s; POST p50 %s p99 %s",
+	return fmt.Sprintf("%d orders in %s: %.1f orders/s end to end (confirmed %d, rejected %d, failed %d, incomplete %d); latency p50 %s p90 %s p99 %s max %s; POST p50 %s p99 %s",
 		r.Placed, r.Elapsed.Round(time.Millisecond), r.PerSecond, r.Confirmed, r.Rejected, r.Failed, r.Incomplete,
-		r.P50.Round(10*time.Microsecond), r.P90.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond), r.Max.Round(10*time.Microsecond),
-		r.PostP50.Round(10*time.Microsecond), r.PostP99.Round(10*time.Microsecond))
+		round(r.P50), round(r.P90), round(r.P99), round(r.Max), round(r.PostP50), round(r.PostP99))
 }
 
-// Run places cfg.Orders orders, cfg.Concurrency at a time: each worker is a
-// customer who places an order and waits until it completed before placing the
-// next, so the latencies are those of a system under load, not of a queue
-// growing without bound.
+func round(d time.Duration) time.Duration {
+	if d > 10*time.Second {
+		return d.Round(10 * time.Millisecond)
+	}
+	return d.Round(10 * time.Microsecond)
+}
+
+// lastKept is how many of the last placed orders a Result names.
+const lastKept = 20
+
+// Run places the orders and waits for each to complete or time out.
 func Run(ctx context.Context, cfg Config) (Result, error) {
-	if cfg.Orders < 1 || cfg.Concurrency < 1 || len(cfg.Products) == 0 || cfg.Completions == nil || cfg.OrdersURL == "" {
-		return Result{}, errors.New("loadgen: orders, concurrency, products, completions and the orders URL are required")
+	if err := cfg.Validate(); err != nil {
+		return Result{}, err
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = time.Minute
 	}
-	client := cfg.Client
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency, MaxIdleConns: cfg.Concurrency}}
+	if cfg.Client == nil {
+		conns := max(cfg.Concurrency, 256)
+		cfg.Client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxIdleConns: conns}}
 	}
-
-	var (
-		mu        sync.Mutex
-		waiting   = map[string]chan Completion{}
-		early     = map[string]Completion{} // completions seen before their POST returned
-		latencies = make([]time.Duration, 0, cfg.Orders)
-		posts     = make([]time.Duration, 0, cfg.Orders)
-		result    Result
-	)
+	r := &run{cfg: cfg, waiting: map[string]chan Completion{}, early: map[string]Completion{}, finished: map[string]bool{}}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	go func() {
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case c, ok := <-cfg.Completions:
-				if !ok {
-					return
-				}
-				mu.Lock()
-				if ch, ok := waiting[c.OrderID]; ok {
-					delete(waiting, c.OrderID)
-					ch <- c
-				} else {
-					early[c.OrderID] = c
-				}
-				mu.Unlock()
-			}
-		}
-	}()
+	go r.dispatch(runCtx)
 
-	begin := time.Now()
+	r.begin = time.Now()
+	if cfg.Progress != nil {
+		go r.report(runCtx)
+	}
+	if cfg.Rate > 0 {
+		r.open(ctx)
+	} else {
+		r.closed(ctx)
+	}
+	return r.result()
+}
+
+type run struct {
+	cfg   Config
+	begin time.Time
+
+	mu        sync.Mutex
+	waiting   map[string]chan Completion
+	early     map[string]Completion // completions seen before their POST returned
+	finished  map[string]bool       // orders whose completion came; a repeat is dropped
+	latencies []time.Duration
+	posts     []time.Duration
+	last      []string
+	res       Result
+	inFlight  int
+}
+
+// dispatch hands each completion to the order waiting for it.
+func (r *run) dispatch(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case c, ok := <-r.cfg.Completions:
+			if !ok {
+				return
+			}
+			r.mu.Lock()
+			switch ch, ok := r.waiting[c.OrderID]; {
+			case r.finished[c.OrderID]:
+				// The same event published again (a relay's retry, a
+				// redelivery): the order was counted once.
+			case ok:
+				delete(r.waiting, c.OrderID)
+				r.finished[c.OrderID] = true
+				ch <- c
+			default:
+				r.early[c.OrderID] = c
+			}
+			r.mu.Unlock()
+		}
+	}
+}
+
+func (r *run) report(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	before := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		done := r.res.Confirmed + r.res.Rejected
+		p := Progress{
+			Elapsed: time.Since(r.begin), Placed: r.res.Placed, Completed: done, Failed: r.res.Failed,
+			Incomplete: r.res.Incomplete, InFlight: r.inFlight, CompletedLastSecond: done - before,
+		}
+		r.mu.Unlock()
+		before = done
+		r.cfg.Progress(p)
+	}
+}
+
+// closed runs Concurrency customers, each placing an order and waiting until
+// it completed before placing the next, so the latencies are those of a
+// system under load, not of a queue growing without bound.
+func (r *run) closed(ctx context.Context) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range cfg.Concurrency {
+	for range r.cfg.Concurrency {
 		wg.Go(func() {
 			done := make(chan Completion, 1)
 			for {
 				i := int(next.Add(1)) - 1
-				if i >= cfg.Orders || ctx.Err() != nil {
+				if i >= r.cfg.Orders || ctx.Err() != nil {
 					return
 				}
-				body := fmt.Sprintf(`{"customerId":"load-%d","items":[{"productId":%q,"productName":"Load","quantity":1,"unitPrice":9.99}]}`, i%1000, cfg.Products[i%len(cfg.Products)])
-				t0 := time.Now()
-				id, err := place(ctx, client, cfg.OrdersURL, body)
-				took := time.Since(t0)
-				mu.Lock()
-				posts = append(posts, took)
-				if err != nil {
-					result.Failed++
-					mu.Unlock()
-					continue
-				}
-				result.Placed++
-				if c, ok := early[id]; ok {
-					delete(early, id)
-					done <- c
-				} else {
-					waiting[id] = done
-				}
-				mu.Unlock()
-				select {
-				case c := <-done:
-					mu.Lock()
-					latencies = append(latencies, c.At.Sub(t0))
-					if c.Confirmed {
-						result.Confirmed++
-					} else {
-						result.Rejected++
-					}
-					mu.Unlock()
-				case <-time.After(cfg.Timeout):
-					mu.Lock()
-					delete(waiting, id)
-					result.Incomplete++
-					mu.Unlock()
-				case <-ctx.Done():
-					return
-				}
+				r.order(ctx, i, time.Now(), done)
 			}
 		})
 	}
 	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	result.Elapsed = time.Since(begin)
-	result.PerSecond = float64(result.Confirmed+result.Rejected) / result.Elapsed.Seconds()
-	slices.Sort(latencies)
-	slices.Sort(posts)
-	result.P50, result.P90, result.P99, result.Max = pct(latencies, 50), pct(latencies, 90), pct(latencies, 99), pct(latencies, 100)
-	result.PostP50, result.PostP99 = pct(posts, 50), pct(posts, 99)
-	if result.Failed > 0 {
-		return result, fmt.Errorf("%d orders could not be placed", result.Failed)
+}
+
+// open places orders on a fixed schedule: the i-th is due at i/Rate seconds,
+// and each one's latency counts from when it was due, so that a system that
+// cannot keep up is not hidden by a load generator that waits for it.
+func (r *run) open(ctx context.Context) {
+	interval := time.Duration(float64(time.Second) / r.cfg.Rate)
+	var wg sync.WaitGroup
+	for i := 0; ; i++ {
+		due := r.begin.Add(time.Duration(i) * interval)
+		if (r.cfg.Orders > 0 && i >= r.cfg.Orders) || (r.cfg.Duration > 0 && due.Sub(r.begin) >= r.cfg.Duration) {
+			break
+		}
+		if wait := time.Until(due); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				wg.Wait()
+				return
+			case <-t.C:
+			}
+		}
+		wg.Go(func() { r.order(ctx, i, due, make(chan Completion, 1)) })
 	}
-	return result, nil
+	wg.Wait()
+}
+
+// order places the i-th order, due at due, and waits for its completion.
+func (r *run) order(ctx context.Context, i int, due time.Time, done chan Completion) {
+	body := fmt.Sprintf(`{"customerId":"load-%d","items":[{"productId":%q,"productName":"Load","quantity":1,"unitPrice":9.99}]}`,
+		i%1000, r.cfg.Products[i%len(r.cfg.Products)])
+	r.mu.Lock()
+	r.inFlight++
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.inFlight--
+		r.mu.Unlock()
+	}()
+	id, err := place(ctx, r.cfg.Client, r.cfg.OrdersURL, body)
+	took := time.Since(due)
+	r.mu.Lock()
+	r.posts = append(r.posts, took)
+	if err != nil {
+		r.res.Failed++
+		r.mu.Unlock()
+		return
+	}
+	r.res.Placed++
+	r.last = append(r.last, id)
+	if len(r.last) > 2*lastKept {
+		r.last = append(r.last[:0], r.last[len(r.last)-lastKept:]...)
+	}
+	if c, ok := r.early[id]; ok {
+		delete(r.early, id)
+		r.finished[id] = true
+		done <- c
+	} else {
+		r.waiting[id] = done
+	}
+	r.mu.Unlock()
+	t := time.NewTimer(r.cfg.Timeout)
+	defer t.Stop()
+	select {
+	case c := <-done:
+		r.mu.Lock()
+		r.latencies = append(r.latencies, c.At.Sub(due))
+		if c.Confirmed {
+			r.res.Confirmed++
+		} else {
+			r.res.Rejected++
+		}
+		r.mu.Unlock()
+	case <-t.C:
+		r.mu.Lock()
+		delete(r.waiting, id)
+		r.res.Incomplete++
+		r.mu.Unlock()
+	case <-ctx.Done():
+	}
+}
+
+func (r *run) result() (Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := r.res
+	res.Elapsed = time.Since(r.begin)
+	res.PerSecond = float64(res.Confirmed+res.Rejected) / res.Elapsed.Seconds()
+	slices.Sort(r.latencies)
+	slices.Sort(r.posts)
+	res.P50, res.P90, res.P99, res.Max = pct(r.latencies, 50), pct(r.latencies, 90), pct(r.latencies, 99), pct(r.latencies, 100)
+	res.PostP50, res.PostP99 = pct(r.posts, 50), pct(r.posts, 99)
+	res.Last = slices.Clone(r.last[max(0, len(r.last)-lastKept):])
+	if res.Failed > 0 {
+		return res, fmt.Errorf("%d orders could not be placed", res.Failed)
+	}
+	return res, nil
 }
 
 func pct(sorted []time.Duration, p int) time.Duration {

@@ -1,0 +1,675 @@
+package service_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	goredis "github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"shop/cqrs"
+	"shop/domain/notification"
+	"shop/infrastructure/amqp/amqptest"
+	"shop/infrastructure/mongo/mongotest"
+	"shop/infrastructure/redis/redistest"
+	"shop/ports/loadgen"
+	"shop/service"
+)
+
+// BenchmarkRealServers measures the system as it is deployed: the three
+// services as processes of their own (the shop binary) on RabbitMQ or Redis
+// Streams, Redis, and the MongoDB wire protocol (FerretDB on the local
+// PostgreSQL, with the GIN indexes that make its look-ups indexed). After a
+// warm-up it places b.N orders (-benchtime 2000x) with BENCH_CONCURRENCY
+// customers in a closed loop, or, with BENCH_RATE set, orders at that rate for
+// BENCH_DURATION in an open loop. It reports completed orders/s, latency end
+// to end, MongoDB round trips per order by service and by command (from each
+// process's shop_mongodb_commands_total, which the driver's command monitor
+// counts), bus messages per order, the processes' CPU and memory, how long the
+// read models took to catch up after the last order, and the collection sizes
+// it ran at.
+//
+// BENCH_BUSES picks the brokers (amqp,redis). BENCH_SHOPS runs several builds
+// of the shop binary side by side, name=path pairs (old=/tmp/old/shop,new=);
+// an empty path builds the working tree's. Run it with `make bench-real`.
+func BenchmarkRealServers(b *testing.B) {
+	buses := strings.Split(envOr("BENCH_BUSES", "amqp,redis"), ",")
+	shops := benchShops(b)
+	for _, bus := range buses {
+		for _, s := range shops {
+			b.Run(bus+"/"+s.name, func(b *testing.B) { benchmarkRealServers(b, bus, s.path) })
+		}
+	}
+}
+
+type shopBuild struct{ name, path string }
+
+var (
+	buildOnce sync.Once
+	builtShop string
+	builtDB   string
+	buildErr  error
+)
+
+// benchBinaries builds the working tree's shop and the FerretDB server once.
+func benchBinaries(b *testing.B) (shop, ferretdb string) {
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "shop-bench-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtShop, builtDB = filepath.Join(dir, "shop"), filepath.Join(dir, "ferretdb")
+		for pkg, out := range map[string]string{"shop/cmd/shop": builtShop, "shop/infrastructure/mongo/mongotest/ferretdb": builtDB} {
+			cmd := exec.Command("go", "build", "-o", out, pkg)
+			if msg, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, msg)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		b.Fatal(buildErr)
+	}
+	return builtShop, builtDB
+}
+
+func benchShops(b *testing.B) []shopBuild {
+	spec := envOr("BENCH_SHOPS", "new=")
+	var out []shopBuild
+	for _, pair := range strings.Split(spec, ",") {
+		name, path, ok := strings.Cut(pair, "=")
+		if !ok || name == "" {
+			b.Fatalf("BENCH_SHOPS: %q is not name=path", pair)
+		}
+		out = append(out, shopBuild{name, path})
+	}
+	return out
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(b *testing.B, key string, def int) int {
+	v := os.Getenv(key)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		b.Fatalf("%s: %q is not a whole number", key, v)
+	}
+	return n
+}
+
+func envDuration(b *testing.B, key string, def time.Duration) time.Duration {
+	v := os.Getenv(key)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		b.Fatalf("%s: %q is not a duration", key, v)
+	}
+	return d
+}
+
+// realSystem is the three services, each a process of its own, and the
+// FerretDB server they share.
+type realSystem struct {
+	b        *testing.B
+	run      string // names the run's databases, topics and keys
+	bus      string
+	logs     string
+	ferretdb *exec.Cmd
+	mongoURL string
+	procs    map[string]*exec.Cmd
+	urls     map[string]string
+	client   *http.Client
+}
+
+func benchmarkRealServers(b *testing.B, bus, shopPath string) {
+	rate := envInt(b, "BENCH_RATE", 0)
+	if b.N == 1 && rate == 0 {
+		// The framework's first probe of every benchmark; starting a whole
+		// system to place one order would only slow the run down.
+		return
+	}
+	shopBin, ferretBin := benchBinaries(b)
+	if shopPath != "" {
+		shopBin = shopPath
+	}
+	redisURL := redistest.URL(b)
+	amqpURL := ""
+	if bus == service.BusAMQP {
+		amqpURL = amqptest.URL(b)
+	}
+	rs := &realSystem{
+		b: b, run: "bench" + strings.ReplaceAll(uuid.NewString()[:8], "-", ""), bus: bus,
+		procs: map[string]*exec.Cmd{}, urls: map[string]string{},
+		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxIdleConns: 512}},
+	}
+	var err error
+	if rs.logs, err = os.MkdirTemp("", "shop-bench-"+rs.run+"-"); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("logs of %s: %s", rs.run, rs.logs)
+	rs.startFerretDB(ferretBin)
+	env := map[string]string{
+		"BUS": bus, "RABBITMQ_URL": amqpURL, "REDIS_URL": redisURL, "MONGODB_URL": rs.mongoURL,
+		"MONGODB_DATABASE_PREFIX": rs.run + "_", "TOPIC_PREFIX": rs.run + ".", "REDIS_KEY_PREFIX": rs.run + ":",
+		"DEMO_CATALOG": "false", "LOG_LEVEL": "warn", "LOG_FORMAT": "json",
+	}
+	topics := service.DefaultConfig().Topics
+	topics.Prefix = env["TOPIC_PREFIX"]
+	b.Cleanup(func() { rs.cleanUp(bus, amqpURL, redisURL, topics) })
+	for _, name := range service.AllServices {
+		rs.startService(shopBin, name, env)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	completions := rs.tap(ctx, bus, amqpURL, redisURL, topics)
+	products := rs.seedProducts(envInt(b, "BENCH_PRODUCTS", 100))
+	warmup := envInt(b, "BENCH_WARMUP", 300)
+	if warmup > 0 {
+		if _, err := loadgen.Run(ctx, loadgen.Config{
+			OrdersURL: rs.urls[service.Orders], Orders: warmup, Concurrency: 16, Products: products,
+			Completions: completions, Timeout: 2 * time.Minute, Client: rs.client,
+		}); err != nil {
+			b.Fatalf("warm-up: %v", err)
+		}
+	}
+	// The collections exist now; their indexes get GIN twins before the run.
+	if _, err := mongotest.AddGINIndexes(ctx, mongotest.PostgreSQLURL, rs.run+"_"); err != nil {
+		b.Fatal(err)
+	}
+	reservedBefore := rs.reserved(products)
+	sizesBefore := rs.collectionSizes()
+	before := rs.scrape()
+	cpuBefore := dbCPU(rs.ferretdb.Process.Pid)
+
+	cfg := loadgen.Config{
+		OrdersURL: rs.urls[service.Orders], Products: products, Completions: completions,
+		Timeout: 2 * time.Minute, Client: rs.client,
+	}
+	if rate > 0 {
+		cfg.Rate, cfg.Duration = float64(rate), envDuration(b, "BENCH_DURATION", time.Minute)
+		cfg.Progress = func(p loadgen.Progress) {
+			if int(p.Elapsed.Seconds())%10 == 0 {
+				b.Logf("%s", p)
+			}
+		}
+	} else {
+		cfg.Orders, cfg.Concurrency = b.N, envInt(b, "BENCH_CONCURRENCY", 64)
+	}
+	b.ResetTimer()
+	res, err := loadgen.Run(ctx, cfg)
+	b.StopTimer()
+	if err != nil {
+		b.Fatalf("%v: %s", err, res)
+	}
+	caughtUp := rs.settle(ctx)
+	after := rs.scrape()
+	cpuAfter := dbCPU(rs.ferretdb.Process.Pid)
+	rs.check(res, products, reservedBefore)
+	sizesAfter := rs.collectionSizes()
+
+	done := float64(res.Confirmed + res.Rejected)
+	if done == 0 {
+		b.Fatalf("no order completed: %s", res)
+	}
+	var rtTotal, msgTotal float64
+	var report strings.Builder
+	fmt.Fprintf(&report, "%s on %s, %s\n", shopBin, bus, res)
+	fmt.Fprintf(&report, "every message handled %s after the last completion\n", caughtUp.Round(time.Millisecond))
+	for _, name := range service.AllServices {
+		d := after[name].Since(before[name])
+		byCommand := d.Sum("shop_mongodb_commands_total", "command")
+		rt := 0.0
+		for _, n := range byCommand {
+			rt += n
+		}
+		rtTotal += rt
+		msgs := d.Value("shop_bus_messages_published_total")
+		msgTotal += msgs
+		cpu := d.Value("process_cpu_seconds_total")
+		fmt.Fprintf(&report, "%-13s MongoDB %5.2f round trips/order (%s); bus %4.2f messages/order; CPU %.2f cores; RSS %s -> %s\n",
+			name, rt/done, perOrder(byCommand, done), msgs/done, cpu/res.Elapsed.Seconds(),
+			mib(before[name].Value("process_resident_memory_bytes")), mib(after[name].Value("process_resident_memory_bytes")))
+	}
+	fmt.Fprintf(&report, "all           MongoDB %5.2f round trips/order; bus %.2f messages/order\n", rtTotal/done, msgTotal/done)
+	fmt.Fprintf(&report, "database CPU: FerretDB %.2f cores, PostgreSQL %.2f cores\n",
+		(cpuAfter.ferretdb-cpuBefore.ferretdb)/res.Elapsed.Seconds(), (cpuAfter.postgres-cpuBefore.postgres)/res.Elapsed.Seconds())
+	fmt.Fprintf(&report, "collections before -> after: %s\n", sizes(sizesBefore, sizesAfter))
+	fmt.Fprintf(&report, "log lines: %s", rs.logSummary())
+	// Printed rather than logged: the framework cuts a benchmark's log short.
+	fmt.Println(report.String())
+	b.ReportMetric(res.PerSecond, "orders/s")
+	b.ReportMetric(float64(res.P50.Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(res.P99.Microseconds())/1000, "p99-ms")
+	b.ReportMetric(rtTotal/done, "mongo-rt/order")
+	b.ReportMetric(msgTotal/done, "bus-msgs/order")
+	b.ReportMetric(float64(caughtUp.Milliseconds()), "catch-up-ms")
+	if res.Incomplete > 0 {
+		b.Errorf("%d orders did not complete", res.Incomplete)
+	}
+}
+
+func perOrder(byCommand map[string]float64, done float64) string {
+	var parts []string
+	for _, c := range slices.Sorted(maps.Keys(byCommand)) {
+		parts = append(parts, fmt.Sprintf("%s %.2f", c, byCommand[c]/done))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func mib(bytes float64) string { return fmt.Sprintf("%.0f MiB", bytes/(1<<20)) }
+
+func freePort(b *testing.B) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func (rs *realSystem) startFerretDB(bin string) {
+	port := freePort(rs.b)
+	rs.mongoURL = fmt.Sprintf("mongodb://127.0.0.1:%d/", port)
+	rs.ferretdb = rs.start("ferretdb", bin, []string{"-listen", fmt.Sprintf("127.0.0.1:%d", port)}, nil)
+	rs.waitFor("ferretdb", func() bool {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err == nil
+	})
+}
+
+func (rs *realSystem) startService(bin, name string, env map[string]string) {
+	port := freePort(rs.b)
+	e := maps.Clone(env)
+	e["PORT"] = strconv.Itoa(port)
+	e["REDIS_CONSUMER_NAME"] = name
+	rs.procs[name] = rs.start(name, bin, []string{"serve", "--services", name}, e)
+	rs.urls[name] = fmt.Sprintf("http://127.0.0.1:%d", port)
+	rs.waitFor(name, func() bool {
+		resp, err := rs.client.Get(rs.urls[name] + "/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// start runs a process with only the given environment, its output in the
+// run's log directory; it dies with the benchmark.
+func (rs *realSystem) start(name, bin string, args []string, env map[string]string) *exec.Cmd {
+	out, err := os.Create(filepath.Join(rs.logs, name+".log"))
+	if err != nil {
+		rs.b.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		rs.b.Fatalf("start %s: %v", name, err)
+	}
+	rs.b.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		_ = out.Close()
+	})
+	return cmd
+}
+
+func (rs *realSystem) waitFor(name string, ready func() bool) {
+	deadline := time.Now().Add(60 * time.Second)
+	for !ready() {
+		if time.Now().After(deadline) {
+			rs.b.Fatalf("%s did not come up; see %s", name, filepath.Join(rs.logs, name+".log"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// tap subscribes a consumer group of its own to the notifications' events,
+// declared before any order is placed.
+func (rs *realSystem) tap(ctx context.Context, bus, amqpURL, redisURL string, topics cqrs.Topics) <-chan loadgen.Completion {
+	cfg := service.DefaultConfig()
+	cfg.Bus, cfg.AMQP.URL, cfg.RedisURL, cfg.Topics = bus, amqpURL, redisURL, topics
+	cfg.Streams.Consumer = "loadgen"
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	b, err := service.OpenBus(cfg, logger)
+	if err != nil {
+		rs.b.Fatal(err)
+	}
+	rs.b.Cleanup(func() { _ = b.Close() })
+	for p := range topics.Partitions {
+		if err := b.Declare(ctx, "loadgen", topics.Events(notification.AggregateType, p)); err != nil {
+			rs.b.Fatal(err)
+		}
+	}
+	sub, err := b.Subscribers("loadgen")
+	if err != nil {
+		rs.b.Fatal(err)
+	}
+	rs.b.Cleanup(func() { _ = sub.Close() })
+	registry, err := service.NewRegistry()
+	if err != nil {
+		rs.b.Fatal(err)
+	}
+	completions, err := loadgen.Tap(ctx, sub, topics, cqrs.Marshaler{Registry: registry})
+	if err != nil {
+		rs.b.Fatal(err)
+	}
+	return completions
+}
+
+func (rs *realSystem) seedProducts(n int) []string {
+	var ids []string
+	for i := range n {
+		id := fmt.Sprintf("bench-%03d", i)
+		body := fmt.Sprintf(`{"productId":%q,"name":"Bench %d","stock":1000000000}`, id, i)
+		resp, err := rs.client.Post(rs.urls[service.Inventory]+"/products", "application/json", strings.NewReader(body))
+		if err != nil {
+			rs.b.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			rs.b.Fatalf("add product %s: %d %s", id, resp.StatusCode, raw)
+		}
+		ids = append(ids, id)
+	}
+	// Wait until the products view has them all, so that the run starts
+	// from a quiet system.
+	rs.waitFor("products view", func() bool { return rs.reserved(ids) >= 0 })
+	return ids
+}
+
+// reserved sums the units the products view shows reserved, or -1 while a
+// product is missing from it.
+func (rs *realSystem) reserved(products []string) int {
+	total, seen := 0, 0
+	cursor := ""
+	for {
+		var page struct {
+			Products []struct {
+				ProductID string `json:"productId"`
+				Reserved  int    `json:"reserved"`
+			} `json:"products"`
+			NextCursor string `json:"nextCursor"`
+		}
+		if !rs.getJSON(rs.urls[service.Inventory]+"/products?limit=100&cursor="+cursor, &page) {
+			return -1
+		}
+		for _, p := range page.Products {
+			if slices.Contains(products, p.ProductID) {
+				total += p.Reserved
+				seen++
+			}
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if seen < len(products) {
+		return -1
+	}
+	return total
+}
+
+func (rs *realSystem) getJSON(url string, into any) bool {
+	resp, err := rs.client.Get(url)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false
+	}
+	return json.NewDecoder(resp.Body).Decode(into) == nil
+}
+
+// settle waits until no service has handled a message for half a second
+// (the last projections caught up), and returns how long that took.
+func (rs *realSystem) settle(ctx context.Context) time.Duration {
+	start := time.Now()
+	handled := func() float64 {
+		total := 0.0
+		for _, s := range rs.scrape() {
+			total += s.Value("shop_watermill_subscriber_messages_received_total") + s.Value("shop_watermill_handler_execution_time_seconds_count")
+		}
+		return total
+	}
+	last, lastChange := handled(), time.Now()
+	for time.Since(lastChange) < 500*time.Millisecond {
+		if time.Since(start) > 5*time.Minute || ctx.Err() != nil {
+			rs.b.Fatal("the services did not settle")
+		}
+		time.Sleep(50 * time.Millisecond)
+		if now := handled(); now != last {
+			last, lastChange = now, time.Now()
+		}
+	}
+	return lastChange.Sub(start)
+}
+
+// check verifies that the read models show the run exactly: the last orders
+// decided in the orders view, their two notifications in the notifications
+// view, and the products view's reserved units grown by one per confirmed
+// order, no more, no less.
+func (rs *realSystem) check(res loadgen.Result, products []string, reservedBefore int) {
+	for _, id := range res.Last {
+		var o struct {
+			Order struct {
+				Status string `json:"status"`
+			} `json:"order"`
+		}
+		var n struct {
+			Notifications []struct {
+				Status string `json:"status"`
+			} `json:"notifications"`
+		}
+		if !rs.getJSON(rs.urls[service.Orders]+"/orders/"+id, &o) || o.Order.Status == "PENDING" {
+			rs.b.Errorf("order %s: the orders view shows %q", id, o.Order.Status)
+		}
+		if !rs.getJSON(rs.urls[service.Notifications]+"/notifications?orderId="+id, &n) || len(n.Notifications) != 2 {
+			rs.b.Errorf("order %s: the notifications view shows %d notifications", id, len(n.Notifications))
+		}
+	}
+	if got, want := rs.reserved(products), reservedBefore+res.Confirmed; got != want {
+		rs.b.Errorf("the products view shows %d units reserved, want %d", got, want)
+	}
+}
+
+func (rs *realSystem) scrape() map[string]loadgen.Series {
+	out := map[string]loadgen.Series{}
+	for _, name := range service.AllServices {
+		s, err := loadgen.Scrape(context.Background(), rs.client, rs.urls[name]+"/metrics")
+		if err != nil {
+			rs.b.Fatal(err)
+		}
+		out[name] = s
+	}
+	return out
+}
+
+// collectionSizes counts the documents of every collection of the run.
+func (rs *realSystem) collectionSizes() map[string]int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := mongo.Connect(options.Client().ApplyURI(rs.mongoURL))
+	if err != nil {
+		rs.b.Fatal(err)
+	}
+	defer c.Disconnect(ctx)
+	out := map[string]int64{}
+	for _, svc := range service.AllServices {
+		db := c.Database(rs.run + "_" + svc)
+		names, err := db.ListCollectionNames(ctx, bson.D{})
+		if err != nil {
+			rs.b.Fatal(err)
+		}
+		for _, n := range names {
+			count, err := db.Collection(n).CountDocuments(ctx, bson.D{})
+			if err != nil {
+				rs.b.Fatal(err)
+			}
+			out[svc+"."+n] = count
+		}
+	}
+	return out
+}
+
+func sizes(before, after map[string]int64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(after)) {
+		parts = append(parts, fmt.Sprintf("%s %d -> %d", k, before[k], after[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// logSummary counts the warnings and errors each service logged, and names
+// the most frequent messages.
+func (rs *realSystem) logSummary() string {
+	var out strings.Builder
+	for _, name := range service.AllServices {
+		f, err := os.Open(filepath.Join(rs.logs, name+".log"))
+		if err != nil {
+			continue
+		}
+		counts := map[string]int{}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var line struct {
+				Level string `json:"level"`
+				Msg   string `json:"msg"`
+			}
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Level != "" {
+				counts[line.Level+" "+line.Msg]++
+			}
+		}
+		f.Close()
+		fmt.Fprintf(&out, "\n  %s:", name)
+		if len(counts) == 0 {
+			out.WriteString(" none")
+		}
+		for _, k := range slices.SortedFunc(maps.Keys(counts), func(a, b string) int { return counts[b] - counts[a] }) {
+			fmt.Fprintf(&out, "\n    %6d %s", counts[k], k)
+		}
+	}
+	return out.String()
+}
+
+func (rs *realSystem) cleanUp(bus, amqpURL, redisURL string, topics cqrs.Topics) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if c, err := mongo.Connect(options.Client().ApplyURI(rs.mongoURL)); err == nil {
+		for _, svc := range service.AllServices {
+			_ = c.Database(rs.run + "_" + svc).Drop(ctx)
+		}
+		_ = c.Disconnect(ctx)
+	}
+	switch bus {
+	case service.BusAMQP:
+		var queues, exchanges []string
+		for _, b := range service.Topology(topics) {
+			queues = append(queues, topics.Prefix+b.ConsumerGroup)
+			exchanges = append(exchanges, b.Topic)
+		}
+		queues = append(queues, topics.Prefix+"loadgen")
+		amqptest.DeleteQueues(rs.b, amqpURL, queues, append(exchanges, topics.Poison()))
+	case service.BusRedis:
+		opts, err := goredis.ParseURL(redisURL)
+		if err != nil {
+			return
+		}
+		c := goredis.NewClient(opts)
+		defer c.Close()
+		for _, pattern := range []string{topics.Prefix + "*", rs.run + ":*"} {
+			iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+			for iter.Next(ctx) {
+				c.Del(ctx, iter.Val())
+			}
+		}
+	}
+}
+
+type cpuTimes struct{ ferretdb, postgres float64 }
+
+// dbCPU reads the CPU seconds FerretDB and every PostgreSQL process used.
+func dbCPU(ferretdbPID int) cpuTimes {
+	var t cpuTimes
+	t.ferretdb = processCPU(ferretdbPID)
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+			t.postgres += processCPU(pid)
+		}
+	}
+	return t
+}
+
+// processCPU is the user and system time of a process, in seconds.
+func processCPU(pid int) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil || runtime.GOOS != "linux" {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: count from after it.
+	fields := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100 // clock ticks; USER_HZ is 100 on Linux
+}
