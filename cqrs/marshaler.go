@@ -1,14 +1,11 @@
 package cqrs
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"shop/app/eventstore"
@@ -31,38 +28,23 @@ const (
 	UndecodableKey = "undecodable"
 )
 
-// Command is what the command bus sends: a named request to one aggregate.
-// CommandName is its wire name; Target is the id of the aggregate it is for,
-// which picks its partition.
-type Command interface {
-	CommandName() string
-	Target() string
-}
-
-// Marshaler turns stored event records and commands into Watermill messages and
-// back. An event message's UUID is the event id, and its metadata is the
-// record's envelope; its payload is the event in its stored schema version,
-// upcast by the receiver. It implements Watermill's cqrs.CommandEventMarshaler.
+// Marshaler turns stored event records into Watermill messages and back. An
+// event message's UUID is the event id, and its metadata is the record's
+// envelope; its payload is the event in its stored schema version, upcast by
+// the receiver. It implements Watermill's cqrs.CommandEventMarshaler, of which
+// only events are used: the services send each other nothing but events, and
+// a service's policies call its own command handlers directly.
 type Marshaler struct {
 	Registry *Registry
 }
 
-// Marshal encodes an eventstore.Record or a Command.
+// Marshal encodes an eventstore.Record.
 func (m Marshaler) Marshal(v any) (*message.Message, error) {
-	switch v := v.(type) {
-	case eventstore.Record:
-		return m.marshalRecord(v)
-	case Command:
-		payload, err := json.Marshal(v)
-		if err != nil {
-			return nil, fmt.Errorf("encode command %s: %w", v.CommandName(), err)
-		}
-		msg := message.NewMessage(watermill.NewUUID(), payload)
-		msg.Metadata.Set(NameKey, v.CommandName())
-		return msg, nil
-	default:
-		return nil, fmt.Errorf("cannot marshal %T: neither an event record nor a command", v)
+	r, ok := v.(eventstore.Record)
+	if !ok {
+		return nil, fmt.Errorf("cannot marshal %T: not an event record", v)
 	}
+	return m.marshalRecord(r)
 }
 
 // marshalRecord keeps the metadata to eight keys: Watermill copies a message's
@@ -90,36 +72,27 @@ func (m Marshaler) marshalRecord(r eventstore.Record) (*message.Message, error) 
 	return msg, nil
 }
 
-// Unmarshal decodes a message into v: an empty event (upcast first) or an
-// empty command (unknown fields refused). Failures are fault.Malformed.
+// Unmarshal decodes a message into v, an empty event, upcasting it first.
+// Failures are fault.Malformed.
 func (m Marshaler) Unmarshal(msg *message.Message, v any) error {
-	if e, ok := v.(es.Event); ok {
-		version, err := strconv.Atoi(msg.Metadata.Get(SchemaVersionKey))
-		if err != nil {
-			return fault.Malformed(fmt.Errorf("message %s: schema version %q", msg.UUID, msg.Metadata.Get(SchemaVersionKey)))
-		}
-		return m.Registry.DecodeInto(e, version, msg.Payload)
+	e, ok := v.(es.Event)
+	if !ok {
+		return fmt.Errorf("cannot unmarshal into %T: not an event", v)
 	}
-	dec := json.NewDecoder(bytes.NewReader(msg.Payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fault.Malformed(fmt.Errorf("decode command %s: %w", msg.Metadata.Get(NameKey), err))
+	version, err := strconv.Atoi(msg.Metadata.Get(SchemaVersionKey))
+	if err != nil {
+		return fault.Malformed(fmt.Errorf("message %s: schema version %q", msg.UUID, msg.Metadata.Get(SchemaVersionKey)))
 	}
-	if dec.More() {
-		return fault.Malformed(fmt.Errorf("decode command %s: trailing data", msg.Metadata.Get(NameKey)))
-	}
-	return nil
+	return m.Registry.DecodeInto(e, version, msg.Payload)
 }
 
-// Name is the wire name of a record, event or command.
+// Name is the wire name of a record or event.
 func (m Marshaler) Name(v any) string {
 	switch v := v.(type) {
 	case eventstore.Record:
 		return v.Type
 	case es.Event:
 		return v.EventName()
-	case Command:
-		return v.CommandName()
 	default:
 		return fmt.Sprintf("unnamed %T", v)
 	}

@@ -24,16 +24,14 @@ type EventHandler interface {
 // one group compete for messages; every group gets every message.
 type SubscriberFactory func(consumerGroup string) (message.Subscriber, error)
 
-// Processors registers handlers on a router: event handlers as Watermill event
-// group processors, command handlers as command processors, each once per
-// partition.
+// Processors registers event handlers on a router as Watermill event group
+// processors, once per partition.
 type Processors struct {
 	topics    Topics
 	marshaler Marshaler
 	known     *KnownNames
 	dedup     *Deduplicator
 	events    *wcqrs.EventGroupProcessor
-	commands  *wcqrs.CommandProcessor
 
 	groupTopics map[string]string
 	bindings    []Binding
@@ -86,23 +84,6 @@ func NewProcessors(cfg ProcessorsConfig) (*Processors, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.commands, err = wcqrs.NewCommandProcessorWithConfig(cfg.Router, wcqrs.CommandProcessorConfig{
-		GenerateSubscribeTopic: func(params wcqrs.CommandProcessorGenerateSubscribeTopicParams) (string, error) {
-			h, ok := params.CommandHandler.(partitionedCommandHandler)
-			if !ok {
-				return "", fmt.Errorf("command handler %s is not partitioned", params.CommandHandler.HandlerName())
-			}
-			return p.topics.Command(params.CommandName, h.partition), nil
-		},
-		SubscriberConstructor: func(params wcqrs.CommandProcessorSubscriberConstructorParams) (message.Subscriber, error) {
-			return cfg.Subscribers(params.HandlerName)
-		},
-		Marshaler: cfg.Marshaler,
-		Logger:    wlogger,
-	})
-	if err != nil {
-		return nil, err
-	}
 	return p, nil
 }
 
@@ -147,37 +128,10 @@ func (p *Processors) AddEventHandler(name, aggregateType string, eventTypes []st
 	return nil
 }
 
-// AddCommandHandler registers handle, under name, for commands of type C,
-// once per partition, deduplicated by message id.
-func AddCommandHandler[C Command](p *Processors, name string, handle func(context.Context, C) error) error {
-	h := wcqrs.NewCommandHandler(name, func(ctx context.Context, cmd *C) error {
-		return handle(ctx, *cmd)
-	})
-	var zero C
-	p.known.Add(zero.CommandName())
-	for partition := range p.topics.Partitions {
-		ph := partitionedCommandHandler{CommandHandler: h, name: PartitionName(name, partition), partition: partition}
-		p.bindings = append(p.bindings, Binding{ConsumerGroup: ph.name, Topic: p.topics.Command(zero.CommandName(), partition)})
-		p.dedup.Guard(ph.name, name)
-		if err := p.commands.AddHandlers(ph); err != nil {
-			return fmt.Errorf("command handler %s: %w", name, err)
-		}
-	}
-	return nil
-}
-
 // PartitionName names the consumer group of one partition of a handler.
 func PartitionName(name string, partition int) string {
 	return name + ".p" + strconv.Itoa(partition)
 }
-
-type partitionedCommandHandler struct {
-	wcqrs.CommandHandler
-	name      string
-	partition int
-}
-
-func (h partitionedCommandHandler) HandlerName() string { return h.name }
 
 type recordHandler struct {
 	newEvent func() es.Event

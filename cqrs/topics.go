@@ -10,10 +10,10 @@ import (
 // Topics names every topic of the system.
 //
 // Events go to one topic per aggregate type, so that one consumer sees all
-// events of an aggregate in the order they were stored; commands go to one
-// topic per command. Both are split into partitions by the aggregate id, so
-// that several consumers work in parallel while every aggregate stays on one
-// of them: partitions give throughput without reordering.
+// events of an aggregate in the order they were stored, split into partitions
+// by the aggregate id, so that several consumers work in parallel while every
+// aggregate stays on one of them: partitions give throughput without
+// reordering.
 type Topics struct {
 	// Prefix is put before every topic name, to run several systems on one broker.
 	Prefix string
@@ -40,11 +40,6 @@ func (t Topics) Partition(aggregateID string) int {
 // Events is the topic of one partition of an aggregate type's events.
 func (t Topics) Events(aggregateType string, partition int) string {
 	return t.Prefix + "events." + aggregateType + "." + strconv.Itoa(partition)
-}
-
-// Command is the topic of one partition of a command.
-func (t Topics) Command(commandName string, partition int) string {
-	return t.Prefix + "commands." + commandName + "." + strconv.Itoa(partition)
 }
 
 // Poison is the topic of messages that could not be handled.

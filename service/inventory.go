@@ -73,17 +73,7 @@ func newInventory(d serviceDeps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	commands, err := p.newCommandBus()
-	if err != nil {
-		return nil, err
-	}
-	if err := cqrs.AddCommandHandler(proc, handlerReserveStock, app.Commands.ReserveStock.Handle); err != nil {
-		return nil, err
-	}
-	if err := cqrs.AddCommandHandler(proc, handlerReleaseStock, app.Commands.ReleaseStock.Handle); err != nil {
-		return nil, err
-	}
-	policy := inventory.NewOrderPolicy(commands)
+	policy := inventory.NewOrderPolicy(app.Commands.ReserveStock, app.Commands.ReleaseStock)
 	if err := proc.AddEventHandler(handlerInventoryOrders, order.AggregateType, policy.Events(), policy, cqrs.EventHandlerOptions{Deduplicate: true}); err != nil {
 		return nil, err
 	}

@@ -48,14 +48,7 @@ func newNotifications(d serviceDeps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	commands, err := p.newCommandBus()
-	if err != nil {
-		return nil, err
-	}
-	if err := cqrs.AddCommandHandler(proc, handlerSendNotification, app.Commands.SendNotification.Handle); err != nil {
-		return nil, err
-	}
-	policy := notifications.NewOrderPolicy(commands, recipients)
+	policy := notifications.NewOrderPolicy(app.Commands.SendNotification, recipients)
 	if err := proc.AddEventHandler(handlerNotificationsOrders, order.AggregateType, policy.Events(), policy, cqrs.EventHandlerOptions{Deduplicate: true}); err != nil {
 		return nil, err
 	}

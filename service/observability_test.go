@@ -218,7 +218,7 @@ func TestLogLinesAreJSONAndNameWhatTheyAreAbout(t *testing.T) {
 	if request["status"] != 201.0 || request["correlation_id"] != "corr-logs-1" || request["service"] != "orders" || request["bytes"].(float64) <= 0 || request["duration_ms"] == nil || request["level"] != "INFO" {
 		t.Fatalf("access log %v", request)
 	}
-	if delivered["message_id"] == "" || !strings.HasPrefix(fmt.Sprint(delivered["handler"]), "notifications.send-notification.p") || delivered["attempt"] != 1.0 || delivered["service"] != "notifications" {
+	if delivered["message_id"] == "" || !strings.HasPrefix(fmt.Sprint(delivered["handler"]), "notifications.order-policy.p") || delivered["attempt"] != 1.0 || delivered["service"] != "notifications" {
 		t.Fatalf("message log %v", delivered)
 	}
 	for _, l := range logs.lines(t) {

@@ -103,7 +103,7 @@ func TestAHandlerBugIsFixedAndItsDeadLettersReplayed(t *testing.T) {
 		}
 		dead := s.waitDeadLetters(operations.StatusFailed, 3)
 		for _, d := range dead {
-			if d.EventType != "orders.confirm_order" || !strings.HasPrefix(d.Handler, "orders.confirm-order.p") || !strings.Contains(d.Reason, "nil pointer") || d.Failures != 1 {
+			if d.EventType != "inventory.reservation_confirmed" || !strings.HasPrefix(d.Handler, "orders.reservation-policy.p") || !strings.Contains(d.Reason, "nil pointer") || d.Failures != 1 {
 				t.Fatalf("dead letter %+v", d)
 			}
 		}
@@ -115,7 +115,7 @@ func TestAHandlerBugIsFixedAndItsDeadLettersReplayed(t *testing.T) {
 
 		// A dry run shows what would happen, with a histogram, and changes nothing.
 		code, out, errOut := s.cli("poison", "replay", "--dry-run")
-		if code != cli.ExitOK || !strings.Contains(out, "dry run: 3 would be replayed") || !strings.Contains(out, "orders.confirm-order") || !strings.Contains(out, "nil pointer") {
+		if code != cli.ExitOK || !strings.Contains(out, "dry run: 3 would be replayed") || !strings.Contains(out, "orders.reservation-policy") || !strings.Contains(out, "nil pointer") {
 			t.Fatalf("dry run: %d\n%s\n%s", code, out, errOut)
 		}
 		if again := s.deadLetters(operations.StatusFailed); len(again) != 3 || again[0].Replays != 0 {
@@ -200,7 +200,7 @@ func TestAMessageReplayedTooOftenIsQuarantined(t *testing.T) {
 			t.Fatalf("a quarantined message was replayed again: %s", out)
 		}
 		// An operator looks, and discards it; the order stays as it is.
-		code, out, errOut := s.cli("poison", "discard", "--status", "quarantined", "--handler", "orders.confirm-order")
+		code, out, errOut := s.cli("poison", "discard", "--status", "quarantined", "--handler", "orders.reservation-policy")
 		if code != cli.ExitOK || !strings.Contains(out, "discarded 1 of 1") {
 			t.Fatalf("discard: %d %s %s", code, out, errOut)
 		}

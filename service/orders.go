@@ -51,7 +51,6 @@ func newOrders(d serviceDeps) (*Service, error) {
 	app.Queries = orders.Queries{
 		Order:        orders.NewGetOrderHandler(views),
 		Orders:       orders.NewListOrdersHandler(views),
-		PlacedOrder:  orders.NewGetPlacedOrderHandler(repo),
 		OrderHistory: orders.NewGetOrderHistoryHandler(store),
 	}
 
@@ -59,17 +58,7 @@ func newOrders(d serviceDeps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	commands, err := p.newCommandBus()
-	if err != nil {
-		return nil, err
-	}
-	if err := cqrs.AddCommandHandler(proc, handlerConfirmOrder, app.Commands.ConfirmOrder.Handle); err != nil {
-		return nil, err
-	}
-	if err := cqrs.AddCommandHandler(proc, handlerRejectOrder, app.Commands.RejectOrder.Handle); err != nil {
-		return nil, err
-	}
-	policy := orders.NewReservationPolicy(commands)
+	policy := orders.NewReservationPolicy(app.Commands.ConfirmOrder, app.Commands.RejectOrder)
 	if err := proc.AddEventHandler(handlerOrdersReservations, inventory.ReservationAggregateType, policy.Events(), policy, cqrs.EventHandlerOptions{Deduplicate: true}); err != nil {
 		return nil, err
 	}

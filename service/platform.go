@@ -186,9 +186,8 @@ func OpenBus(cfg Config, logger *slog.Logger) (Bus, error) {
 // that, GoChannel hands each message to its subscribers on a goroutine of its
 // own, and two events of one aggregate can overtake each other. Blocking is
 // safe here because nothing that publishes waits for itself: the relays, the
-// policies, the poison queue and the operators' replays publish, and the
-// command handlers the policies wait for append to the store without
-// publishing.
+// poison queue and the operators' replays publish, and the command handlers
+// the policies call append to the store without publishing.
 func newGoChannelBus(logger *slog.Logger) Bus {
 	pubsub := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, cqrs.WatermillLogger(logger))
 	var closed atomic.Bool
@@ -358,10 +357,6 @@ func (p *Platform) newRelay(cfg Config, service string, store eventstore.Store) 
 // httpBase is what every service's API shares.
 func (p *Platform) httpBase(cfg Config, service string, logger *slog.Logger) httpport.Base {
 	return httpport.Base{Service: service, Logger: logger, Health: p.health(cfg), Metrics: p.Metrics, MetricsHandler: p.Metrics.Handler()}
-}
-
-func (p *Platform) newCommandBus() (*cqrs.CommandBus, error) {
-	return cqrs.NewCommandBus(p.Bus.Publisher, p.Topics, p.Marshaler, cqrs.WatermillLogger(p.Logger))
 }
 
 // eventNames lists every event type of an aggregate type: projections handle

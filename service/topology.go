@@ -1,9 +1,6 @@
 package service
 
 import (
-	"shop/app/inventory"
-	"shop/app/notifications"
-	"shop/app/orders"
 	"shop/cqrs"
 	domaininventory "shop/domain/inventory"
 	"shop/domain/notification"
@@ -26,24 +23,12 @@ func Topology(topics cqrs.Topics) []cqrs.Binding {
 		{domaininventory.StockAggregateType, []string{handlerInventoryProjection}},
 		{notification.AggregateType, []string{handlerNotificationsProjection}},
 	}
-	commands := []struct {
-		name, group string
-	}{
-		{orders.ConfirmOrder{}.CommandName(), handlerConfirmOrder},
-		{orders.RejectOrder{}.CommandName(), handlerRejectOrder},
-		{inventory.ReserveStock{}.CommandName(), handlerReserveStock},
-		{inventory.ReleaseStock{}.CommandName(), handlerReleaseStock},
-		{notifications.SendNotification{}.CommandName(), handlerSendNotification},
-	}
 	bindings := []cqrs.Binding{{ConsumerGroup: cqrs.DeadLetterArchiveGroup, Topic: topics.Poison()}}
 	for p := range topics.Partitions {
 		for _, e := range events {
 			for _, g := range e.groups {
 				bindings = append(bindings, cqrs.Binding{ConsumerGroup: cqrs.PartitionName(g, p), Topic: topics.Events(e.aggregateType, p)})
 			}
-		}
-		for _, c := range commands {
-			bindings = append(bindings, cqrs.Binding{ConsumerGroup: cqrs.PartitionName(c.group, p), Topic: topics.Command(c.name, p)})
 		}
 	}
 	return bindings

@@ -4,8 +4,6 @@
 package inventory
 
 import (
-	"context"
-
 	"shop/app/eventstore"
 	"shop/domain/inventory"
 )
@@ -28,11 +26,6 @@ func NewReservationRepository(cfg eventstore.RepositoryConfig[*inventory.Reserva
 	cfg.AggregateType = inventory.ReservationAggregateType
 	cfg.FromHistory = inventory.ReservationFromHistory
 	return eventstore.NewRepository(cfg)
-}
-
-// CommandSender sends commands over the bus.
-type CommandSender interface {
-	Send(ctx context.Context, cmd any) error
 }
 
 // Application is everything the inventory service can do, as its ports see it.

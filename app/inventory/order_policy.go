@@ -11,14 +11,16 @@ import (
 
 // OrderPolicy reserves the stock of a placed order and gives back the stock of
 // a cancelled one. It reads the orders context's published events; it never
-// touches the orders' data.
+// touches the orders' data. It calls this service's own command handlers,
+// which are idempotent by the order: a redelivered event reserves nothing twice.
 type OrderPolicy struct {
-	commands CommandSender
+	reserve ReserveStockHandler
+	release ReleaseStockHandler
 }
 
 // NewOrderPolicy builds the policy.
-func NewOrderPolicy(commands CommandSender) *OrderPolicy {
-	return &OrderPolicy{commands: commands}
+func NewOrderPolicy(reserve ReserveStockHandler, release ReleaseStockHandler) *OrderPolicy {
+	return &OrderPolicy{reserve: reserve, release: release}
 }
 
 // Events lists the events the policy reacts to.
@@ -33,9 +35,9 @@ func (p *OrderPolicy) Handle(ctx context.Context, rec eventstore.Record) error {
 		for i, it := range e.Items {
 			lines[i] = inventory.Line{ProductID: it.ProductID, Quantity: it.Quantity}
 		}
-		return p.commands.Send(ctx, ReserveStock{OrderID: e.OrderID, Lines: lines})
+		return p.reserve.Handle(ctx, ReserveStock{OrderID: e.OrderID, Lines: lines})
 	case *order.Cancelled:
-		return p.commands.Send(ctx, ReleaseStock{OrderID: e.OrderID})
+		return p.release.Handle(ctx, ReleaseStock{OrderID: e.OrderID})
 	default:
 		return fmt.Errorf("inventory order policy: unexpected event %s", rec.Type)
 	}

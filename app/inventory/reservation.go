@@ -9,22 +9,20 @@ import (
 	"shop/domain/inventory"
 )
 
-// ReserveStock reserves every line of an order, or none. It travels on the bus.
+// ReserveStock reserves every line of an order, or none.
 type ReserveStock struct {
 	OrderID string
 	Lines   []inventory.Line
 }
 
 func (ReserveStock) CommandName() string { return "inventory.reserve_stock" }
-func (c ReserveStock) Target() string    { return c.OrderID }
 
-// ReleaseStock gives back what a cancelled order holds. It travels on the bus.
+// ReleaseStock gives back what a cancelled order holds.
 type ReleaseStock struct {
 	OrderID string
 }
 
 func (ReleaseStock) CommandName() string { return "inventory.release_stock" }
-func (c ReleaseStock) Target() string    { return c.OrderID }
 
 // ReserveStockHandler handles ReserveStock.
 type ReserveStockHandler decorator.CommandHandler[ReserveStock]

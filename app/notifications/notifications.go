@@ -20,11 +20,6 @@ func NewRepository(cfg eventstore.RepositoryConfig[*notification.Notification]) 
 	return eventstore.NewRepository(cfg)
 }
 
-// CommandSender sends commands over the bus.
-type CommandSender interface {
-	Send(ctx context.Context, cmd any) error
-}
-
 // Message is one notification on its way to a channel.
 type Message struct {
 	// IdempotencyKey is the same for every attempt of one notification, for

@@ -33,16 +33,18 @@ type Recipients interface {
 	Get(ctx context.Context, orderID string) (Recipient, error)
 }
 
-// OrderPolicy asks for a notification whenever an order is placed, confirmed,
-// rejected or cancelled.
+// OrderPolicy tells the customer whenever an order is placed, confirmed,
+// rejected or cancelled, through this service's own command handler, which
+// sends a notification once per order, kind and channel however often the
+// event comes.
 type OrderPolicy struct {
-	commands   CommandSender
+	notify     SendNotificationHandler
 	recipients Recipients
 }
 
 // NewOrderPolicy builds the policy.
-func NewOrderPolicy(commands CommandSender, recipients Recipients) *OrderPolicy {
-	return &OrderPolicy{commands: commands, recipients: recipients}
+func NewOrderPolicy(send SendNotificationHandler, recipients Recipients) *OrderPolicy {
+	return &OrderPolicy{notify: send, recipients: recipients}
 }
 
 // Events lists the events the policy reacts to.
@@ -88,7 +90,7 @@ func (p *OrderPolicy) Handle(ctx context.Context, rec eventstore.Record) error {
 }
 
 func (p *OrderPolicy) send(ctx context.Context, r Recipient, kind notification.Kind, subject, body string) error {
-	return p.commands.Send(ctx, SendNotification{OrderID: r.OrderID, Kind: kind, Contact: r.Contact, Subject: subject, Body: body})
+	return p.notify.Handle(ctx, SendNotification{OrderID: r.OrderID, Kind: kind, Contact: r.Contact, Subject: subject, Body: body})
 }
 
 func describe(reasons []order.ItemRejection) string {

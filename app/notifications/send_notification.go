@@ -12,7 +12,7 @@ import (
 )
 
 // SendNotification tells a customer about an order on every channel of the
-// contact. It travels on the bus.
+// contact.
 type SendNotification struct {
 	OrderID string
 	Kind    notification.Kind
@@ -22,7 +22,6 @@ type SendNotification struct {
 }
 
 func (SendNotification) CommandName() string { return "notifications.send_notification" }
-func (c SendNotification) Target() string    { return c.OrderID }
 
 // SendNotificationHandler handles SendNotification.
 type SendNotificationHandler decorator.CommandHandler[SendNotification]

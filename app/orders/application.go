@@ -18,6 +18,5 @@ type Commands struct {
 type Queries struct {
 	Order        GetOrderHandler
 	Orders       ListOrdersHandler
-	PlacedOrder  GetPlacedOrderHandler
 	OrderHistory GetOrderHistoryHandler
 }

@@ -18,8 +18,8 @@ type CancelOrder struct {
 
 func (CancelOrder) CommandName() string { return "orders.cancel_order" }
 
-// CancelOrderHandler handles CancelOrder.
-type CancelOrderHandler decorator.CommandHandler[CancelOrder]
+// CancelOrderHandler handles CancelOrder and answers with the order cancelled.
+type CancelOrderHandler decorator.AnsweringHandler[CancelOrder, OrderState]
 
 type cancelOrderHandler struct {
 	repo  Repository
@@ -31,15 +31,22 @@ func NewCancelOrderHandler(repo Repository, clock eventstore.Clock, obs decorato
 	if repo == nil || clock == nil {
 		return nil, errors.New("cancel order: repository and clock are required")
 	}
-	return decorator.ApplyCommandDecorators[CancelOrder](cancelOrderHandler{repo: repo, clock: clock}, obs), nil
+	return decorator.ApplyAnsweringDecorators[CancelOrder, OrderState](cancelOrderHandler{repo: repo, clock: clock}, obs), nil
 }
 
-func (h cancelOrderHandler) Handle(ctx context.Context, cmd CancelOrder) error {
+func (h cancelOrderHandler) Handle(ctx context.Context, cmd CancelOrder) (OrderState, error) {
+	var cancelled OrderState
 	err := h.repo.Update(ctx, cmd.OrderID, func(o *order.Order) error {
-		return o.Cancel(cmd.Reason, h.clock.Now())
+		if err := o.Cancel(cmd.Reason, h.clock.Now()); err != nil {
+			return err
+		}
+		// Taken under the repository's lock, which the next change of the
+		// cached order waits for.
+		cancelled = StateOf(o)
+		return nil
 	})
 	if errors.Is(err, eventstore.ErrNotFound) {
-		return fmt.Errorf("%w: %w", ErrOrderNotFound, err)
+		return OrderState{}, fmt.Errorf("%w: %w", ErrOrderNotFound, err)
 	}
-	return err
+	return cancelled, err
 }

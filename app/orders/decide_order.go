@@ -10,22 +10,20 @@ import (
 	"shop/domain/order"
 )
 
-// ConfirmOrder confirms an order whose stock is reserved. It travels on the bus.
+// ConfirmOrder confirms an order whose stock is reserved.
 type ConfirmOrder struct {
 	OrderID string
 }
 
 func (ConfirmOrder) CommandName() string { return "orders.confirm_order" }
-func (c ConfirmOrder) Target() string    { return c.OrderID }
 
-// RejectOrder rejects an order whose stock could not be reserved. It travels on the bus.
+// RejectOrder rejects an order whose stock could not be reserved.
 type RejectOrder struct {
 	OrderID string
 	Reasons []order.ItemRejection
 }
 
 func (RejectOrder) CommandName() string { return "orders.reject_order" }
-func (c RejectOrder) Target() string    { return c.OrderID }
 
 // ConfirmOrderHandler handles ConfirmOrder.
 type ConfirmOrderHandler decorator.CommandHandler[ConfirmOrder]

@@ -27,6 +27,27 @@ type OrderView struct {
 	Version int
 }
 
+// OrderState is an order as the command that changed it left it, taken from
+// the aggregate itself: the answer to the request, which needs neither the
+// read model, which lags, nor a read of the event store.
+type OrderState struct {
+	OrderView
+	// Contact is the customer's, which the read model does not keep.
+	Contact order.Contact
+}
+
+// StateOf is the state of an order aggregate; its slices are copies.
+func StateOf(o *order.Order) OrderState {
+	return OrderState{
+		OrderView: OrderView{
+			ID: o.ID(), CustomerID: o.CustomerID(), Items: o.Items(), Total: o.Total(), Status: o.Status(),
+			Rejections: o.Rejections(), CancelReason: o.CancelReason(),
+			CreatedAt: o.PlacedAt(), UpdatedAt: o.UpdatedAt(), Version: o.Version(),
+		},
+		Contact: o.Contact(),
+	}
+}
+
 // OrderChange is what an event after the first changes in an order's view.
 type OrderChange struct {
 	Status       order.Status

@@ -4,8 +4,6 @@
 package orders
 
 import (
-	"context"
-
 	"shop/app/eventstore"
 	"shop/domain/order"
 )
@@ -18,9 +16,4 @@ func NewRepository(cfg eventstore.RepositoryConfig[*order.Order]) (Repository, e
 	cfg.AggregateType = order.AggregateType
 	cfg.FromHistory = order.FromHistory
 	return eventstore.NewRepository(cfg)
-}
-
-// CommandSender sends commands over the bus.
-type CommandSender interface {
-	Send(ctx context.Context, cmd any) error
 }

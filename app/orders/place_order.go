@@ -44,8 +44,8 @@ type IdempotencyKeys interface {
 	Claim(ctx context.Context, key, fingerprint string) (held string, err error)
 }
 
-// PlaceOrderHandler handles PlaceOrder.
-type PlaceOrderHandler decorator.CommandHandler[PlaceOrder]
+// PlaceOrderHandler handles PlaceOrder and answers with the order placed.
+type PlaceOrderHandler decorator.AnsweringHandler[PlaceOrder, OrderState]
 
 type placeOrderHandler struct {
 	repo   Repository
@@ -59,18 +59,20 @@ func NewPlaceOrderHandler(repo Repository, keys IdempotencyKeys, clock eventstor
 	if repo == nil || keys == nil || clock == nil || obs.Logger == nil {
 		return nil, errors.New("place order: repository, idempotency keys, clock and logger are required")
 	}
-	return decorator.ApplyCommandDecorators[PlaceOrder](placeOrderHandler{repo: repo, keys: keys, clock: clock, logger: obs.Logger}, obs), nil
+	return decorator.ApplyAnsweringDecorators[PlaceOrder, OrderState](placeOrderHandler{repo: repo, keys: keys, clock: clock, logger: obs.Logger}, obs), nil
 }
 
-// Handle places the order. A request repeated with its idempotency key places
-// nothing and returns ErrAlreadyPlaced, also when both copies race: the order
-// id comes from the key, and the event store accepts only one first event per
-// order. The key store answers a reused key with another body at once; when it
-// is down, or the key expired, the stored order is compared with the request.
-func (h placeOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) error {
+// Handle places the order and answers with it as placed, from the aggregate
+// in hand: no read follows the write. A request repeated with its idempotency
+// key places nothing and answers ErrAlreadyPlaced with the order as it stands
+// now, also when both copies race: the order id comes from the key, and the
+// event store accepts only one first event per order. The key store answers a
+// reused key with another body at once; when it is down, or the key expired,
+// the stored order is compared with the request.
+func (h placeOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (OrderState, error) {
 	o, err := order.Place(cmd.OrderID, cmd.CustomerID, cmd.Items, cmd.Contact, h.clock.Now())
 	if err != nil {
-		return err
+		return OrderState{}, err
 	}
 	if cmd.IdempotencyKey != "" {
 		fp := fingerprint(cmd)
@@ -79,21 +81,27 @@ func (h placeOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) error {
 		case err != nil:
 			h.logger.WarnContext(ctx, "idempotency key store unavailable; relying on the event store", "error", err)
 		case held != fp:
-			return ErrIdempotencyKeyReused
+			return OrderState{}, ErrIdempotencyKeyReused
 		}
 	}
+	// Taken before Add: once stored, the aggregate is cached, and the next
+	// command of the order may change it while the caller reads the answer.
+	placed := StateOf(o)
 	err = h.repo.Add(ctx, o)
+	if err == nil {
+		return placed, nil
+	}
 	if !errors.Is(err, eventstore.ErrAlreadyExists) || cmd.IdempotencyKey == "" {
-		return err
+		return OrderState{}, err
 	}
 	existing, err := h.repo.Load(ctx, cmd.OrderID)
 	if err != nil {
-		return err
+		return OrderState{}, err
 	}
 	if !samePlacement(existing, cmd) {
-		return ErrIdempotencyKeyReused
+		return OrderState{}, ErrIdempotencyKeyReused
 	}
-	return ErrAlreadyPlaced
+	return StateOf(existing), ErrAlreadyPlaced
 }
 
 // fingerprint identifies what a request asks for, whatever its JSON spelling.

@@ -2,7 +2,6 @@ package orders
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"shop/app/eventstore"
@@ -38,29 +37,6 @@ func NewListOrdersHandler(views OrderViews) ListOrdersHandler { return ListOrder
 
 func (h ListOrdersHandler) Handle(ctx context.Context, q ListOrders) (OrderPage, error) {
 	return h.views.List(ctx, q)
-}
-
-// GetPlacedOrder asks for an order as its own events have it, without lag:
-// the answer to the request that placed it.
-type GetPlacedOrder struct {
-	OrderID string
-}
-
-// GetPlacedOrderHandler answers GetPlacedOrder from the write side.
-type GetPlacedOrderHandler struct {
-	repo Repository
-}
-
-func NewGetPlacedOrderHandler(repo Repository) GetPlacedOrderHandler {
-	return GetPlacedOrderHandler{repo: repo}
-}
-
-func (h GetPlacedOrderHandler) Handle(ctx context.Context, q GetPlacedOrder) (*order.Order, error) {
-	o, err := h.repo.Load(ctx, q.OrderID)
-	if errors.Is(err, eventstore.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s", ErrOrderNotFound, q.OrderID)
-	}
-	return o, err
 }
 
 // GetOrderHistory asks for the audit trail of an order: its stored events,

@@ -99,7 +99,7 @@ func (h ordersHandler) place(w http.ResponseWriter, r *http.Request) {
 	}
 
 	status, message := http.StatusCreated, "Order created successfully"
-	err := h.app.Commands.PlaceOrder.Handle(r.Context(), cmd)
+	o, err := h.app.Commands.PlaceOrder.Handle(r.Context(), cmd)
 	switch {
 	case errors.Is(err, orders.ErrAlreadyPlaced):
 		status, message = http.StatusOK, "Order already created with this Idempotency-Key"
@@ -107,13 +107,8 @@ func (h ordersHandler) place(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.logger, err)
 		return
 	}
-	o, err := h.app.Queries.PlacedOrder.Handle(r.Context(), orders.GetPlacedOrder{OrderID: cmd.OrderID})
-	if err != nil {
-		writeError(w, r, h.logger, err)
-		return
-	}
-	w.Header().Set("Location", "/orders/"+o.ID())
-	writeJSON(w, status, orderResponse{Success: true, Message: message, Order: placedOrderJSON(o)})
+	w.Header().Set("Location", "/orders/"+o.ID)
+	writeJSON(w, status, orderResponse{Success: true, Message: message, Order: stateJSON(o)})
 }
 
 type orderResponse struct {
@@ -172,13 +167,10 @@ func rejectionsJSON(rs []order.ItemRejection) []rejectionJSON {
 	return out
 }
 
-func placedOrderJSON(o *order.Order) orderJSON {
-	j := orderJSON{
-		ID: o.ID(), CustomerID: o.CustomerID(), Items: itemsJSON(o.Items()), TotalAmount: amount(o.Total()),
-		Status: o.Status().String(), Rejections: rejectionsJSON(o.Rejections()), CancelReason: o.CancelReason(),
-		CreatedAt: o.PlacedAt().UTC().Format(timeFormat), UpdatedAt: o.UpdatedAt().UTC().Format(timeFormat),
-	}
-	if c := o.Contact(); c != (order.Contact{}) {
+// stateJSON is an order as a command left it, with the customer's contact.
+func stateJSON(o orders.OrderState) orderJSON {
+	j := viewJSON(o.OrderView)
+	if c := o.Contact; c != (order.Contact{}) {
 		j.Contact = &contactJSON{Email: c.Email, Phone: c.Phone, DeviceToken: c.DeviceToken}
 	}
 	return j
@@ -274,21 +266,14 @@ func (h ordersHandler) cancel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.logger, err)
 		return
 	}
-	id := mux.Vars(r)["id"]
-	if err := h.app.Commands.CancelOrder.Handle(r.Context(), orders.CancelOrder{OrderID: id, Reason: req.Reason}); err != nil {
-		writeError(w, r, h.logger, err)
-		return
-	}
-	o, err := h.app.Queries.PlacedOrder.Handle(r.Context(), orders.GetPlacedOrder{OrderID: id})
+	o, err := h.app.Commands.CancelOrder.Handle(r.Context(), orders.CancelOrder{OrderID: mux.Vars(r)["id"], Reason: req.Reason})
 	if err != nil {
 		writeError(w, r, h.logger, err)
 		return
 	}
 	// Anyone who knows the order id may cancel it: the answer, like GET
 	// /orders/{id}, keeps the customer's contact details to itself.
-	cancelled := placedOrderJSON(o)
-	cancelled.Contact = nil
-	writeJSON(w, http.StatusOK, orderResponse{Success: true, Message: "Order cancelled", Order: cancelled})
+	writeJSON(w, http.StatusOK, orderResponse{Success: true, Message: "Order cancelled", Order: viewJSON(o.OrderView)})
 }
 
 type eventJSON struct {
