@@ -41,87 +41,6 @@ func (p *recordingPublisher) snapshot() []eventstore.Record {
 	return append([]eventstore.Record(nil), p.published...)
 }
 
-func orderHistory(id string, n int) []eventstore.Record {
-	recs := []eventstore.Record{{EventID: id + "-1", AggregateType: order.AggregateType, AggregateID: id, Version: 1, Type: "order.placed",
-		Event: &order.Placed{OrderID: id, CustomerID: "c", Items: []order.Item{{ProductID: "p", ProductName: "P", Quantity: 1, UnitPrice: 1}}, Total: 1}}}
-	for v := 2; v <= n; v++ {
-		recs = append(recs, eventstore.Record{EventID: fmt.Sprintf("%s-%d", id, v), AggregateType: order.AggregateType, AggregateID: id, Version: v,
-			Type: "order.cancelled", Event: &order.Cancelled{OrderID: id}})
-	}
-	return recs
-}
-
-func startRelay(t *testing.T, store eventstore.Store, pub cqrs.RecordPublisher, configure ...func(*cqrs.RelayConfig)) *cqrs.Relay {
-	t.Helper()
-	cfg := cqrs.RelayConfig{
-		Store: store, Publisher: pub, Topics: cqrs.Topics{Partitions: 4}, Logger: slog.New(slog.DiscardHandler),
-		SweepInterval: 10 * time.Millisecond, SweepAge: time.Nanosecond, RetryDelay: time.Millisecond,
-	}
-	for _, c := range configure {
-		c(&cfg)
-	}
-	relay, err := cqrs.NewRelay(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { relay.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return relay
-}
-
-func TestEventsAppendedByAProcessThatDiedArePublishedByTheNextOne(t *testing.T) {
-	t.Parallel()
-	store := memory.NewEventStore(registry(t))
-	ctx := context.Background()
-	// Appended, and the process died before publishing.
-	for _, id := range []string{"a", "b"} {
-		if err := store.Append(ctx, orderHistory(id, 3)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pub := &recordingPublisher{}
-	startRelay(t, store, pub)
-	waitFor(t, func() bool {
-		left, _ := store.Unpublished(ctx, time.Now().Add(time.Hour), eventstore.Position{}, 10)
-		return len(pub.snapshot()) == 6 && len(left) == 0
-	})
-	assertVersionOrder(t, pub.snapshot())
-	time.Sleep(30 * time.Millisecond) // further sweeps find nothing more
-	if n := len(pub.snapshot()); n != 6 {
-		t.Fatalf("published %d times", n)
-	}
-}
-
-func TestEnqueuedEventsArePublishedInOrderThroughFailures(t *testing.T) {
-	t.Parallel()
-	store := memory.NewEventStore(registry(t))
-	pub := &recordingPublisher{failFirst: 3}
-	relay := startRelay(t, store, pub)
-	ctx := context.Background()
-	for i := range 20 {
-		recs := orderHistory(fmt.Sprint("o-", i), 4)
-		if err := store.Append(ctx, recs); err != nil {
-			t.Fatal(err)
-		}
-		relay.Enqueue(recs)
-	}
-	drainCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := relay.Drain(drainCtx); err != nil {
-		t.Fatal(err)
-	}
-	got := pub.snapshot()
-	if len(got) != 80 {
-		t.Fatalf("published %d", len(got))
-	}
-	assertVersionOrder(t, got)
-	if left, _ := store.Unpublished(ctx, time.Now().Add(time.Hour), eventstore.Position{}, 10); len(left) != 0 {
-		t.Fatalf("%d left unmarked", len(left))
-	}
-}
-
 // gatedPublisher holds every publish until its gate is closed.
 type gatedPublisher struct {
 	recordingPublisher
@@ -137,82 +56,197 @@ func (p *gatedPublisher) Publish(ctx context.Context, rec eventstore.Record) err
 	return p.recordingPublisher.Publish(ctx, rec)
 }
 
-func tenOrdersOfThreeEvents(t *testing.T) eventstore.Store {
-	t.Helper()
-	store := memory.NewEventStore(registry(t))
-	for i := range 10 {
-		if err := store.Append(context.Background(), orderHistory(fmt.Sprint("o-", i), 3)); err != nil {
-			t.Fatal(err)
-		}
+func orderHistory(id string, n int) []eventstore.Record {
+	recs := []eventstore.Record{{EventID: id + "-1", AggregateType: order.AggregateType, AggregateID: id, Version: 1, Type: "order.placed",
+		Event: &order.Placed{OrderID: id, CustomerID: "c", Items: []order.Item{{ProductID: "p", ProductName: "P", Quantity: 1, UnitPrice: 1}}, Total: 1}}}
+	for v := 2; v <= n; v++ {
+		recs = append(recs, eventstore.Record{EventID: fmt.Sprintf("%s-%d", id, v), AggregateType: order.AggregateType, AggregateID: id, Version: v,
+			Type: "order.cancelled", Event: &order.Cancelled{OrderID: id}})
 	}
-	return store
+	return recs
 }
 
-// publishesAllInOrder drains the relay and checks that it published want
-// records, each aggregate's in version order.
-func publishesAllInOrder(t *testing.T, relay *cqrs.Relay, pub *gatedPublisher, want int) {
+// fastRelay renews every 10 ms and takes over origins not renewed for 60 ms.
+func fastRelay(c *cqrs.RelayConfig) {
+	c.RenewInterval, c.SweepInterval, c.SweepAge, c.RetryDelay = 10*time.Millisecond, 10*time.Millisecond, 60*time.Millisecond, time.Millisecond
+}
+
+// startRelay runs a relay until the test ends; stop ends it earlier, as a
+// process that dies does: without draining.
+func startRelay(t *testing.T, store eventstore.Store, pub cqrs.RecordPublisher, configure ...func(*cqrs.RelayConfig)) (relay *cqrs.Relay, stop func()) {
+	t.Helper()
+	cfg := cqrs.RelayConfig{Store: store, Publisher: pub, Topics: cqrs.Topics{Partitions: 4}, Logger: slog.New(slog.DiscardHandler)}
+	fastRelay(&cfg)
+	for _, c := range configure {
+		c(&cfg)
+	}
+	relay, err := cqrs.NewRelay(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { relay.Run(ctx); close(done) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return relay, stop
+}
+
+// appendThrough appends records as a repository does: under a slip of the
+// relay, ended with the append's outcome.
+func appendThrough(t *testing.T, relay *cqrs.Relay, store eventstore.Store, recs []eventstore.Record) {
+	t.Helper()
+	slip, err := relay.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range recs {
+		recs[i].Origin = slip.Origin()
+	}
+	err = store.Append(context.Background(), recs)
+	slip.End(recs, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func drain(t *testing.T, relay *cqrs.Relay) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := relay.Drain(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// origins lists every origin the store holds.
+func origins(t *testing.T, store eventstore.Store) []eventstore.Origin {
+	t.Helper()
+	all, err := store.StaleOrigins(context.Background(), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all
+}
+
+func TestAppendedEventsArePublishedInOrderThroughFailures(t *testing.T) {
+	t.Parallel()
+	store := memory.NewEventStore(registry(t))
+	pub := &recordingPublisher{failFirst: 3}
+	relay, _ := startRelay(t, store, pub)
+	for i := range 20 {
+		appendThrough(t, relay, store, orderHistory(fmt.Sprint("o-", i), 4))
+	}
+	drain(t, relay)
 	got := pub.snapshot()
-	if len(got) != want {
-		t.Fatalf("published %d, want %d", len(got), want)
+	if len(got) != 80 {
+		t.Fatalf("published %d", len(got))
 	}
 	assertVersionOrder(t, got)
-}
-
-func TestOneSweepTakesABacklogOfManyPages(t *testing.T) {
-	t.Parallel()
-	store := tenOrdersOfThreeEvents(t)
-	ctx := context.Background()
-	// Nothing is published, so nothing is marked, while the sweep at start
-	// runs: it must page on without help, and no later sweep comes.
-	pub := &gatedPublisher{gate: make(chan struct{})}
-	relay := startRelay(t, store, pub, func(c *cqrs.RelayConfig) {
-		c.SweepPage, c.SweepInterval = 4, time.Hour
-	})
-	waitFor(t, func() bool { return relay.Pending() == 30 })
-	close(pub.gate)
-	publishesAllInOrder(t, relay, pub, 30)
-	if left, _ := store.Unpublished(ctx, time.Now().Add(time.Hour), eventstore.Position{}, 10); len(left) != 0 {
-		t.Fatalf("%d left unmarked", len(left))
+	// Drained, the relay leaves no origin for another to take over.
+	if left := origins(t, store); len(left) != 0 {
+		t.Fatalf("origins left after draining: %+v", left)
+	}
+	if _, err := relay.Begin(context.Background()); !errors.Is(err, cqrs.ErrRelayClosed) {
+		t.Fatalf("begin after draining: %v", err)
 	}
 }
 
-func TestASweepReadsABoundedNumberOfPagesAndTheNextGoesOn(t *testing.T) {
+func TestTheCheckpointStaysBeforeWhatIsNotPublishedYet(t *testing.T) {
 	t.Parallel()
-	store := tenOrdersOfThreeEvents(t)
-	// The broker is down: nothing is published, the backlog stays.
+	store := memory.NewEventStore(registry(t))
 	pub := &gatedPublisher{gate: make(chan struct{})}
-	once := startRelay(t, store, pub, func(c *cqrs.RelayConfig) {
+	relay, _ := startRelay(t, store, pub)
+	recs := orderHistory("o", 2)
+	appendThrough(t, relay, store, recs)
+
+	// An append begun and not ended holds the checkpoint back too.
+	underWay, err := relay.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	begun := time.Now()
+	time.Sleep(50 * time.Millisecond) // several renewals
+	for _, o := range origins(t, store) {
+		if !o.PublishedBefore.Before(recs[0].RecordedAt) {
+			t.Fatalf("checkpoint %v passed a record recorded at %v and not published", o.PublishedBefore, recs[0].RecordedAt)
+		}
+	}
+	close(pub.gate)
+	waitFor(t, func() bool { return len(pub.snapshot()) == 2 })
+	time.Sleep(50 * time.Millisecond)
+	for _, o := range origins(t, store) {
+		if !o.PublishedBefore.Before(begun) {
+			t.Fatalf("checkpoint %v passed an append begun at %v and not ended", o.PublishedBefore, begun)
+		}
+	}
+	underWay.End(nil, eventstore.ErrConflict)
+	waitFor(t, func() bool {
+		o := origins(t, store)
+		return len(o) == 1 && o[0].PublishedBefore.After(recs[1].RecordedAt)
+	})
+}
+
+func TestARelayThatDiedHasWhatItDidNotPublishPublishedByAnother(t *testing.T) {
+	t.Parallel()
+	store := memory.NewEventStore(registry(t))
+	// The first relay takes the records, cannot publish them, and dies.
+	dead, stop := startRelay(t, store, &gatedPublisher{gate: make(chan struct{})})
+	for _, id := range []string{"a", "b", "c"} {
+		appendThrough(t, dead, store, orderHistory(id, 3))
+	}
+	stop()
+
+	pub := &recordingPublisher{}
+	startRelay(t, store, pub)
+	waitFor(t, func() bool { return len(pub.snapshot()) == 9 })
+	assertVersionOrder(t, pub.snapshot())
+	// Once it has looked a last time, the dead relay's origin is dropped.
+	waitFor(t, func() bool { return len(origins(t, store)) == 1 })
+	if n := len(pub.snapshot()); n != 9 {
+		t.Fatalf("published %d times", n)
+	}
+}
+
+func TestATakeoverReadsABoundedNumberOfPagesPerSweepAndTheNextGoesOn(t *testing.T) {
+	t.Parallel()
+	store := memory.NewEventStore(registry(t))
+	dead, stop := startRelay(t, store, &gatedPublisher{gate: make(chan struct{})})
+	for i := range 10 {
+		appendThrough(t, dead, store, orderHistory(fmt.Sprint("o-", i), 3))
+	}
+	stop()
+	time.Sleep(100 * time.Millisecond) // unrenewed for longer than the sweep age
+
+	// One sweep, the one at start.
+	pub := &gatedPublisher{gate: make(chan struct{})}
+	relay, stopRelay := startRelay(t, store, pub, func(c *cqrs.RelayConfig) {
 		c.SweepPage, c.SweepPages, c.SweepInterval = 4, 2, time.Hour
 	})
-	waitFor(t, func() bool { return once.Pending() == 8 })
+	waitFor(t, func() bool { return relay.Pending() == 8 })
 	time.Sleep(50 * time.Millisecond)
-	if n := once.Pending(); n != 8 {
+	if n := relay.Pending(); n != 8 {
 		t.Fatalf("one sweep of 2 pages of 4 took %d records", n)
 	}
+	stopRelay()
 
 	pub = &gatedPublisher{gate: make(chan struct{})}
-	relay := startRelay(t, store, pub, func(c *cqrs.RelayConfig) {
-		c.SweepPage, c.SweepPages, c.SweepInterval = 4, 2, 10*time.Millisecond
-	})
-	waitFor(t, func() bool { return relay.Pending() == 30 })
+	next, _ := startRelay(t, store, pub, func(c *cqrs.RelayConfig) { c.SweepPage, c.SweepPages = 4, 2 })
+	waitFor(t, func() bool { return next.Pending() == 30 })
 	close(pub.gate)
-	publishesAllInOrder(t, relay, pub, 30)
+	waitFor(t, func() bool { return len(pub.snapshot()) == 30 })
+	assertVersionOrder(t, pub.snapshot())
 }
 
-// skewedStore reports each record as recorded a second earlier per version,
-// as if each append had come from a process whose clock was further behind
-// than the last: in recording order, every aggregate's versions come last
-// first, and on different pages.
-type skewedStore struct{ eventstore.Store }
+// steppedBackStore reports each record as recorded a second earlier per
+// version, as if the wall clock had stepped back before each append: in
+// recording order, every aggregate's versions come last first, and on
+// different pages.
+type steppedBackStore struct{ eventstore.Store }
 
-func (s skewedStore) Unpublished(ctx context.Context, recordedBefore time.Time, after eventstore.Position, limit int) ([]eventstore.Record, error) {
-	all, err := s.Store.Unpublished(ctx, recordedBefore, eventstore.Position{}, 0)
+func (s steppedBackStore) OriginRecords(ctx context.Context, origin string, from time.Time, after eventstore.Position, limit int) ([]eventstore.Record, error) {
+	all, err := s.Store.OriginRecords(ctx, origin, time.Time{}, eventstore.Position{}, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -229,22 +263,125 @@ func (s skewedStore) Unpublished(ctx context.Context, recordedBefore time.Time, 
 	return page[:min(limit, len(page))], nil
 }
 
-func TestASweepPublishesEachAggregatesVersionsInOrderWhenClocksDisagree(t *testing.T) {
+func TestATakeoverPublishesEachAggregatesVersionsInOrderWhenTheClockSteppedBack(t *testing.T) {
 	t.Parallel()
 	store := memory.NewEventStore(registry(t))
-	ctx := context.Background()
+	dead, stop := startRelay(t, store, &gatedPublisher{gate: make(chan struct{})})
 	for _, id := range []string{"x", "y", "z"} {
-		if err := store.Append(ctx, orderHistory(id, 3)); err != nil {
-			t.Fatal(err)
+		appendThrough(t, dead, store, orderHistory(id, 3))
+	}
+	stop()
+	pub := &recordingPublisher{}
+	startRelay(t, steppedBackStore{store}, pub, func(c *cqrs.RelayConfig) { c.SweepPage = 20 })
+	waitFor(t, func() bool { return len(pub.snapshot()) == 9 })
+	assertVersionOrder(t, pub.snapshot())
+}
+
+// failingStore refuses appends with an error that leaves their outcome
+// unknown; with landed, the records were stored all the same.
+type failingStore struct {
+	eventstore.Store
+	landed bool
+}
+
+func (s failingStore) Append(ctx context.Context, recs []eventstore.Record) error {
+	if s.landed {
+		if err := s.Store.Append(ctx, recs); err != nil {
+			return err
 		}
 	}
+	return errors.New("connection reset by peer")
+}
+
+func TestAnAppendWhoseOutcomeIsUnknownIsPublishedIfItWasStored(t *testing.T) {
+	t.Parallel()
+	store := memory.NewEventStore(registry(t))
 	pub := &recordingPublisher{}
-	startRelay(t, skewedStore{store}, pub, func(c *cqrs.RelayConfig) { c.SweepPage = 2 })
-	waitFor(t, func() bool {
-		left, _ := store.Unpublished(ctx, time.Now().Add(time.Hour), eventstore.Position{}, 10)
-		return len(pub.snapshot()) == 9 && len(left) == 0
-	})
-	assertVersionOrder(t, pub.snapshot())
+	relay, _ := startRelay(t, store, pub)
+	for _, tc := range []struct {
+		id     string
+		landed bool
+	}{{"stored", true}, {"lost", false}} {
+		slip, err := relay.Begin(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs := orderHistory(tc.id, 2)
+		for i := range recs {
+			recs[i].Origin = slip.Origin()
+		}
+		err = failingStore{store, tc.landed}.Append(context.Background(), recs)
+		slip.End(recs, err)
+	}
+	drain(t, relay)
+	got := pub.snapshot()
+	if len(got) != 2 || got[0].AggregateID != "stored" || got[1].AggregateID != "stored" {
+		t.Fatalf("published %+v", got)
+	}
+	assertVersionOrder(t, got)
+}
+
+func TestARelayOpensANewOriginEveryWhileAndDropsTheOldOnceDrained(t *testing.T) {
+	t.Parallel()
+	store := memory.NewEventStore(registry(t))
+	pub := &recordingPublisher{}
+	relay, _ := startRelay(t, store, pub, func(c *cqrs.RelayConfig) { c.RotateEvery = 20 * time.Millisecond })
+	seen := map[string]bool{}
+	for i := range 10 {
+		recs := orderHistory(fmt.Sprint("o-", i), 1)
+		appendThrough(t, relay, store, recs)
+		seen[recs[0].Origin] = true
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(seen) < 2 {
+		t.Fatalf("10 appends over 100 ms under %d origin(s), rotating every 20 ms", len(seen))
+	}
+	waitFor(t, func() bool { return len(origins(t, store)) == 1 })
+	drain(t, relay)
+	if n := len(pub.snapshot()); n != 10 {
+		t.Fatalf("published %d", n)
+	}
+}
+
+func TestARelayWhoseOriginWasTakenOverOpensAnother(t *testing.T) {
+	t.Parallel()
+	store := memory.NewEventStore(registry(t))
+	pub := &recordingPublisher{}
+	relay, _ := startRelay(t, store, pub)
+	first := orderHistory("a", 1)
+	appendThrough(t, relay, store, first)
+	// Another relay found it unrenewed (this one was paused) and took it.
+	o := origins(t, store)[0]
+	taken := o
+	taken.Holder, taken.RenewedAt = "another relay", time.Now().Add(time.Hour)
+	if saved, err := store.SaveOrigin(context.Background(), taken, o.RenewedAt); err != nil || !saved {
+		t.Fatalf("take over: %v %v", saved, err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	next := orderHistory("b", 1)
+	appendThrough(t, relay, store, next)
+	if next[0].Origin == first[0].Origin {
+		t.Fatalf("appended under the origin another relay holds")
+	}
+	drain(t, relay)
+	if left := origins(t, store); len(left) != 1 || left[0].ID != o.ID {
+		t.Fatalf("origins left: %+v", left)
+	}
+}
+
+func TestANewRelayNeedsItsOriginStoredBeforeTheFirstAppend(t *testing.T) {
+	t.Parallel()
+	store := memory.NewEventStore(registry(t))
+	relay, _ := startRelay(t, store, &recordingPublisher{})
+	slip, err := relay.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slip.End(nil, eventstore.ErrConflict)
+	all := origins(t, store)
+	if len(all) != 1 || all[0].ID != slip.Origin() {
+		t.Fatalf("the slip's origin %s is not stored: %+v", slip.Origin(), all)
+	}
 }
 
 func assertVersionOrder(t *testing.T, recs []eventstore.Record) {

@@ -94,6 +94,26 @@ func sameNamesAs(prev *shop) option {
 	return func(s *setup) { s.cfg = prev.cfg }
 }
 
+// appendAsADeadProcess appends records to a service's store as a process
+// that died before publishing them leaves them: under the origin of its
+// relay, last renewed a minute ago. It returns the origin's id.
+func (s *shop) appendAsADeadProcess(svc string, records ...eventstore.Record) string {
+	s.t.Helper()
+	ctx := context.Background()
+	lastSeen := time.Now().Add(-time.Minute)
+	dead := eventstore.Origin{ID: "relay-of-a-dead-process-" + records[0].EventID, Holder: "a dead process", PublishedBefore: lastSeen, RenewedAt: lastSeen}
+	if saved, err := s.store(svc).SaveOrigin(ctx, dead, time.Time{}); err != nil || !saved {
+		s.t.Fatalf("origin of a dead process: %v %v", saved, err)
+	}
+	for i := range records {
+		records[i].Origin = dead.ID
+	}
+	if err := s.store(svc).Append(ctx, records); err != nil {
+		s.t.Fatal(err)
+	}
+	return dead.ID
+}
+
 // testConfig is the embedded configuration with retries fast enough for tests.
 func testConfig() service.Config {
 	cfg := service.DefaultConfig()

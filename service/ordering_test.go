@@ -15,8 +15,9 @@ import (
 
 // An order's placement a crashed process never published, and its
 // cancellation published at once by a live one: every consumer sees the
-// cancellation first. It waits for the placement, which the sweep brings, and
-// both take effect in order; nothing is set aside.
+// cancellation first. It waits for the placement, which a live relay brings
+// once it takes the dead one's origin over, and both take effect in order;
+// nothing is set aside.
 func TestAnEventThatOvertookItsPredecessorWaitsForIt(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, be backend) {
 		s := startShop(t, be, withConfig(func(c *service.Config) {
@@ -30,13 +31,10 @@ func TestAnEventThatOvertookItsPredecessorWaitsForIt(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		placed := eventstore.Record{
+		s.appendAsADeadProcess(service.Orders, eventstore.Record{
 			EventID: "overtaken-placed", AggregateType: order.AggregateType, AggregateID: "overtaken-1", Version: 1,
 			Type: o.Changes()[0].EventName(), Event: o.Changes()[0], OccurredAt: time.Now(),
-		}
-		if err := s.store(service.Orders).Append(ctx, []eventstore.Record{placed}); err != nil {
-			t.Fatal(err)
-		}
+		})
 		r := s.post(service.Orders, "/orders/overtaken-1/cancel", map[string]any{"reason": "too slow"})
 		if r.status != http.StatusOK {
 			t.Fatalf("cancel: %d %s", r.status, r.raw)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -343,7 +344,7 @@ func (p *Platform) newRelay(cfg Config, service string, store eventstore.Store) 
 		return nil, err
 	}
 	relay, err := cqrs.NewRelay(cqrs.RelayConfig{
-		Store: store, Publisher: bus, Topics: p.Topics, Logger: p.Logger,
+		Store: store, Publisher: bus, Topics: p.Topics, Logger: p.Logger, Holder: p.holder(cfg, service),
 		SweepInterval: cfg.RelaySweepInterval, SweepAge: cfg.RelaySweepAge,
 		Published: func(rec eventstore.Record, at time.Time) { p.Metrics.Published(service, rec, at) },
 	})
@@ -352,6 +353,16 @@ func (p *Platform) newRelay(cfg Config, service string, store eventstore.Store) 
 	}
 	p.Metrics.Pending(service, relay.Pending)
 	return relay, nil
+}
+
+// holder names a service's relay in the origins it holds, for operators: the
+// process's name where it has one, with its process id.
+func (p *Platform) holder(cfg Config, service string) string {
+	name := cfg.Streams.Consumer
+	if name == "" {
+		name = "pid"
+	}
+	return fmt.Sprintf("%s/%d/%s", name, os.Getpid(), service)
 }
 
 // httpBase is what every service's API shares.

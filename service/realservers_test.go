@@ -608,8 +608,11 @@ func (rs *realSystem) cleanUp(bus, amqpURL, redisURL string, topics cqrs.Topics)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if c, err := mongo.Connect(options.Client().ApplyURI(rs.mongoURL)); err == nil {
-		for _, svc := range service.AllServices {
-			_ = c.Database(rs.run + "_" + svc).Drop(ctx)
+		names, _ := c.ListDatabaseNames(ctx, bson.D{})
+		for _, n := range names {
+			if strings.HasPrefix(n, rs.run+"_") {
+				_ = c.Database(n).Drop(ctx)
+			}
 		}
 		_ = c.Disconnect(ctx)
 	}

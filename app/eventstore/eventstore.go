@@ -2,8 +2,8 @@
 // and builds the load-change-append cycle of every aggregate on top of it.
 //
 // The store is the source of truth and the outbox: records appended to it are
-// published to the bus from it (see Outbox), never by the code that changed the
-// aggregate.
+// published to the bus from it (see Outbox and Origin), never by the code that
+// changed the aggregate.
 package eventstore
 
 import (
@@ -49,6 +49,26 @@ type Record struct {
 	// Payload is the event as the store encoded it, when the store has it at
 	// hand: publishing it then needs no second encoding. Empty otherwise.
 	Payload []byte
+	// Origin is the origin of the relay that took the record to publish when
+	// it was appended.
+	Origin string
+}
+
+// Origin is a relay's account of what it has published, kept in the store
+// beside the records instead of a flag on each record, which cost a write for
+// every event published. Every record appended through a relay carries the id
+// of the relay's origin. While the relay runs it renews its origin every
+// second or so, saying that every record of that origin recorded before
+// PublishedBefore is on the bus. An origin nobody renewed for a while belongs
+// to a relay that stopped without publishing everything: another relay takes
+// it over (renews it as its own) and publishes its records from
+// PublishedBefore on, then drops it.
+type Origin struct {
+	ID string
+	// Holder names the relay that renews it.
+	Holder          string
+	PublishedBefore time.Time
+	RenewedAt       time.Time
 }
 
 // Position is where a record sits in the order the store records them: by
@@ -115,15 +135,23 @@ type Store interface {
 	// Read yields the records matching f in the order they were recorded, and
 	// stops at the first error.
 	Read(ctx context.Context, f Filter) iter.Seq2[Record, error]
-	// Unpublished returns up to limit records recorded before recordedBefore
-	// and positioned after the given position that were not marked published,
-	// in position order. The zero Position starts from the first record; the
-	// position of the last record returned continues from there, so that a
-	// backlog larger than one page is walked without repeats or gaps even as
-	// records are marked published along the way.
-	Unpublished(ctx context.Context, recordedBefore time.Time, after Position, limit int) ([]Record, error)
-	// MarkPublished notes that the bus has the records with these event ids.
-	MarkPublished(ctx context.Context, eventIDs []string) error
+	// SaveOrigin stores o if the stored origin with its id was last renewed
+	// at previous, or, with previous zero, if no origin has its id yet. It
+	// reports whether it stored o: false when another relay renewed or took
+	// the origin meanwhile, or created one of that id. Times are kept to the
+	// millisecond.
+	SaveOrigin(ctx context.Context, o Origin, previous time.Time) (bool, error)
+	// StaleOrigins lists the origins last renewed before a time.
+	StaleOrigins(ctx context.Context, renewedBefore time.Time) ([]Origin, error)
+	// DropOrigin deletes the origin with that id if it was last renewed at
+	// renewedAt.
+	DropOrigin(ctx context.Context, id string, renewedAt time.Time) error
+	// OriginRecords returns up to limit records of an origin recorded at or
+	// after from and positioned after the given position, in position order.
+	// The zero Position starts from the first; the position of the last
+	// record returned continues from there, so that a backlog larger than one
+	// page is walked without repeats or gaps.
+	OriginRecords(ctx context.Context, origin string, from time.Time, after Position, limit int) ([]Record, error)
 }
 
 // Codec turns domain events into stored bytes and back, upcasting bytes of an
@@ -133,10 +161,21 @@ type Codec interface {
 	Decode(eventType string, schemaVersion int, data []byte) (es.Event, error)
 }
 
-// Outbox takes records that were just appended, to publish them in order.
-// Enqueue must not block on the bus: the store already holds the records.
+// Outbox publishes what is appended. A writer begins a slip before it
+// appends: the records carry the slip's origin, and the slip is ended with
+// the records and the append's error. Stored records (no error) are
+// published in order; after ErrConflict nothing was stored; after any other
+// error the records may have been stored, and the outbox finds out and
+// publishes those that were. Begin waits, within ctx, only for the outbox's
+// first origin to be stored; End must not block on the bus.
 type Outbox interface {
-	Enqueue(records []Record)
+	Begin(ctx context.Context) (Slip, error)
+}
+
+// Slip is one append on its way to the outbox.
+type Slip interface {
+	Origin() string
+	End(records []Record, err error)
 }
 
 // Clock tells the time; a port so that tests control it.

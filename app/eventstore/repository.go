@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"shop/domain/es"
 )
 
@@ -41,8 +43,9 @@ type RepositoryConfig[A Aggregate] struct {
 	// MaxAttempts bounds how often a change is tried while other writers keep
 	// appending to the same stream first. Default 10.
 	MaxAttempts int
-	// CacheSize is how many aggregates this process keeps after writing them,
-	// so that the next change needs no load. Default 10 000; negative disables.
+	// CacheSize is how many aggregates this process keeps after writing or
+	// loading them, so that the next change needs no load. Default 10 000;
+	// negative disables.
 	CacheSize int
 }
 
@@ -87,16 +90,18 @@ func (c RepositoryConfig[A]) Validate() error {
 // conflict means "reload and try again", a bounded number of times.
 //
 // Within one process, changes to one aggregate are serialised and the
-// aggregate is cached after a successful append, so that a hot stream (a
-// popular product) is not reloaded for every change. A cached aggregate may be
-// stale when other processes write the same stream: an append then conflicts
-// and is retried on fresh state, and a decision that appends nothing (a refusal,
-// or a change already made) is trusted only after the store confirms the cached
-// version is current.
+// aggregate is cached after a successful append or a load, so that a hot
+// stream (a popular product) is not reloaded for every change, and a change
+// after a look (is this notification sent yet?) reads the store once. A cached
+// aggregate may be stale when other processes write the same stream: an append
+// then conflicts and is retried on fresh state, and a decision that appends
+// nothing (a refusal, or a change already made) is trusted only after the
+// store confirms the cached version is current.
 type Repository[A Aggregate] struct {
 	cfg   RepositoryConfig[A]
 	locks [256]sync.Mutex
-	cache *lru[A]
+	// cache is nil when disabled.
+	cache *lru.Cache[string, A]
 }
 
 // NewRepository checks the configuration and builds a Repository.
@@ -105,17 +110,41 @@ func NewRepository[A Aggregate](cfg RepositoryConfig[A]) (*Repository[A], error)
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("repository of %s: %w", cfg.AggregateType, err)
 	}
-	return &Repository[A]{cfg: cfg, cache: newLRU[A](cfg.CacheSize)}, nil
+	r := &Repository[A]{cfg: cfg}
+	if cfg.CacheSize > 0 {
+		var err error
+		if r.cache, err = lru.New[string, A](cfg.CacheSize); err != nil {
+			return nil, fmt.Errorf("repository of %s: %w", cfg.AggregateType, err)
+		}
+	}
+	return r, nil
 }
 
 // Load rebuilds an aggregate from the store, bypassing the cache: what it
-// returns is the caller's to read. ErrNotFound when it has no events.
+// returns is the caller's to read. ErrNotFound when it has no events. A twin
+// built from the same events goes to the cache, unless it holds the aggregate
+// already, so that a change that follows needs no second read; also the twin
+// of an aggregate not found, which the change that creates it starts from.
 func (r *Repository[A]) Load(ctx context.Context, id string) (A, error) {
-	a, err := r.load(ctx, id)
-	if err == nil && a.Version() == 0 {
-		err = fmt.Errorf("%s %s: %w", r.cfg.AggregateType, id, ErrNotFound)
+	records, err := r.records(ctx, id)
+	if err != nil {
+		var zero A
+		return zero, err
 	}
-	return a, err
+	a, err := r.rebuild(id, records)
+	if err != nil {
+		return a, err
+	}
+	if r.cache != nil && !r.cache.Contains(id) {
+		// The twin shares the decoded events, which no aggregate changes.
+		if twin, err := r.rebuild(id, records); err == nil {
+			r.cache.ContainsOrAdd(id, twin)
+		}
+	}
+	if a.Version() == 0 {
+		return a, fmt.Errorf("%s %s: %w", r.cfg.AggregateType, id, ErrNotFound)
+	}
+	return a, nil
 }
 
 // Add stores a new aggregate. ErrAlreadyExists when its stream has events.
@@ -143,9 +172,40 @@ func (r *Repository[A]) UpdateOrCreate(ctx context.Context, id string, change fu
 	return r.update(ctx, id, false, change)
 }
 
+// CreateOrUpdate is UpdateOrCreate for aggregates that rarely exist yet when
+// a change first names them, such as an order's reservation: when the
+// aggregate is not cached, change is tried on it as it is before its first
+// event, and the append's version check tells whether it existed. Only then
+// is it read, and change tried again on what is stored. That saves the read
+// before every first write. change may run twice: it must not act outside
+// the aggregate.
+func (r *Repository[A]) CreateOrUpdate(ctx context.Context, id string, change func(A) error) error {
+	unlock := r.lock(id)
+	defer unlock()
+	if r.cache == nil || !r.cache.Contains(id) {
+		a, err := r.cfg.FromHistory(id, nil)
+		if err != nil {
+			return err
+		}
+		// A change that refuses or records nothing on a new aggregate says
+		// nothing about the stored one: decide again on what is stored.
+		if change(a) == nil && len(a.Changes()) > 0 {
+			err := r.append(ctx, a)
+			if err == nil || !errors.Is(err, ErrConflict) {
+				return err
+			}
+		}
+	}
+	return r.updateLocked(ctx, id, false, change)
+}
+
 func (r *Repository[A]) update(ctx context.Context, id string, mustExist bool, change func(A) error) error {
 	unlock := r.lock(id)
 	defer unlock()
+	return r.updateLocked(ctx, id, mustExist, change)
+}
+
+func (r *Repository[A]) updateLocked(ctx context.Context, id string, mustExist bool, change func(A) error) error {
 	useCache := true
 	for attempt := 1; ; attempt++ {
 		a, cached, err := r.current(ctx, id, useCache)
@@ -153,13 +213,19 @@ func (r *Repository[A]) update(ctx context.Context, id string, mustExist bool, c
 			return err
 		}
 		if mustExist && a.Version() == 0 {
+			if cached {
+				// Not found when this process last looked: look again.
+				r.forget(id)
+				useCache = false
+				continue
+			}
 			return fmt.Errorf("%s %s: %w", r.cfg.AggregateType, id, ErrNotFound)
 		}
 		changeErr := change(a)
 		if changeErr != nil || len(a.Changes()) == 0 {
 			// Nothing will be appended, so no conflict can reveal a stale cache:
 			// confirm the decision was taken on the stored version.
-			r.cache.remove(id)
+			r.forget(id)
 			if cached {
 				if stored, err := r.cfg.Store.Version(ctx, r.cfg.AggregateType, id); err != nil {
 					return err
@@ -168,7 +234,7 @@ func (r *Repository[A]) update(ctx context.Context, id string, mustExist bool, c
 					continue
 				}
 				if changeErr == nil {
-					r.cache.put(id, a)
+					r.remember(a)
 				}
 			}
 			return changeErr
@@ -177,7 +243,7 @@ func (r *Repository[A]) update(ctx context.Context, id string, mustExist bool, c
 		if err == nil {
 			return nil
 		}
-		r.cache.remove(id)
+		r.forget(id)
 		if !errors.Is(err, ErrConflict) || attempt >= r.cfg.MaxAttempts {
 			return err
 		}
@@ -190,21 +256,29 @@ func (r *Repository[A]) update(ctx context.Context, id string, mustExist bool, c
 
 // current returns the aggregate from the cache or, failing that, the store.
 func (r *Repository[A]) current(ctx context.Context, id string, useCache bool) (a A, cached bool, err error) {
-	if useCache {
-		if a, ok := r.cache.get(id); ok {
+	if useCache && r.cache != nil {
+		if a, ok := r.cache.Get(id); ok {
 			return a, true, nil
 		}
 	}
-	a, err = r.load(ctx, id)
+	records, err := r.records(ctx, id)
+	if err != nil {
+		return a, false, err
+	}
+	a, err = r.rebuild(id, records)
 	return a, false, err
 }
 
-func (r *Repository[A]) load(ctx context.Context, id string) (A, error) {
-	var zero A
+func (r *Repository[A]) records(ctx context.Context, id string) ([]Record, error) {
 	records, err := r.cfg.Store.Load(ctx, r.cfg.AggregateType, id)
 	if err != nil {
-		return zero, fmt.Errorf("load %s %s: %w", r.cfg.AggregateType, id, err)
+		return nil, fmt.Errorf("load %s %s: %w", r.cfg.AggregateType, id, err)
 	}
+	return records, nil
+}
+
+func (r *Repository[A]) rebuild(id string, records []Record) (A, error) {
+	var zero A
 	history := make([]es.Event, len(records))
 	for i, rec := range records {
 		if rec.Version != i+1 {
@@ -215,6 +289,18 @@ func (r *Repository[A]) load(ctx context.Context, id string) (A, error) {
 	return r.cfg.FromHistory(id, history)
 }
 
+func (r *Repository[A]) remember(a A) {
+	if r.cache != nil {
+		r.cache.Add(a.ID(), a)
+	}
+}
+
+func (r *Repository[A]) forget(id string) {
+	if r.cache != nil {
+		r.cache.Remove(id)
+	}
+}
+
 // append stores the aggregate's changes, caches it and hands the records to
 // the outbox, all while the caller holds the aggregate's lock so that records
 // of one aggregate reach the outbox in version order.
@@ -222,6 +308,10 @@ func (r *Repository[A]) append(ctx context.Context, a A) error {
 	changes := a.Changes()
 	if len(changes) == 0 {
 		return nil
+	}
+	slip, err := r.cfg.Outbox.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("append %s %s: %w", r.cfg.AggregateType, a.ID(), err)
 	}
 	cause := CauseFrom(ctx)
 	now := r.cfg.Clock.Now()
@@ -237,14 +327,16 @@ func (r *Repository[A]) append(ctx context.Context, a A) error {
 			CorrelationID: cause.CorrelationID,
 			CausationID:   cause.CausationID,
 			OccurredAt:    now,
+			Origin:        slip.Origin(),
 		}
 	}
-	if err := r.cfg.Store.Append(ctx, records); err != nil {
+	err = r.cfg.Store.Append(ctx, records)
+	slip.End(records, err)
+	if err != nil {
 		return fmt.Errorf("append %s %s: %w", r.cfg.AggregateType, a.ID(), err)
 	}
 	a.MarkStored()
-	r.cache.put(a.ID(), a)
-	r.cfg.Outbox.Enqueue(records)
+	r.remember(a)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,9 +26,25 @@ func (c *counterIDs) NewID() string { return fmt.Sprintf("evt-%d", c.n.Add(1)) }
 // ids is shared by every repository of a test, as event ids are unique across processes.
 var ids = &counterIDs{}
 
-type outbox struct{ records []eventstore.Record }
+// outbox keeps the records of the appends that succeeded.
+type outbox struct {
+	mu      sync.Mutex
+	records []eventstore.Record
+}
 
-func (o *outbox) Enqueue(r []eventstore.Record) { o.records = append(o.records, r...) }
+func (o *outbox) Begin(context.Context) (eventstore.Slip, error) { return slip{o}, nil }
+
+type slip struct{ o *outbox }
+
+func (slip) Origin() string { return "test" }
+
+func (s slip) End(r []eventstore.Record, err error) {
+	if err == nil {
+		s.o.mu.Lock()
+		s.o.records = append(s.o.records, r...)
+		s.o.mu.Unlock()
+	}
+}
 
 func newStockRepo(t *testing.T, store eventstore.Store, ob eventstore.Outbox) *eventstore.Repository[*inventory.Stock] {
 	t.Helper()

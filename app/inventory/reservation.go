@@ -59,21 +59,16 @@ type reserveStockHandler struct{ reservations }
 // every line's reason without holding stock that other orders could take; the
 // lines already reserved are released before the rejection is recorded.
 //
-// Every step is idempotent, so a redelivered command, or one that crashed half
-// way, ends in the same place. A cancellation that overtook the reservation
-// wins: whatever was reserved for the order is given back.
+// The order's reservation is not read first: it almost never exists yet, and
+// its first event is appended on the assumption that it does not
+// (CreateOrUpdate), which the event store's version check verifies. Every step
+// is idempotent, so a redelivered command, or one that crashed half way, ends
+// in the same place: reserving again for an order that holds a product's stock
+// changes nothing, the reservation is decided once, and when the decision
+// stored is not this run's (a cancellation that overtook the reservation, or a
+// rejection an earlier run recorded while this one found the stock), what this
+// run reserved is given back.
 func (h reserveStockHandler) Handle(ctx context.Context, cmd ReserveStock) error {
-	current, err := h.reservations.reservations.Load(ctx, cmd.OrderID)
-	switch {
-	case errors.Is(err, eventstore.ErrNotFound):
-	case err != nil:
-		return err
-	case current.IsCancelled():
-		return h.release(ctx, cmd.OrderID, cmd.Lines)
-	case !current.IsOpen():
-		return nil
-	}
-
 	var reserved []inventory.Line
 	var shortages []inventory.Shortage
 	for _, line := range cmd.Lines {
@@ -93,21 +88,24 @@ func (h reserveStockHandler) Handle(ctx context.Context, cmd ReserveStock) error
 		}
 	}
 
-	cancelled := false
-	err = h.reservations.reservations.UpdateOrCreate(ctx, cmd.OrderID, func(r *inventory.Reservation) error {
-		cancelled = r.IsCancelled()
-		if !r.IsOpen() {
-			return nil
+	var holds bool
+	err := h.reservations.reservations.CreateOrUpdate(ctx, cmd.OrderID, func(r *inventory.Reservation) error {
+		if r.IsOpen() {
+			holds = len(shortages) == 0
+			if !holds {
+				return r.Reject(shortages, h.clock.Now())
+			}
+			return r.Confirm(cmd.Lines, h.clock.Now())
 		}
-		if len(shortages) > 0 {
-			return r.Reject(shortages, h.clock.Now())
-		}
-		return r.Confirm(cmd.Lines, h.clock.Now())
+		holds = r.IsConfirmed()
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if cancelled {
+	if !holds && len(shortages) == 0 {
+		// Decided before, and not as a confirmation: the order must hold
+		// nothing, and this run reserved every line.
 		return h.release(ctx, cmd.OrderID, cmd.Lines)
 	}
 	return nil

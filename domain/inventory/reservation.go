@@ -144,6 +144,9 @@ func (r *Reservation) apply(e es.Event) error {
 // IsOpen is true until the reservation is confirmed, rejected or cancelled.
 func (r *Reservation) IsOpen() bool { return r.status == reservationOpen }
 
+// IsConfirmed is true once every line is reserved, until a cancellation.
+func (r *Reservation) IsConfirmed() bool { return r.status == reservationConfirmed }
+
 // IsCancelled is true once the order was cancelled.
 func (r *Reservation) IsCancelled() bool { return r.status == reservationCancelled }
 

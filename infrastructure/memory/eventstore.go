@@ -25,25 +25,27 @@ type EventStore struct {
 	streams map[streamKey][]*storedRecord
 	log     []*storedRecord
 	byID    map[string]*storedRecord
-	// firstUnpublished is the index in log before which every record is published.
-	firstUnpublished int
+	origins map[string]eventstore.Origin
+	// byOrigin holds each origin's records in append order.
+	byOrigin map[string][]*storedRecord
 }
 
 type streamKey struct{ aggregateType, aggregateID string }
 
 type storedRecord struct {
-	record    eventstore.Record // without Event
-	data      []byte
-	published bool
+	record eventstore.Record // without Event
+	data   []byte
 }
 
 // NewEventStore returns an empty store that encodes events with codec.
 func NewEventStore(codec eventstore.Codec) *EventStore {
 	return &EventStore{
-		codec:   codec,
-		now:     time.Now,
-		streams: map[streamKey][]*storedRecord{},
-		byID:    map[string]*storedRecord{},
+		codec:    codec,
+		now:      time.Now,
+		streams:  map[streamKey][]*storedRecord{},
+		byID:     map[string]*storedRecord{},
+		origins:  map[string]eventstore.Origin{},
+		byOrigin: map[string][]*storedRecord{},
 	}
 }
 
@@ -87,6 +89,9 @@ func (s *EventStore) Append(ctx context.Context, records []eventstore.Record) er
 	}
 	s.streams[key] = append(stream, encoded...)
 	s.log = append(s.log, encoded...)
+	if origin := records[0].Origin; origin != "" {
+		s.byOrigin[origin] = append(s.byOrigin[origin], encoded...)
+	}
 	return nil
 }
 
@@ -144,39 +149,63 @@ func matcher(f eventstore.Filter) func(eventstore.Record) bool {
 	}
 }
 
-// Unpublished sorts what it finds rather than trusting the log's order: the
-// log is in append order, and the wall clock that stamps RecordedAt may step
-// back between two appends.
-func (s *EventStore) Unpublished(ctx context.Context, recordedBefore time.Time, after eventstore.Position, limit int) ([]eventstore.Record, error) {
-	s.mu.Lock()
-	for s.firstUnpublished < len(s.log) && s.log[s.firstUnpublished].published {
-		s.firstUnpublished++
-	}
-	var pending []*storedRecord
-	for _, sr := range s.log[s.firstUnpublished:] {
-		if !sr.published && sr.record.RecordedAt.Before(recordedBefore) && eventstore.PositionOf(sr.record).Compare(after) > 0 {
-			pending = append(pending, sr)
-		}
-	}
-	s.mu.Unlock()
-	slices.SortFunc(pending, func(a, b *storedRecord) int {
-		return eventstore.PositionOf(a.record).Compare(eventstore.PositionOf(b.record))
-	})
-	if limit > 0 && len(pending) > limit {
-		pending = pending[:limit]
-	}
-	return s.decodeAll(ctx, pending)
-}
+// millis is t as the store keeps times of origins.
+func millis(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
 
-func (s *EventStore) MarkPublished(_ context.Context, eventIDs []string) error {
+func (s *EventStore) SaveOrigin(_ context.Context, o eventstore.Origin, previous time.Time) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, id := range eventIDs {
-		if sr, ok := s.byID[id]; ok {
-			sr.published = true
+	stored, exists := s.origins[o.ID]
+	switch {
+	case previous.IsZero() && exists, !previous.IsZero() && (!exists || !stored.RenewedAt.Equal(millis(previous))):
+		return false, nil
+	}
+	o.PublishedBefore, o.RenewedAt = millis(o.PublishedBefore), millis(o.RenewedAt)
+	s.origins[o.ID] = o
+	return true, nil
+}
+
+func (s *EventStore) StaleOrigins(_ context.Context, renewedBefore time.Time) ([]eventstore.Origin, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var stale []eventstore.Origin
+	for _, o := range s.origins {
+		if o.RenewedAt.Before(renewedBefore) {
+			stale = append(stale, o)
 		}
 	}
+	slices.SortFunc(stale, func(a, b eventstore.Origin) int { return a.RenewedAt.Compare(b.RenewedAt) })
+	return stale, nil
+}
+
+func (s *EventStore) DropOrigin(_ context.Context, id string, renewedAt time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o, ok := s.origins[id]; ok && o.RenewedAt.Equal(millis(renewedAt)) {
+		delete(s.origins, id)
+		delete(s.byOrigin, id)
+	}
 	return nil
+}
+
+// OriginRecords sorts what it finds rather than trusting the append order:
+// the wall clock that stamps RecordedAt may step back between two appends.
+func (s *EventStore) OriginRecords(ctx context.Context, origin string, from time.Time, after eventstore.Position, limit int) ([]eventstore.Record, error) {
+	s.mu.RLock()
+	var found []*storedRecord
+	for _, sr := range s.byOrigin[origin] {
+		if !sr.record.RecordedAt.Before(from) && eventstore.PositionOf(sr.record).Compare(after) > 0 {
+			found = append(found, sr)
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(found, func(a, b *storedRecord) int {
+		return eventstore.PositionOf(a.record).Compare(eventstore.PositionOf(b.record))
+	})
+	if limit > 0 && len(found) > limit {
+		found = found[:limit]
+	}
+	return s.decodeAll(ctx, found)
 }
 
 func (s *EventStore) decodeAll(ctx context.Context, stored []*storedRecord) ([]eventstore.Record, error) {

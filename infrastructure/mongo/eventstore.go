@@ -28,7 +28,16 @@ type eventDoc struct {
 	Metadata      metadata  `bson:"metadata"`
 	OccurredAt    time.Time `bson:"occurredAt"`
 	RecordedAt    time.Time `bson:"recordedAt"`
-	Published     bool      `bson:"published"`
+	// Origin is the relay's that publishes it (eventstore.Origin).
+	Origin string `bson:"origin,omitempty"`
+}
+
+// originDoc is a relay's origin, in the "origins" collection.
+type originDoc struct {
+	ID              string    `bson:"_id"`
+	Holder          string    `bson:"holder"`
+	PublishedBefore time.Time `bson:"publishedBefore"`
+	RenewedAt       time.Time `bson:"renewedAt"`
 }
 
 type metadata struct {
@@ -36,38 +45,82 @@ type metadata struct {
 	CausationID   string `bson:"causationId,omitempty"`
 }
 
-// recordedOrder is the order of Read and Unpublished, eventstore.Position's:
+// recordedOrder is the order of Read and OriginRecords, eventstore.Position's:
 // by recording time, and within one millisecond by aggregate and version, so
 // that an aggregate's events of one millisecond come in version order.
 var recordedOrder = bson.D{{Key: "recordedAt", Value: 1}, {Key: "aggregateType", Value: 1}, {Key: "aggregateId", Value: 1}, {Key: "version", Value: 1}}
 
-// EventStore keeps a service's events in its "events" collection.
+// EventStore keeps a service's events in its "events" collection, and its
+// relays' origins in "origins".
 type EventStore struct {
-	client *Client
-	events *mongo.Collection
-	codec  eventstore.Codec
+	client  *Client
+	events  *mongo.Collection
+	origins *mongo.Collection
+	codec   eventstore.Codec
 }
+
+// legacyOrigin takes over the records that versions before origins left
+// unpublished: they carry published: false instead of an origin.
+const legacyOrigin = "unpublished-before-origins"
+
+// Indexes of earlier versions that a flag on every record needed.
+var legacyIndexes = []string{"unpublished", "unpublished_in_order"}
 
 // NewEventStore opens the store of a service and creates its indexes if they
 // are missing.
 func NewEventStore(ctx context.Context, client *Client, service string, codec eventstore.Codec) (*EventStore, error) {
-	s := &EventStore{client: client, events: client.Database(service).Collection("events"), codec: codec}
+	db := client.Database(service)
+	s := &EventStore{client: client, events: db.Collection("events"), origins: db.Collection("origins"), codec: codec}
 	indexes := []mongo.IndexModel{
 		// The optimistic concurrency check: a second event with the same
 		// version of an aggregate is refused.
 		{Keys: bson.D{{Key: "aggregateType", Value: 1}, {Key: "aggregateId", Value: 1}, {Key: "version", Value: 1}}, Options: options.Index().SetUnique(true).SetName("stream_version")},
-		// The relay's sweep: the unpublished ones, in the order it pages
-		// them, so that a page is read in index order, not sorted out of
-		// the whole backlog.
-		{Keys: append(bson.D{{Key: "published", Value: 1}}, recordedOrder...), Options: options.Index().SetName("unpublished_in_order")},
+		// Taking over a stopped relay's origin: its records, in the order
+		// they are paged.
+		{Keys: append(bson.D{{Key: "origin", Value: 1}}, recordedOrder...), Options: options.Index().SetName("origin_in_order")},
 		// Replays: by time, by type and time.
 		{Keys: recordedOrder, Options: options.Index().SetName("recorded")},
 		{Keys: bson.D{{Key: "type", Value: 1}, {Key: "recordedAt", Value: 1}}, Options: options.Index().SetName("type_recorded")},
 	}
-	if err := client.ensureIndexes(ctx, s.events, indexes); err != nil {
+	existing, err := client.ensureIndexes(ctx, s.events, indexes)
+	if err != nil {
 		return nil, fmt.Errorf("event store indexes: %w", err)
 	}
+	for _, name := range legacyIndexes {
+		if existing[name] {
+			if err := s.adoptLegacy(ctx, name); err != nil {
+				return nil, fmt.Errorf("event store: records left unpublished by an earlier version: %w", err)
+			}
+		}
+	}
 	return s, nil
+}
+
+// adoptLegacy gives the records an earlier version left unpublished an origin
+// nobody renews, which a relay takes over and publishes, then drops the index
+// that found them: once done, a later start finds no such index and reads
+// nothing.
+func (s *EventStore) adoptLegacy(ctx context.Context, index string) error {
+	var adopted int64
+	err := s.client.do(ctx, func(ctx context.Context) error {
+		res, err := s.events.UpdateMany(ctx,
+			bson.D{{Key: "published", Value: false}, {Key: "origin", Value: bson.D{{Key: "$exists", Value: false}}}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "origin", Value: legacyOrigin}}}})
+		if err == nil {
+			adopted = res.ModifiedCount
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if adopted > 0 {
+		stale := time.Unix(0, 0).UTC()
+		if _, err := s.SaveOrigin(ctx, eventstore.Origin{ID: legacyOrigin, Holder: "an earlier version", PublishedBefore: stale, RenewedAt: stale}, time.Time{}); err != nil {
+			return err
+		}
+	}
+	return s.client.do(ctx, func(ctx context.Context) error { return s.events.Indexes().DropOne(ctx, index) })
 }
 
 func (s *EventStore) Append(ctx context.Context, records []eventstore.Record) error {
@@ -97,7 +150,7 @@ func (s *EventStore) Append(ctx context.Context, records []eventstore.Record) er
 			ID: rec.EventID, AggregateType: rec.AggregateType, AggregateID: rec.AggregateID, Version: rec.Version,
 			Type: rec.Type, SchemaVersion: version, Data: data,
 			Metadata:   metadata{CorrelationID: rec.CorrelationID, CausationID: rec.CausationID},
-			OccurredAt: rec.OccurredAt.UTC(), RecordedAt: now,
+			OccurredAt: rec.OccurredAt.UTC(), RecordedAt: now, Origin: rec.Origin,
 		}
 	}
 	err := s.client.do(ctx, func(ctx context.Context) error {
@@ -206,31 +259,71 @@ func readFilter(f eventstore.Filter) bson.D {
 	return filter
 }
 
-func (s *EventStore) Unpublished(ctx context.Context, recordedBefore time.Time, after eventstore.Position, limit int) ([]eventstore.Record, error) {
+func (s *EventStore) SaveOrigin(ctx context.Context, o eventstore.Origin, previous time.Time) (bool, error) {
+	doc := originDoc{ID: o.ID, Holder: o.Holder, PublishedBefore: bsonTime(o.PublishedBefore), RenewedAt: bsonTime(o.RenewedAt)}
+	var saved bool
+	err := s.client.do(ctx, func(ctx context.Context) error {
+		if previous.IsZero() {
+			_, err := s.origins.InsertOne(ctx, doc)
+			if mongo.IsDuplicateKeyError(err) {
+				return nil
+			}
+			saved = err == nil
+			return err
+		}
+		res, err := s.origins.UpdateOne(ctx, bson.D{{Key: "_id", Value: o.ID}, {Key: "renewedAt", Value: bsonTime(previous)}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "holder", Value: doc.Holder}, {Key: "publishedBefore", Value: doc.PublishedBefore}, {Key: "renewedAt", Value: doc.RenewedAt}}}})
+		saved = err == nil && res.MatchedCount > 0
+		return err
+	})
+	return saved, err
+}
+
+// StaleOrigins reads them all and leaves the filter to the server: a
+// service's relays have a handful of origins between them.
+func (s *EventStore) StaleOrigins(ctx context.Context, renewedBefore time.Time) ([]eventstore.Origin, error) {
+	docs, err := findAll[originDoc](ctx, s.client, s.origins, bson.D{{Key: "renewedAt", Value: bson.D{{Key: "$lt", Value: renewedBefore}}}},
+		options.Find().SetSort(bson.D{{Key: "renewedAt", Value: 1}}))
+	if err != nil {
+		return nil, err
+	}
+	origins := make([]eventstore.Origin, len(docs))
+	for i, d := range docs {
+		origins[i] = eventstore.Origin{ID: d.ID, Holder: d.Holder, PublishedBefore: d.PublishedBefore.UTC(), RenewedAt: d.RenewedAt.UTC()}
+	}
+	return origins, nil
+}
+
+func (s *EventStore) DropOrigin(ctx context.Context, id string, renewedAt time.Time) error {
+	return s.client.do(ctx, func(ctx context.Context) error {
+		_, err := s.origins.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "renewedAt", Value: bsonTime(renewedAt)}})
+		return err
+	})
+}
+
+func (s *EventStore) OriginRecords(ctx context.Context, origin string, from time.Time, after eventstore.Position, limit int) ([]eventstore.Record, error) {
 	opts := options.Find().SetSort(recordedOrder)
 	if limit > 0 {
 		opts.SetLimit(int64(limit))
 	}
-	return s.find(ctx, unpublishedFilter(recordedBefore, after), opts)
+	return s.find(ctx, originFilter(origin, from, after), opts)
 }
 
-// unpublishedFilter selects the unpublished records recorded before a time
-// and after a position in recordedOrder. The position's time bounds
-// recordedAt from below as well, so that MongoDB scans the "unpublished_in_order"
-// index from the position on rather than from the start of the backlog; the
-// $or then admits later milliseconds whole and, within the position's own,
-// the records that sort after it. FerretDB pushes the equality on published
-// down to its backend and evaluates the rest itself.
-func unpublishedFilter(recordedBefore time.Time, after eventstore.Position) bson.D {
-	recorded := bson.D{{Key: "$lt", Value: recordedBefore}}
-	filter := bson.D{{Key: "published", Value: false}}
-	if after.IsZero() {
-		return append(filter, bson.E{Key: "recordedAt", Value: recorded})
+// originFilter selects an origin's records recorded at or after a time and
+// positioned after a position in recordedOrder. The position's time bounds
+// recordedAt from below as well, so that MongoDB scans the "origin_in_order"
+// index from the position on; the $or then admits later milliseconds whole
+// and, within the position's own, the records that sort after it. FerretDB
+// pushes the equality on origin down to its backend and evaluates the rest
+// itself.
+func originFilter(origin string, from time.Time, after eventstore.Position) bson.D {
+	filter := bson.D{{Key: "origin", Value: origin}}
+	if after.IsZero() || after.RecordedAt.Before(from) {
+		return append(filter, bson.E{Key: "recordedAt", Value: bson.D{{Key: "$gte", Value: from}}})
 	}
-	recorded = append(bson.D{{Key: "$gte", Value: after.RecordedAt}}, recorded...)
 	gt := func(v any) bson.D { return bson.D{{Key: "$gt", Value: v}} }
 	return append(filter,
-		bson.E{Key: "recordedAt", Value: recorded},
+		bson.E{Key: "recordedAt", Value: bson.D{{Key: "$gte", Value: after.RecordedAt}}},
 		bson.E{Key: "$or", Value: bson.A{
 			bson.D{{Key: "recordedAt", Value: gt(after.RecordedAt)}},
 			bson.D{{Key: "aggregateType", Value: gt(after.AggregateType)}},
@@ -238,24 +331,6 @@ func unpublishedFilter(recordedBefore time.Time, after eventstore.Position) bson
 			bson.D{{Key: "aggregateType", Value: after.AggregateType}, {Key: "aggregateId", Value: after.AggregateID}, {Key: "version", Value: gt(after.Version)}},
 		}},
 	)
-}
-
-// MarkPublished marks the records in one statement. The filter names
-// published: false although $in on _id alone selects the same documents:
-// FerretDB pushes equality down to its backend but not $in, so this way it
-// reads only the unpublished documents instead of the whole collection.
-// (A bulk write of one update per id would avoid the question, but FerretDB v1
-// stalls when several bulk updates run at once.)
-func (s *EventStore) MarkPublished(ctx context.Context, eventIDs []string) error {
-	if len(eventIDs) == 0 {
-		return nil
-	}
-	return s.client.do(ctx, func(ctx context.Context) error {
-		_, err := s.events.UpdateMany(ctx,
-			bson.D{{Key: "published", Value: false}, {Key: "_id", Value: bson.D{{Key: "$in", Value: eventIDs}}}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "published", Value: true}}}})
-		return err
-	})
 }
 
 func (s *EventStore) find(ctx context.Context, filter bson.D, opts *options.FindOptionsBuilder) ([]eventstore.Record, error) {
@@ -285,7 +360,7 @@ func (s *EventStore) record(doc eventDoc) (eventstore.Record, error) {
 		EventID: doc.ID, AggregateType: doc.AggregateType, AggregateID: doc.AggregateID, Version: doc.Version,
 		Type: doc.Type, SchemaVersion: doc.SchemaVersion, Event: e,
 		CorrelationID: doc.Metadata.CorrelationID, CausationID: doc.Metadata.CausationID,
-		OccurredAt: doc.OccurredAt.UTC(), RecordedAt: doc.RecordedAt.UTC(), Payload: payload,
+		OccurredAt: doc.OccurredAt.UTC(), RecordedAt: doc.RecordedAt.UTC(), Payload: payload, Origin: doc.Origin,
 	}, nil
 }
 

@@ -3,11 +3,14 @@ package mongo_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	driver "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"shop/app/eventstore"
 	"shop/app/eventstore/eventstoretest"
@@ -61,7 +64,7 @@ func TestEventsAreStoredAsQueryableDocuments(t *testing.T) {
 	rec := eventstore.Record{
 		EventID: "e-1", AggregateType: order.AggregateType, AggregateID: "o-1", Version: 1, Type: "order.placed",
 		Event:         &order.Placed{OrderID: "o-1", CustomerID: "c-7", Items: []order.Item{{ProductID: "p", ProductName: "P", Quantity: 1, UnitPrice: 250}}, Total: 250},
-		CorrelationID: "corr", CausationID: "cause", OccurredAt: time.Now(),
+		CorrelationID: "corr", CausationID: "cause", OccurredAt: time.Now(), Origin: "relay-1",
 	}
 	if err := store.Append(ctx, []eventstore.Record{rec}); err != nil {
 		t.Fatal(err)
@@ -69,7 +72,7 @@ func TestEventsAreStoredAsQueryableDocuments(t *testing.T) {
 	var doc struct {
 		ID            string `bson:"_id"`
 		SchemaVersion int    `bson:"schemaVersion"`
-		Published     bool   `bson:"published"`
+		Origin        string `bson:"origin"`
 		Data          struct {
 			Total int64
 		} `bson:"data"`
@@ -80,8 +83,63 @@ func TestEventsAreStoredAsQueryableDocuments(t *testing.T) {
 	if err := client.Database("orders").Collection("events").FindOne(ctx, bson.D{{Key: "data.CustomerID", Value: "c-7"}}).Decode(&doc); err != nil {
 		t.Fatalf("query by a payload field: %v", err)
 	}
-	if doc.ID != "e-1" || doc.SchemaVersion != 2 || doc.Published || doc.Data.Total != 250 || doc.Metadata.CorrelationID != "corr" {
+	if doc.ID != "e-1" || doc.SchemaVersion != 2 || doc.Origin != "relay-1" || doc.Data.Total != 250 || doc.Metadata.CorrelationID != "corr" {
 		t.Fatalf("document %+v", doc)
+	}
+}
+
+// Versions before origins flagged every record published or not, with an
+// index to find the unpublished ones. Those left unpublished are given an
+// origin nobody renews, which a relay takes over, and the index goes.
+func TestRecordsAnEarlierVersionLeftUnpublishedAreTakenOver(t *testing.T) {
+	t.Parallel()
+	client := connect(t)
+	ctx := context.Background()
+	events := client.Database("orders").Collection("events")
+	if _, err := events.Indexes().CreateOne(ctx, driver.IndexModel{
+		Keys:    bson.D{{Key: "published", Value: 1}, {Key: "recordedAt", Value: 1}},
+		Options: options.Index().SetName("unpublished_in_order"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i, published := range []bool{false, true} {
+		id := fmt.Sprint("o-", i)
+		if _, err := events.InsertOne(ctx, bson.D{
+			{Key: "_id", Value: "old-" + id}, {Key: "aggregateType", Value: "order"}, {Key: "aggregateId", Value: id},
+			{Key: "version", Value: 1}, {Key: "type", Value: "order.cancelled"}, {Key: "schemaVersion", Value: 1},
+			{Key: "data", Value: bson.D{{Key: "OrderID", Value: id}}}, {Key: "metadata", Value: bson.D{}},
+			{Key: "occurredAt", Value: time.Now()}, {Key: "recordedAt", Value: time.Now()}, {Key: "published", Value: published},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store, err := mongo.NewEventStore(ctx, client, "orders", eventstoretest.Codec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, err := store.StaleOrigins(ctx, time.Now().Add(-time.Hour))
+	if err != nil || len(stale) != 1 {
+		t.Fatalf("origins: %+v %v", stale, err)
+	}
+	records, err := store.OriginRecords(ctx, stale[0].ID, stale[0].PublishedBefore, eventstore.Position{}, 0)
+	if err != nil || len(records) != 1 || records[0].EventID != "old-o-0" {
+		t.Fatalf("the origin's records: %+v %v", records, err)
+	}
+	specs, err := events.Indexes().ListSpecifications(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, spec := range specs {
+		if spec.Name == "unpublished_in_order" {
+			t.Fatal("the earlier version's index is still there")
+		}
+	}
+	// The next start finds nothing to adopt.
+	if _, err := mongo.NewEventStore(ctx, client, "orders", eventstoretest.Codec(t)); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := store.StaleOrigins(ctx, time.Now().Add(-time.Hour)); len(again) != 1 {
+		t.Fatalf("origins after the next start: %+v", again)
 	}
 }
 

@@ -105,16 +105,18 @@ func classify(err error) error {
 	return err
 }
 
-// ensureIndexes creates the named indexes a collection lacks. It lists them
-// first rather than relying on createIndexes being idempotent: FerretDB v1
-// fails when asked to create an index that exists.
-func (c *Client) ensureIndexes(ctx context.Context, coll *mongo.Collection, models []mongo.IndexModel) error {
-	return c.do(ctx, func(ctx context.Context) error {
+// ensureIndexes creates the named indexes a collection lacks, and returns
+// the names of those it had. It lists them first rather than relying on
+// createIndexes being idempotent: FerretDB v1 fails when asked to create an
+// index that exists.
+func (c *Client) ensureIndexes(ctx context.Context, coll *mongo.Collection, models []mongo.IndexModel) (map[string]bool, error) {
+	existing := map[string]bool{}
+	err := c.do(ctx, func(ctx context.Context) error {
 		names, err := coll.Indexes().ListSpecifications(ctx)
 		if err != nil {
 			return err
 		}
-		existing := map[string]bool{}
+		clear(existing)
 		for _, spec := range names {
 			existing[spec.Name] = true
 		}
@@ -134,4 +136,5 @@ func (c *Client) ensureIndexes(ctx context.Context, coll *mongo.Collection, mode
 		_, err = coll.Indexes().CreateMany(ctx, missing)
 		return err
 	})
+	return existing, err
 }

@@ -75,7 +75,7 @@ func NewDeadLetters(ctx context.Context, client *Client) (*DeadLetters, error) {
 		{Keys: bson.D{{Key: "handlerName", Value: 1}, {Key: "status", Value: 1}}, Options: options.Index().SetName("handler_status")},
 		{Keys: bson.D{{Key: "messageId", Value: 1}}, Options: options.Index().SetName("message")},
 	}
-	if err := client.ensureIndexes(ctx, d.coll, indexes); err != nil {
+	if _, err := client.ensureIndexes(ctx, d.coll, indexes); err != nil {
 		return nil, fmt.Errorf("dead letter indexes: %w", err)
 	}
 	return d, nil
@@ -252,7 +252,7 @@ type Runs struct {
 // NewRuns opens the log.
 func NewRuns(ctx context.Context, client *Client) (*Runs, error) {
 	r := &Runs{client: client, coll: client.Database(OperationsDatabase).Collection("replay_runs")}
-	err := client.ensureIndexes(ctx, r.coll, []mongo.IndexModel{{Keys: bson.D{{Key: "startedAt", Value: -1}}, Options: options.Index().SetName("newest")}})
+	_, err := client.ensureIndexes(ctx, r.coll, []mongo.IndexModel{{Keys: bson.D{{Key: "startedAt", Value: -1}}, Options: options.Index().SetName("newest")}})
 	if err != nil {
 		return nil, fmt.Errorf("replay runs indexes: %w", err)
 	}

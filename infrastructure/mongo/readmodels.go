@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -244,7 +245,7 @@ func openOrderViews(ctx context.Context, client *Client, coll *activeCollection)
 	if err != nil {
 		return nil, fmt.Errorf("order views indexes: %w", err)
 	}
-	if err := client.ensureIndexes(ctx, live, indexes); err != nil {
+	if _, err := client.ensureIndexes(ctx, live, indexes); err != nil {
 		return nil, fmt.Errorf("order views indexes: %w", err)
 	}
 	return v, nil
@@ -490,7 +491,7 @@ func openNotificationViews(ctx context.Context, client *Client, coll *activeColl
 	if err != nil {
 		return nil, fmt.Errorf("notification views indexes: %w", err)
 	}
-	if err := client.ensureIndexes(ctx, live, indexes); err != nil {
+	if _, err := client.ensureIndexes(ctx, live, indexes); err != nil {
 		return nil, fmt.Errorf("notification views indexes: %w", err)
 	}
 	return v, nil
@@ -555,15 +556,25 @@ type contactDoc struct {
 }
 
 // Recipients keeps whom each order's notifications go to in the "recipients"
-// collection of the notifications service's database.
+// collection of the notifications service's database. A recipient never
+// changes once saved, so the process keeps the ones it saved or read last:
+// the notifications after an order's first need no read.
 type Recipients struct {
 	client *Client
 	coll   *mongo.Collection
+	recent *lru.Cache[string, notifications.Recipient]
 }
+
+// recentRecipients is how many recipients a process keeps.
+const recentRecipients = 10_000
 
 // NewRecipients opens the store. It needs no index but _id, the order id.
 func NewRecipients(_ context.Context, client *Client) (*Recipients, error) {
-	return &Recipients{client: client, coll: client.Database("notifications").Collection("recipients")}, nil
+	recent, err := lru.New[string, notifications.Recipient](recentRecipients)
+	if err != nil {
+		return nil, err
+	}
+	return &Recipients{client: client, coll: client.Database("notifications").Collection("recipients"), recent: recent}, nil
 }
 
 // Save keeps the first recipient of an order: an order is placed once, so a
@@ -577,15 +588,23 @@ func (r *Recipients) Save(ctx context.Context, rec notifications.Recipient) erro
 		_, err := r.coll.InsertOne(ctx, doc)
 		return err
 	})
-	if err != nil && !mongo.IsDuplicateKeyError(err) {
+	switch {
+	case mongo.IsDuplicateKeyError(err):
+		// The first one saved is the order's; Get reads it.
+		return nil
+	case err != nil:
 		return fmt.Errorf("save recipient of order %s: %w", rec.OrderID, err)
 	}
+	r.recent.Add(rec.OrderID, rec)
 	return nil
 }
 
 // Get returns notifications.ErrRecipientNotFound for an order whose placement
 // has not reached this service.
 func (r *Recipients) Get(ctx context.Context, orderID string) (notifications.Recipient, error) {
+	if rec, ok := r.recent.Get(orderID); ok {
+		return rec, nil
+	}
 	var doc recipientDoc
 	err := r.client.do(ctx, func(ctx context.Context) error {
 		return r.coll.FindOne(ctx, bson.D{{Key: "_id", Value: orderID}}).Decode(&doc)
@@ -596,8 +615,10 @@ func (r *Recipients) Get(ctx context.Context, orderID string) (notifications.Rec
 	if err != nil {
 		return notifications.Recipient{}, fmt.Errorf("get recipient of order %s: %w", orderID, err)
 	}
-	return notifications.Recipient{
+	rec := notifications.Recipient{
 		OrderID: doc.OrderID, CustomerID: doc.CustomerID, Total: money.Amount(doc.Total),
 		Contact: notification.Contact{Email: doc.Contact.Email, Phone: doc.Contact.Phone, DeviceToken: doc.Contact.DeviceToken},
-	}, nil
+	}
+	r.recent.Add(orderID, rec)
+	return rec, nil
 }

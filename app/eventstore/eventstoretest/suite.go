@@ -42,8 +42,8 @@ func Run(t *testing.T, newStore NewStore) {
 		"concurrent writers: one wins each":     concurrentAppends,
 		"version and unknown streams":           versions,
 		"read filters":                          readFilters,
-		"unpublished until marked":              unpublished,
-		"unpublished walked page by page":       unpublishedPages,
+		"origins saved only over what was read": originsCompareAndSet,
+		"an origin's records page by page":      originRecordsPages,
 		"records of several aggregates refused": mixedAppendRefused,
 	}
 	for name, test := range tests {
@@ -230,68 +230,91 @@ func readFilters(t *testing.T, s eventstore.Store) {
 	}
 }
 
-func unpublished(t *testing.T, s eventstore.Store) {
+func originsCompareAndSet(t *testing.T, s eventstore.Store) {
 	ctx := context.Background()
-	a, b := history("a"), history("b")
-	if err := s.Append(ctx, a); err != nil {
+	at := func(sec int) time.Time { return t0.Add(time.Duration(sec) * time.Second) }
+	o := eventstore.Origin{ID: "relay-1", Holder: "a", PublishedBefore: at(1), RenewedAt: at(2)}
+	if saved, err := s.SaveOrigin(ctx, o, time.Time{}); err != nil || !saved {
+		t.Fatalf("create: %v %v", saved, err)
+	}
+	if saved, err := s.SaveOrigin(ctx, o, time.Time{}); err != nil || saved {
+		t.Fatalf("created twice: %v %v", saved, err)
+	}
+	renewed := o
+	renewed.PublishedBefore, renewed.RenewedAt = at(3), at(4).Add(1500*time.Microsecond)
+	if saved, err := s.SaveOrigin(ctx, renewed, o.RenewedAt); err != nil || !saved {
+		t.Fatalf("renew: %v %v", saved, err)
+	}
+	// A relay renewing from what it read before the renewal above loses.
+	if saved, err := s.SaveOrigin(ctx, renewed, o.RenewedAt); err != nil || saved {
+		t.Fatalf("renewed over a renewal it had not read: %v %v", saved, err)
+	}
+	if saved, err := s.SaveOrigin(ctx, eventstore.Origin{ID: "nobody", RenewedAt: at(5)}, at(1)); err != nil || saved {
+		t.Fatalf("renewed an origin that does not exist: %v %v", saved, err)
+	}
+	// Kept to the millisecond, which is what the next renewal names.
+	stale, err := s.StaleOrigins(ctx, at(10))
+	if err != nil || len(stale) != 1 {
+		t.Fatalf("stale: %+v %v", stale, err)
+	}
+	got := stale[0]
+	if got.ID != "relay-1" || got.Holder != "a" || !got.PublishedBefore.Equal(at(3)) || !got.RenewedAt.Equal(at(4).Add(time.Millisecond)) {
+		t.Fatalf("stored %+v", got)
+	}
+	taken := got
+	taken.Holder, taken.RenewedAt = "b", at(20)
+	if saved, err := s.SaveOrigin(ctx, taken, got.RenewedAt); err != nil || !saved {
+		t.Fatalf("take over: %v %v", saved, err)
+	}
+	if stale, _ := s.StaleOrigins(ctx, at(10)); len(stale) != 0 {
+		t.Fatalf("renewed at 20 s, stale before 10 s: %+v", stale)
+	}
+	if err := s.DropOrigin(ctx, "relay-1", got.RenewedAt); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Append(ctx, b); err != nil {
+	if stale, _ := s.StaleOrigins(ctx, at(30)); len(stale) != 1 {
+		t.Fatalf("dropped by a relay that lost it: %+v", stale)
+	}
+	if err := s.DropOrigin(ctx, "relay-1", at(20)); err != nil {
 		t.Fatal(err)
 	}
-	future := time.Now().Add(time.Hour)
-	pending, err := s.Unpublished(ctx, future, eventstore.Position{}, 100)
-	if err != nil || len(pending) != 4 || pending[0].EventID != a[0].EventID || pending[3].EventID != b[1].EventID {
-		t.Fatalf("unpublished %d %v", len(pending), err)
-	}
-	if pending[0].Event == nil {
-		t.Fatal("unpublished records come without their events")
-	}
-	if err := s.MarkPublished(ctx, []string{a[0].EventID, b[0].EventID}); err != nil {
-		t.Fatal(err)
-	}
-	pending, _ = s.Unpublished(ctx, future, eventstore.Position{}, 100)
-	if len(pending) != 2 || pending[0].EventID != a[1].EventID || pending[1].EventID != b[1].EventID {
-		t.Fatalf("after marking: %+v", pending)
-	}
-	if pending, _ := s.Unpublished(ctx, future, eventstore.Position{}, 1); len(pending) != 1 {
-		t.Fatalf("limit: %d", len(pending))
-	}
-	if pending, _ := s.Unpublished(ctx, time.Now().Add(-time.Hour), eventstore.Position{}, 100); len(pending) != 0 {
-		t.Fatalf("recorded before an hour ago: %d", len(pending))
-	}
-	if err := s.MarkPublished(ctx, []string{a[1].EventID, b[1].EventID, "unknown"}); err != nil {
-		t.Fatal(err)
-	}
-	if pending, _ := s.Unpublished(ctx, future, eventstore.Position{}, 100); len(pending) != 0 {
-		t.Fatalf("all marked, %d left", len(pending))
+	if stale, _ := s.StaleOrigins(ctx, at(30)); len(stale) != 0 {
+		t.Fatalf("not dropped: %+v", stale)
 	}
 }
 
-// unpublishedPages walks a backlog three records at a time, marking what each
-// page returned before reading the next, as the relay does. Records of one
-// aggregate appended together share their recording time, so pages also split
-// within one instant.
-func unpublishedPages(t *testing.T, s eventstore.Store) {
+// originRecordsPages walks an origin's records three at a time from a
+// checkpoint. Records of one aggregate appended together share their
+// recording time, so pages also split within one instant; another origin's
+// records and those recorded before the checkpoint are not part of it.
+func originRecordsPages(t *testing.T, s eventstore.Store) {
 	ctx := context.Background()
+	with := func(origin string, recs []eventstore.Record) []eventstore.Record {
+		for i := range recs {
+			recs[i].Origin = origin
+		}
+		return recs
+	}
+	before := with("o", history("before"))
+	if err := s.Append(ctx, before); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	from := time.Now().UTC().Truncate(time.Millisecond)
 	big := []eventstore.Record{record("big", 1, placed("big"))}
 	for v := 2; v <= 7; v++ {
 		big = append(big, record("big", v, &order.Confirmed{OrderID: "big", ConfirmedAt: t0}))
 	}
-	streams := [][]eventstore.Record{history("a"), big, history("b"), history("c"), history("d")}
+	streams := [][]eventstore.Record{with("o", history("a")), with("o", big), with("other", history("x")), with("o", history("b")), with("o", history("c"))}
 	for _, recs := range streams {
 		if err := s.Append(ctx, recs); err != nil {
 			t.Fatal(err)
 		}
 	}
-	published := streams[0][0].EventID
-	if err := s.MarkPublished(ctx, []string{published}); err != nil {
-		t.Fatal(err)
-	}
 	var want []eventstore.Record // Append set their recording times
 	for _, recs := range streams {
 		for _, rec := range recs {
-			if rec.EventID != published {
+			if rec.Origin == "o" {
 				want = append(want, rec)
 			}
 		}
@@ -299,7 +322,6 @@ func unpublishedPages(t *testing.T, s eventstore.Store) {
 	slices.SortFunc(want, func(a, b eventstore.Record) int {
 		return eventstore.PositionOf(a).Compare(eventstore.PositionOf(b))
 	})
-	future := time.Now().Add(time.Hour)
 
 	const limit = 3
 	var got []eventstore.Record
@@ -308,7 +330,7 @@ func unpublishedPages(t *testing.T, s eventstore.Store) {
 		if pages > len(want) {
 			t.Fatalf("still walking after %d pages: %d records", pages, len(got))
 		}
-		page, err := s.Unpublished(ctx, future, after, limit)
+		page, err := s.OriginRecords(ctx, "o", from, after, limit)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -320,15 +342,7 @@ func unpublishedPages(t *testing.T, s eventstore.Store) {
 			break
 		}
 		after = eventstore.PositionOf(page[len(page)-1])
-		ids := make([]string, len(page))
-		for i, rec := range page {
-			ids[i] = rec.EventID
-		}
-		if err := s.MarkPublished(ctx, ids); err != nil {
-			t.Fatal(err)
-		}
 	}
-
 	ids := func(recs []eventstore.Record) []string {
 		out := make([]string, len(recs))
 		for i, rec := range recs {
@@ -339,16 +353,11 @@ func unpublishedPages(t *testing.T, s eventstore.Store) {
 	if !slices.Equal(ids(got), ids(want)) {
 		t.Fatalf("walked %v\nwant   %v", ids(got), ids(want))
 	}
-	versions := map[string]int{"a": 1}
-	for i, rec := range got {
-		if i > 0 && eventstore.PositionOf(got[i-1]).Compare(eventstore.PositionOf(rec)) >= 0 {
-			t.Fatalf("%s/%d at %v does not come after %s/%d at %v", rec.AggregateID, rec.Version, rec.RecordedAt,
-				got[i-1].AggregateID, got[i-1].Version, got[i-1].RecordedAt)
-		}
-		if rec.Version != versions[rec.AggregateID]+1 {
-			t.Fatalf("%s version %d after %d", rec.AggregateID, rec.Version, versions[rec.AggregateID])
-		}
-		versions[rec.AggregateID] = rec.Version
+	if got[0].Event == nil || got[0].Origin != "o" {
+		t.Fatalf("records come without their events or origin: %+v", got[0])
+	}
+	if all, _ := s.OriginRecords(ctx, "o", time.Time{}, eventstore.Position{}, 0); len(all) != len(want)+len(before) {
+		t.Fatalf("from the start: %d records, want %d", len(all), len(want)+len(before))
 	}
 }
 
