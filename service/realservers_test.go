@@ -51,7 +51,8 @@ import (
 // read models took to catch up after the last order, and the collection sizes
 // it ran at.
 //
-// BENCH_BUSES picks the brokers (amqp,redis). BENCH_SHOPS runs several builds
+// BENCH_BUSES picks the brokers (amqp,redis), BENCH_PARTITIONS the services'
+// PARTITIONS. BENCH_SHOPS runs several builds
 // of the shop binary side by side, name=path pairs (old=/tmp/old/shop,new=);
 // an empty path builds the working tree's. Run it with `make bench-real`.
 func BenchmarkRealServers(b *testing.B) {
@@ -188,6 +189,10 @@ func benchmarkRealServers(b *testing.B, bus, shopPath string) {
 	}
 	topics := service.DefaultConfig().Topics
 	topics.Prefix = env["TOPIC_PREFIX"]
+	if p := envInt(b, "BENCH_PARTITIONS", 0); p > 0 {
+		topics.Partitions = p
+		env["PARTITIONS"] = strconv.Itoa(p)
+	}
 	b.Cleanup(func() { rs.cleanUp(bus, amqpURL, redisURL, topics) })
 	for _, name := range service.AllServices {
 		rs.startService(shopBin, name, env)
@@ -213,7 +218,7 @@ func benchmarkRealServers(b *testing.B, bus, shopPath string) {
 	reservedBefore := rs.reserved(products)
 	sizesBefore := rs.collectionSizes()
 	before := rs.scrape()
-	cpuBefore := dbCPU(rs.ferretdb.Process.Pid)
+	cpuBefore := serversCPU(rs.ferretdb.Process.Pid)
 
 	cfg := loadgen.Config{
 		OrdersURL: rs.urls[service.Orders], Products: products, Completions: completions,
@@ -237,7 +242,7 @@ func benchmarkRealServers(b *testing.B, bus, shopPath string) {
 	}
 	caughtUp := rs.settle(ctx)
 	after := rs.scrape()
-	cpuAfter := dbCPU(rs.ferretdb.Process.Pid)
+	cpuAfter := serversCPU(rs.ferretdb.Process.Pid)
 	rs.check(res, products, reservedBefore)
 	sizesAfter := rs.collectionSizes()
 
@@ -265,8 +270,7 @@ func benchmarkRealServers(b *testing.B, bus, shopPath string) {
 			mib(before[name].Value("process_resident_memory_bytes")), mib(after[name].Value("process_resident_memory_bytes")))
 	}
 	fmt.Fprintf(&report, "all           MongoDB %5.2f round trips/order; bus %.2f messages/order\n", rtTotal/done, msgTotal/done)
-	fmt.Fprintf(&report, "database CPU: FerretDB %.2f cores, PostgreSQL %.2f cores\n",
-		(cpuAfter.ferretdb-cpuBefore.ferretdb)/res.Elapsed.Seconds(), (cpuAfter.postgres-cpuBefore.postgres)/res.Elapsed.Seconds())
+	fmt.Fprintf(&report, "servers' CPU: %s\n", cpuAfter.since(cpuBefore, res.Elapsed))
 	fmt.Fprintf(&report, "collections before -> after: %s\n", sizes(sizesBefore, sizesAfter))
 	fmt.Fprintf(&report, "log lines: %s", rs.logSummary())
 	// Printed rather than logged: the framework cuts a benchmark's log short.
@@ -641,12 +645,12 @@ func (rs *realSystem) cleanUp(bus, amqpURL, redisURL string, topics cqrs.Topics)
 	}
 }
 
-type cpuTimes struct{ ferretdb, postgres float64 }
+// cpuTimes are the CPU seconds used by the processes around the services:
+// FerretDB, PostgreSQL, the brokers, and this process, which generates the load.
+type cpuTimes struct{ ferretdb, postgres, rabbitmq, redis, loadgen float64 }
 
-// dbCPU reads the CPU seconds FerretDB and every PostgreSQL process used.
-func dbCPU(ferretdbPID int) cpuTimes {
-	var t cpuTimes
-	t.ferretdb = processCPU(ferretdbPID)
+func serversCPU(ferretdbPID int) cpuTimes {
+	t := cpuTimes{ferretdb: processCPU(ferretdbPID), loadgen: processCPU(os.Getpid())}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -654,11 +658,25 @@ func dbCPU(ferretdbPID int) cpuTimes {
 			continue
 		}
 		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		if err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+		if err != nil {
+			continue
+		}
+		switch strings.TrimSpace(string(comm)) {
+		case "postgres":
 			t.postgres += processCPU(pid)
+		case "beam.smp":
+			t.rabbitmq += processCPU(pid)
+		case "redis-server":
+			t.redis += processCPU(pid)
 		}
 	}
 	return t
+}
+
+func (t cpuTimes) since(before cpuTimes, over time.Duration) string {
+	s := over.Seconds()
+	return fmt.Sprintf("FerretDB %.2f, PostgreSQL %.2f, RabbitMQ %.2f, Redis %.2f, load generator %.2f cores",
+		(t.ferretdb-before.ferretdb)/s, (t.postgres-before.postgres)/s, (t.rabbitmq-before.rabbitmq)/s, (t.redis-before.redis)/s, (t.loadgen-before.loadgen)/s)
 }
 
 // processCPU is the user and system time of a process, in seconds.

@@ -55,6 +55,7 @@ var recordedOrder = bson.D{{Key: "recordedAt", Value: 1}, {Key: "aggregateType",
 type EventStore struct {
 	client  *Client
 	events  *mongo.Collection
+	inserts *grouped
 	origins *mongo.Collection
 	codec   eventstore.Codec
 }
@@ -71,6 +72,7 @@ var legacyIndexes = []string{"unpublished", "unpublished_in_order"}
 func NewEventStore(ctx context.Context, client *Client, service string, codec eventstore.Codec) (*EventStore, error) {
 	db := client.Database(service)
 	s := &EventStore{client: client, events: db.Collection("events"), origins: db.Collection("origins"), codec: codec}
+	s.inserts = newGrouped(client, s.events)
 	indexes := []mongo.IndexModel{
 		// The optimistic concurrency check: a second event with the same
 		// version of an aggregate is refused.
@@ -153,10 +155,16 @@ func (s *EventStore) Append(ctx context.Context, records []eventstore.Record) er
 			OccurredAt: rec.OccurredAt.UTC(), RecordedAt: now, Origin: rec.Origin,
 		}
 	}
-	err := s.client.do(ctx, func(ctx context.Context) error {
-		_, err := s.events.InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
-		return err
-	})
+	var err error
+	if len(docs) == 1 {
+		// One record, as most changes make: it may go with other appends.
+		err = s.inserts.insert(ctx, docs[0])
+	} else {
+		err = s.client.do(ctx, func(ctx context.Context) error {
+			_, err := s.events.InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
+			return err
+		})
+	}
 	if mongo.IsDuplicateKeyError(err) {
 		// Ordered, the insert stops at the first version taken. Only when that
 		// is the first record was nothing written, and the caller may reload

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -204,5 +206,71 @@ func TestAnAppendStoppedHalfWayIsNotAConflict(t *testing.T) {
 	// Taken at the first record, nothing was written: a conflict.
 	if err := store.Append(ctx, []eventstore.Record{record("late-1", 1), record("late-2", 2)}); !errors.Is(err, eventstore.ErrConflict) {
 		t.Fatalf("append at a taken version: %v", err)
+	}
+}
+
+// Appends that arrive while others are under way go to the server together:
+// fewer insert commands than appends, each append with its own outcome.
+func TestConcurrentAppendsShareInsertCommands(t *testing.T) {
+	t.Parallel()
+	var inserts, slowed atomic.Int64
+	client, err := mongo.Connect(mongotest.URL(t), mongotest.Prefix(t), breaker.New("mongodb", breaker.DefaultConfig(), nil), func(_, command string) {
+		if command == "insert" {
+			inserts.Add(1)
+		}
+		// The first inserts of the concurrent appends take their time, as
+		// on a busy server: the appends that come meanwhile wait for them.
+		if command == "insert" && inserts.Load() > 1 && slowed.Add(1) <= 2 {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close(context.Background()) })
+	ctx := context.Background()
+	store, err := mongo.NewEventStore(ctx, client, "orders", eventstoretest.Codec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := func(id string, version int) eventstore.Record {
+		return eventstore.Record{EventID: fmt.Sprintf("%s-%d", id, version), AggregateType: order.AggregateType, AggregateID: id, Version: version,
+			Type: "order.cancelled", Event: &order.Cancelled{OrderID: id}, OccurredAt: time.Now()}
+	}
+	if err := store.Append(ctx, []eventstore.Record{record("taken", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	before := inserts.Load()
+	const n = 64
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			id := fmt.Sprint("o-", i)
+			if i == n/2 {
+				id = "taken" // version 1 is another writer's
+			}
+			errs[i] = store.Append(ctx, []eventstore.Record{record(id, 1)})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i == n/2 {
+			if !errors.Is(err, eventstore.ErrConflict) {
+				t.Fatalf("append at a taken version: %v", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+		if v, err := store.Version(ctx, order.AggregateType, fmt.Sprint("o-", i)); err != nil || v != 1 {
+			t.Fatalf("o-%d at version %d: %v", i, v, err)
+		}
+	}
+	if sent := inserts.Load() - before; sent >= n {
+		t.Fatalf("%d appends took %d insert commands", n, sent)
+	} else {
+		t.Logf("%d appends in %d insert commands", n, sent)
 	}
 }

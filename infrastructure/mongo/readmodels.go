@@ -83,10 +83,7 @@ func insertFirst(ctx context.Context, c *Client, live *activeCollection, id stri
 	if err != nil {
 		return err
 	}
-	err = c.do(ctx, func(ctx context.Context) error {
-		_, err := coll.InsertOne(ctx, doc)
-		return err
-	})
+	err = live.inserts(coll).insert(ctx, doc)
 	if mongo.IsDuplicateKeyError(err) {
 		return nil
 	}
@@ -560,9 +557,10 @@ type contactDoc struct {
 // changes once saved, so the process keeps the ones it saved or read last:
 // the notifications after an order's first need no read.
 type Recipients struct {
-	client *Client
-	coll   *mongo.Collection
-	recent *lru.Cache[string, notifications.Recipient]
+	client  *Client
+	coll    *mongo.Collection
+	inserts *grouped
+	recent  *lru.Cache[string, notifications.Recipient]
 }
 
 // recentRecipients is how many recipients a process keeps.
@@ -574,7 +572,8 @@ func NewRecipients(_ context.Context, client *Client) (*Recipients, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Recipients{client: client, coll: client.Database("notifications").Collection("recipients"), recent: recent}, nil
+	coll := client.Database("notifications").Collection("recipients")
+	return &Recipients{client: client, coll: coll, inserts: newGrouped(client, coll), recent: recent}, nil
 }
 
 // Save keeps the first recipient of an order: an order is placed once, so a
@@ -584,10 +583,7 @@ func (r *Recipients) Save(ctx context.Context, rec notifications.Recipient) erro
 		OrderID: rec.OrderID, CustomerID: rec.CustomerID, Total: int64(rec.Total),
 		Contact: contactDoc{Email: rec.Contact.Email, Phone: rec.Contact.Phone, DeviceToken: rec.Contact.DeviceToken},
 	}
-	err := r.client.do(ctx, func(ctx context.Context) error {
-		_, err := r.coll.InsertOne(ctx, doc)
-		return err
-	})
+	err := r.inserts.insert(ctx, doc)
 	switch {
 	case mongo.IsDuplicateKeyError(err):
 		// The first one saved is the order's; Get reads it.

@@ -37,6 +37,8 @@ type activeCollection struct {
 	mu      sync.Mutex
 	current *mongo.Collection
 	checked time.Time
+	// grouped are the group inserters of the collections written so far.
+	grouped map[string]*grouped
 	// lookup is closed when the pointer lookup under way ends; nil when none
 	// is. lookupErr is how the last one failed.
 	lookup    chan struct{}
@@ -132,6 +134,21 @@ func (a *activeCollection) follow(ctx context.Context, done chan struct{}, swaps
 	a.mu.Lock()
 	a.lookup, a.lookupErr = nil, nil
 	a.mu.Unlock()
+}
+
+// inserts is the group inserter of coll, one of the read model's collections.
+func (a *activeCollection) inserts(coll *mongo.Collection) *grouped {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.grouped == nil {
+		a.grouped = map[string]*grouped{}
+	}
+	g, ok := a.grouped[coll.Name()]
+	if !ok {
+		g = newGrouped(a.client, coll)
+		a.grouped[coll.Name()] = g
+	}
+	return g
 }
 
 // rebuilding starts a fresh collection for the read model and returns it
