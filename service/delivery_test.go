@@ -70,7 +70,8 @@ func TestTheSameMessageDeliveredTwiceChangesNothing(t *testing.T) {
 		if got := countRecords(t, s.store(service.Inventory)); got != inventoryBefore+2 { // the barrier's reservation
 			t.Fatalf("inventory events %d → %d", inventoryBefore, got)
 		}
-		if got := countRecords(t, s.store(service.Notifications)); got != notificationsBefore+2 {
+		// The barrier's recipient noted, and its two notifications.
+		if got := countRecords(t, s.store(service.Notifications)); got != notificationsBefore+3 {
 			t.Fatalf("notification events %d → %d", notificationsBefore, got)
 		}
 		if got := countRecords(t, s.store(service.Orders)); got != ordersBefore+2 {

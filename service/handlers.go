@@ -4,10 +4,9 @@ package service
 // broker: renaming one starts its queue afresh, so they are constants, listed
 // here in one place.
 const (
-	handlerOrdersReservations      = "orders.reservation-policy"
-	handlerOrdersProjection        = "orders.order-projection"
-	handlerInventoryOrders         = "inventory.order-policy"
-	handlerInventoryProjection     = "inventory.product-projection"
-	handlerNotificationsOrders     = "notifications.order-policy"
-	handlerNotificationsProjection = "notifications.notification-projection"
+	handlerOrdersReservations  = "orders.reservation-policy"
+	handlerOrdersProjection    = "orders.order-projection"
+	handlerInventoryOrders     = "inventory.order-policy"
+	handlerInventoryProjection = "inventory.product-projection"
+	handlerNotificationsOrders = "notifications.order-policy"
 )

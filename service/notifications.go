@@ -23,15 +23,7 @@ func newNotifications(d serviceDeps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	repo, err := notifications.NewRepository(eventstore.RepositoryConfig[*notification.Notification]{Store: store, Outbox: relay, Clock: p.Clock, IDs: p.IDs})
-	if err != nil {
-		return nil, err
-	}
-	views, err := p.notificationViews(d.ctx)
-	if err != nil {
-		return nil, err
-	}
-	recipients, err := p.recipients(d.ctx)
+	repo, err := notifications.NewRepository(eventstore.RepositoryConfig[*notification.Correspondence]{Store: store, Outbox: relay, Clock: p.Clock, IDs: p.IDs})
 	if err != nil {
 		return nil, err
 	}
@@ -42,21 +34,14 @@ func newNotifications(d serviceDeps) (*Service, error) {
 	if app.Commands.SendNotification, err = notifications.NewSendNotificationHandler(repo, sender, p.Clock, cfg.NotificationMaxAttempts, obs); err != nil {
 		return nil, err
 	}
-	app.Queries = notifications.Queries{Notifications: notifications.NewListNotificationsHandler(views)}
+	app.Queries = notifications.Queries{Notifications: notifications.NewListNotificationsHandler(repo, p.notificationArchive())}
 
 	router, proc, err := p.newRouter(cfg, p.processedMessages(cfg))
 	if err != nil {
 		return nil, err
 	}
-	policy := notifications.NewOrderPolicy(app.Commands.SendNotification, recipients)
+	policy := notifications.NewOrderPolicy(app.Commands.SendNotification)
 	if err := proc.AddEventHandler(handlerNotificationsOrders, order.AggregateType, policy.Events(), policy, cqrs.EventHandlerOptions{Deduplicate: true}); err != nil {
-		return nil, err
-	}
-	if err := proc.AddEventHandler(handlerNotificationsProjection, notification.AggregateType, p.eventNames(notification.AggregateType), notifications.NewNotificationProjection(views), cqrs.EventHandlerOptions{}); err != nil {
-		return nil, err
-	}
-	rebuild, err := notificationsRebuild(store, views)
-	if err != nil {
 		return nil, err
 	}
 	return &Service{
@@ -66,6 +51,5 @@ func newNotifications(d serviceDeps) (*Service, error) {
 		router:     router,
 		processors: proc,
 		relay:      relay,
-		rebuild:    rebuild,
 	}, nil
 }

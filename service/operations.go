@@ -11,12 +11,10 @@ import (
 
 	"shop/app/eventstore"
 	"shop/app/inventory"
-	"shop/app/notifications"
 	"shop/app/operations"
 	"shop/app/orders"
 	"shop/cqrs"
 	domaininventory "shop/domain/inventory"
-	"shop/domain/notification"
 	"shop/domain/order"
 	"shop/infrastructure/memory"
 	"shop/infrastructure/metrics"
@@ -72,13 +70,13 @@ func (c countedArchive) Archive(ctx context.Context, d operations.DeadLetter) er
 
 // Rebuilds of each read model, from the live read model of a running service.
 
-// Projections names the read models that can be rebuilt.
-var Projections = []string{ordersProjection, productsProjection, notificationsProjection}
+// Projections names the read models that can be rebuilt. The notifications
+// service keeps none: its queries are answered from the event store.
+var Projections = []string{ordersProjection, productsProjection}
 
 const (
-	ordersProjection        = "orders"
-	productsProjection      = "products"
-	notificationsProjection = "notifications"
+	ordersProjection   = "orders"
+	productsProjection = "products"
 )
 
 func ordersRebuild(store eventstore.Store, live orders.OrderViews) (operations.Rebuild, error) {
@@ -101,21 +99,6 @@ func productsRebuild(store eventstore.Store, live inventory.ProductViews) (opera
 		return inMongo(r, v.Rebuilding, v.RebuildLease, func(m *mongo.ProductViews) operations.Projector { return inventory.NewProductProjection(m) }), nil
 	}
 	return r, fmt.Errorf("products read model %T cannot be rebuilt", live)
-}
-
-func notificationsRebuild(store eventstore.Store, live notifications.NotificationViews) (operations.Rebuild, error) {
-	r := operations.Rebuild{Name: notificationsProjection, Store: store, AggregateTypes: []string{notification.AggregateType}}
-	switch v := live.(type) {
-	case *memory.NotificationViews:
-		return inMemory(r, v, memory.NewNotificationViews, func(m *memory.NotificationViews) operations.Projector {
-			return notifications.NewNotificationProjection(m)
-		}), nil
-	case *mongo.NotificationViews:
-		return inMongo(r, v.Rebuilding, v.RebuildLease, func(m *mongo.NotificationViews) operations.Projector {
-			return notifications.NewNotificationProjection(m)
-		}), nil
-	}
-	return r, fmt.Errorf("notifications read model %T cannot be rebuilt", live)
 }
 
 // inMemory rebuilds a read model in memory: a fresh copy is filled, then its
@@ -186,7 +169,9 @@ func (p *Platform) operationsOf(ctx context.Context, running func(name string) *
 	for _, name := range AllServices {
 		if svc := running(name); svc != nil {
 			stores[name] = svc.Store
-			rebuilds = append(rebuilds, svc.rebuild)
+			if svc.rebuild.Name != "" {
+				rebuilds = append(rebuilds, svc.rebuild)
+			}
 			continue
 		}
 		if p.Mongo == nil {
@@ -197,13 +182,15 @@ func (p *Platform) operationsOf(ctx context.Context, running func(name string) *
 			return nil, err
 		}
 		stores[name] = store
-		rebuilds = append(rebuilds, rebuild)
+		if rebuild.Name != "" {
+			rebuilds = append(rebuilds, rebuild)
+		}
 	}
 	return p.newOperations(ctx, stores, rebuilds)
 }
 
 // storeAndRebuild opens a service's event store and the rebuild of its read
-// model.
+// model, if it keeps one.
 func (p *Platform) storeAndRebuild(ctx context.Context, name string) (eventstore.Store, operations.Rebuild, error) {
 	store, err := p.eventStore(ctx, name)
 	if err != nil {
@@ -222,10 +209,6 @@ func (p *Platform) storeAndRebuild(ctx context.Context, name string) (eventstore
 			rebuild, err = productsRebuild(store, views)
 		}
 	case Notifications:
-		var views notifications.NotificationViews
-		if views, err = p.notificationViews(ctx); err == nil {
-			rebuild, err = notificationsRebuild(store, views)
-		}
 	default:
 		err = fmt.Errorf("unknown service %q", name)
 	}

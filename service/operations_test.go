@@ -156,7 +156,8 @@ func TestAHandlerBugIsFixedAndItsDeadLettersReplayed(t *testing.T) {
 		if got := countRecords(t, s.store(service.Inventory)); got != inventoryBefore+2 {
 			t.Fatalf("inventory events %d → %d", inventoryBefore, got)
 		}
-		if got := countRecords(t, s.store(service.Notifications)); got != notificationsBefore+2 {
+		// The barrier's: its recipient noted, and its two notifications.
+		if got := countRecords(t, s.store(service.Notifications)); got != notificationsBefore+3 {
 			t.Fatalf("notification events %d → %d", notificationsBefore, got)
 		}
 		s.waitProduct("p", 93, 7)

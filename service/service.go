@@ -29,7 +29,8 @@ type Service struct {
 	processors *cqrs.Processors
 	relay      *cqrs.Relay
 	onStart    func(context.Context) error
-	// rebuild rebuilds the service's read model.
+	// rebuild rebuilds the service's read model; zero for a service that
+	// keeps none.
 	rebuild operations.Rebuild
 	// withAdmin builds the HTTP API with the admin routes (orders only).
 	withAdmin func(httpport.Admin) http.Handler

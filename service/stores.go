@@ -57,18 +57,13 @@ func (p *Platform) productViews(ctx context.Context) (inventory.ProductViews, er
 	return mongo.NewProductViews(ctx, p.Mongo)
 }
 
-func (p *Platform) notificationViews(ctx context.Context) (notifications.NotificationViews, error) {
+// notificationArchive is what versions before correspondences recorded of
+// the notifications, on MongoDB; in memory nothing outlives a process.
+func (p *Platform) notificationArchive() notifications.Archive {
 	if p.Mongo == nil {
-		return memory.NewNotificationViews(), nil
+		return nil
 	}
-	return mongo.NewNotificationViews(ctx, p.Mongo)
-}
-
-func (p *Platform) recipients(ctx context.Context) (notifications.Recipients, error) {
-	if p.Mongo == nil {
-		return memory.NewRecipients(), nil
-	}
-	return mongo.NewRecipients(ctx, p.Mongo)
+	return mongo.NewNotificationArchive(p.Mongo)
 }
 
 // sender delivers notifications behind the sender's circuit breaker.

@@ -3,7 +3,6 @@ package service
 import (
 	"shop/cqrs"
 	domaininventory "shop/domain/inventory"
-	"shop/domain/notification"
 	"shop/domain/order"
 )
 
@@ -21,7 +20,6 @@ func Topology(topics cqrs.Topics) []cqrs.Binding {
 		{order.AggregateType, []string{handlerOrdersProjection, handlerInventoryOrders, handlerNotificationsOrders}},
 		{domaininventory.ReservationAggregateType, []string{handlerOrdersReservations}},
 		{domaininventory.StockAggregateType, []string{handlerInventoryProjection}},
-		{notification.AggregateType, []string{handlerNotificationsProjection}},
 	}
 	bindings := []cqrs.Binding{{ConsumerGroup: cqrs.DeadLetterArchiveGroup, Topic: topics.Poison()}}
 	for p := range topics.Partitions {

@@ -147,6 +147,25 @@ func (r *Repository[A]) Load(ctx context.Context, id string) (A, error) {
 	return a, nil
 }
 
+// View lets look read an aggregate as this process knows it: the one cached,
+// or else the stored one, which is then cached, as it is before its first
+// event when it has none. look must neither change the aggregate nor keep it.
+// A cached aggregate may lag what other processes appended since; a change
+// decided on what look saw is checked by its append's version.
+func (r *Repository[A]) View(ctx context.Context, id string, look func(A)) error {
+	unlock := r.lock(id)
+	defer unlock()
+	a, cached, err := r.current(ctx, id, true)
+	if err != nil {
+		return err
+	}
+	if !cached {
+		r.remember(a)
+	}
+	look(a)
+	return nil
+}
+
 // Add stores a new aggregate. ErrAlreadyExists when its stream has events.
 func (r *Repository[A]) Add(ctx context.Context, a A) error {
 	unlock := r.lock(a.ID())

@@ -2,7 +2,7 @@ package notifications
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"time"
 
 	"shop/app/eventstore"
@@ -20,49 +20,14 @@ type NotificationView struct {
 	Attempts  int
 	LastError string
 	UpdatedAt time.Time
-	// Version is the version of the notification's last event applied to the view.
-	Version int
 }
 
-// NotificationViews is the notifications read model, guarded by version (see
-// readmodel.ShouldApply).
-type NotificationViews interface {
-	// Put stores v if the stored view is at v.Version-1.
-	Put(ctx context.Context, v NotificationView) error
-	// ByOrder lists an order's notifications by kind, then channel; none for an unknown order.
+// Archive holds the notifications recorded by versions before
+// correspondences, which kept them in a read model of their own.
+type Archive interface {
+	// ByOrder lists an order's notifications by kind, then channel; none
+	// for an order it does not hold.
 	ByOrder(ctx context.Context, orderID string) ([]NotificationView, error)
-}
-
-// NotificationProjection keeps the notifications read model up to date.
-type NotificationProjection struct {
-	views NotificationViews
-}
-
-// NewNotificationProjection builds the projection.
-func NewNotificationProjection(views NotificationViews) *NotificationProjection {
-	return &NotificationProjection{views: views}
-}
-
-func (p *NotificationProjection) Handle(ctx context.Context, rec eventstore.Record) error {
-	// Every event of a notification carries all of it, so each one replaces the view.
-	switch e := rec.Event.(type) {
-	case *notification.Sent:
-		return p.views.Put(ctx, NotificationView{
-			ID: e.NotificationID, OrderID: e.OrderID, Kind: e.Kind, Channel: e.Channel, Recipient: e.Recipient,
-			Status: notification.StatusSent, Attempts: e.Attempt, UpdatedAt: e.SentAt, Version: rec.Version,
-		})
-	case *notification.DeliveryFailed:
-		status := notification.StatusPending
-		if e.GaveUp {
-			status = notification.StatusFailed
-		}
-		return p.views.Put(ctx, NotificationView{
-			ID: e.NotificationID, OrderID: e.OrderID, Kind: e.Kind, Channel: e.Channel, Recipient: e.Recipient,
-			Status: status, Attempts: e.Attempt, LastError: e.Error, UpdatedAt: e.FailedAt, Version: rec.Version,
-		})
-	default:
-		return fmt.Errorf("notification projection: no rule for %s", rec.Type)
-	}
 }
 
 // ListNotifications asks for an order's notifications.
@@ -70,15 +35,38 @@ type ListNotifications struct {
 	OrderID string
 }
 
-// ListNotificationsHandler answers ListNotifications.
+// ListNotificationsHandler answers ListNotifications from the order's
+// correspondence, read from the event store: it is the query's whole answer,
+// so no read model is kept besides. Orders notified before correspondences
+// are answered from the archive, when there is one.
 type ListNotificationsHandler struct {
-	views NotificationViews
+	repo    Repository
+	archive Archive
 }
 
-func NewListNotificationsHandler(views NotificationViews) ListNotificationsHandler {
-	return ListNotificationsHandler{views: views}
+// NewListNotificationsHandler builds the handler; archive may be nil.
+func NewListNotificationsHandler(repo Repository, archive Archive) ListNotificationsHandler {
+	return ListNotificationsHandler{repo: repo, archive: archive}
 }
 
 func (h ListNotificationsHandler) Handle(ctx context.Context, q ListNotifications) ([]NotificationView, error) {
-	return h.views.ByOrder(ctx, q.OrderID)
+	c, err := h.repo.Load(ctx, q.OrderID)
+	if errors.Is(err, eventstore.ErrNotFound) {
+		if h.archive == nil {
+			return []NotificationView{}, nil
+		}
+		return h.archive.ByOrder(ctx, q.OrderID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	notes := c.Notifications()
+	views := make([]NotificationView, len(notes))
+	for i, n := range notes {
+		views[i] = NotificationView{
+			ID: n.ID, OrderID: q.OrderID, Kind: n.Kind, Channel: n.Channel, Recipient: n.Recipient,
+			Status: n.Status, Attempts: n.Attempts, LastError: n.LastError, UpdatedAt: n.UpdatedAt,
+		}
+	}
+	return views, nil
 }

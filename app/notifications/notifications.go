@@ -1,6 +1,6 @@
 // Package notifications holds the use cases of the notifications service:
 // telling customers what happened to their orders on the channels they left,
-// once per order, kind and channel, and the read model of what was sent.
+// once per order, kind and channel, and the queries on what was sent.
 package notifications
 
 import (
@@ -10,11 +10,11 @@ import (
 	"shop/domain/notification"
 )
 
-// Repository is the event-sourced store of notifications.
-type Repository = *eventstore.Repository[*notification.Notification]
+// Repository is the event-sourced store of correspondences, one per order.
+type Repository = *eventstore.Repository[*notification.Correspondence]
 
-// NewRepository builds the notifications repository on a store.
-func NewRepository(cfg eventstore.RepositoryConfig[*notification.Notification]) (Repository, error) {
+// NewRepository builds the correspondences repository on a store.
+func NewRepository(cfg eventstore.RepositoryConfig[*notification.Correspondence]) (Repository, error) {
 	cfg.AggregateType = notification.AggregateType
 	cfg.FromHistory = notification.FromHistory
 	return eventstore.NewRepository(cfg)

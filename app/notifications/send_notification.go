@@ -8,17 +8,30 @@ import (
 	"shop/app/decorator"
 	"shop/app/eventstore"
 	"shop/app/fault"
+	"shop/domain/money"
 	"shop/domain/notification"
 )
 
+// ErrRecipientNotFound is returned when an order's later event arrives for an
+// order whose placement this service has not seen yet.
+var ErrRecipientNotFound = fmt.Errorf("%w: %w", fault.ErrEarly, notification.ErrRecipientUnknown)
+
+// Recipient is whom an order's notifications go to, as its placement says.
+type Recipient struct {
+	CustomerID string
+	Contact    notification.Contact
+	Total      money.Amount
+}
+
 // SendNotification tells a customer about an order on every channel of the
-// contact.
+// contact. The first notification of an order (its placement) names the
+// recipient; the later ones go to whom it named.
 type SendNotification struct {
-	OrderID string
-	Kind    notification.Kind
-	Contact notification.Contact
-	Subject string
-	Body    string
+	OrderID   string
+	Kind      notification.Kind
+	Recipient *Recipient
+	Subject   string
+	Body      string
 }
 
 func (SendNotification) CommandName() string { return "notifications.send_notification" }
@@ -45,60 +58,93 @@ func NewSendNotificationHandler(repo Repository, sender Sender, clock eventstore
 	return decorator.ApplyCommandDecorators[SendNotification](sendNotificationHandler{repo, sender, clock, maxAttempts}, obs), nil
 }
 
-// Handle delivers on each channel that has no final outcome yet. A failed
-// delivery is recorded as an attempt and reported transient, so that the
-// command is never poisoned before its notification is sent or given up on:
-// the router tries again after its backoff (RETRY_DELAY, doubling) and, past
-// MAX_RETRIES, after holding the message (UNAVAILABLE_DELAY). While the
-// sender is unavailable no attempt is counted. A channel already sent is skipped, so a repeated command
-// sends nothing twice, except after a crash between delivering and recording,
-// which the idempotency key lets providers absorb.
-func (h sendNotificationHandler) Handle(ctx context.Context, cmd SendNotification) error {
-	var retry []error
-	for _, d := range notification.DeliveriesFor(cmd.Contact) {
-		if err := h.deliver(ctx, cmd, d); err != nil {
-			if !fault.IsTransient(err) {
-				return err
-			}
-			retry = append(retry, err)
-		}
-	}
-	return errors.Join(retry...)
+type outcome struct {
+	delivery notification.Delivery
+	err      error
 }
 
-func (h sendNotificationHandler) deliver(ctx context.Context, cmd SendNotification, d notification.Delivery) error {
-	id := notification.ID(cmd.OrderID, cmd.Kind, d.Channel)
-	n, err := h.repo.Load(ctx, id)
-	switch {
-	case errors.Is(err, eventstore.ErrNotFound):
-	case err != nil:
-		return err
-	case n.IsFinal():
-		return nil
-	}
-	sendErr := h.sender.Send(ctx, Message{IdempotencyKey: id, Channel: d.Channel, Recipient: d.Address, Subject: cmd.Subject, Body: cmd.Body})
-	if sendErr != nil && fault.IsTransient(sendErr) {
-		return sendErr
-	}
-	var final bool
-	err = h.repo.UpdateOrCreate(ctx, id, func(n *notification.Notification) error {
-		if n.IsFinal() {
-			final = true
-			return nil
+// Handle delivers on each channel that has no final outcome yet, then records
+// the outcomes, and the recipient of a first notification, in one append.
+//
+// What is due is read from the order's correspondence as this process holds
+// it, which it usually does since it told the customer last: a repeated
+// command, here or in another process, finds the notifications sent and sends
+// nothing twice, except after a crash between delivering and recording, which
+// the idempotency key lets providers absorb. The deliveries happen outside the
+// repository's lock, and a conflicting append records the outcomes again on
+// what is stored, without sending again.
+//
+// A failed delivery is recorded as an attempt and reported transient, so that
+// the command is never poisoned before its notification is sent or given up
+// on: the router tries again after its backoff (RETRY_DELAY, doubling) and,
+// past MAX_RETRIES, after holding the message (UNAVAILABLE_DELAY). While the
+// sender is unavailable no attempt is counted.
+func (h sendNotificationHandler) Handle(ctx context.Context, cmd SendNotification) error {
+	var due []notification.Delivery
+	var dueErr error
+	err := h.repo.View(ctx, cmd.OrderID, func(c *notification.Correspondence) {
+		if c.Known() || cmd.Recipient == nil {
+			due, dueErr = c.Due(cmd.Kind)
+			return
 		}
-		if sendErr == nil {
-			return n.RecordSent(d.Address, h.clock.Now())
-		}
-		attempts := h.maxAttempts
-		if fault.IsMalformed(sendErr) {
-			attempts = 0 // the provider refuses the recipient for good
-		}
-		err := n.RecordFailure(d.Address, sendErr.Error(), attempts, h.clock.Now())
-		final = n.IsFinal()
-		return err
+		// The order's first notification: every channel of the contact named.
+		due = notification.DeliveriesFor(cmd.Recipient.Contact)
 	})
-	if err != nil || sendErr == nil || final {
+	if err != nil {
 		return err
 	}
-	return fault.Unavailable(fmt.Sprintf("%s delivery", d.Channel), sendErr)
+	if errors.Is(dueErr, notification.ErrRecipientUnknown) {
+		return fmt.Errorf("notify about order %s: %w", cmd.OrderID, ErrRecipientNotFound)
+	}
+	var outcomes []outcome
+	var retry []error
+	for _, d := range due {
+		sendErr := h.sender.Send(ctx, Message{
+			IdempotencyKey: notification.ID(cmd.OrderID, cmd.Kind, d.Channel), Channel: d.Channel,
+			Recipient: d.Address, Subject: cmd.Subject, Body: cmd.Body,
+		})
+		if sendErr != nil && fault.IsTransient(sendErr) {
+			retry = append(retry, sendErr)
+			continue
+		}
+		outcomes = append(outcomes, outcome{d, sendErr})
+	}
+	if len(outcomes) == 0 && cmd.Recipient == nil {
+		return errors.Join(retry...)
+	}
+	var pending []error
+	err = h.repo.UpdateOrCreate(ctx, cmd.OrderID, func(c *notification.Correspondence) error {
+		pending = nil
+		if r := cmd.Recipient; r != nil {
+			if err := c.NoteRecipient(r.CustomerID, r.Contact, r.Total, h.clock.Now()); err != nil {
+				return err
+			}
+		}
+		for _, o := range outcomes {
+			if err := h.record(c, cmd.Kind, o); errors.Is(err, notification.ErrFinal) {
+				continue // recorded by another delivery of the same command
+			} else if err != nil {
+				return err
+			}
+			if n, _ := c.Notification(cmd.Kind, o.delivery.Channel); o.err != nil && !n.IsFinal() {
+				pending = append(pending, fault.Unavailable(fmt.Sprintf("%s delivery", o.delivery.Channel), o.err))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return errors.Join(append(retry, pending...)...)
+}
+
+func (h sendNotificationHandler) record(c *notification.Correspondence, kind notification.Kind, o outcome) error {
+	if o.err == nil {
+		return c.RecordSent(kind, o.delivery.Channel, o.delivery.Address, h.clock.Now())
+	}
+	attempts := h.maxAttempts
+	if fault.IsMalformed(o.err) {
+		attempts = 0 // the provider refuses the recipient for good
+	}
+	return c.RecordFailure(kind, o.delivery.Channel, o.delivery.Address, o.err.Error(), attempts, h.clock.Now())
 }

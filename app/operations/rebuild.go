@@ -13,7 +13,7 @@ import (
 
 // Rebuild is a read model that can be rebuilt from the events it projects.
 type Rebuild struct {
-	// Name is how operators call it: orders, products, notifications.
+	// Name is how operators call it: orders, products.
 	Name           string
 	Store          eventstore.Store
 	AggregateTypes []string

@@ -4,17 +4,30 @@ import (
 	"time"
 
 	"shop/domain/es"
+	"shop/domain/money"
 )
 
-// AggregateType names notification streams in the event store and on the bus.
+// AggregateType names the streams of correspondences in the event store and
+// on the bus. (Versions before correspondences kept a stream per
+// notification, named order:kind:channel, of the same type and events.)
 const AggregateType = "notification"
 
-// Events lists every event of a notification.
+// Events lists every event of a correspondence.
 func Events() []es.EventType {
 	return []es.EventType{
+		{SchemaVersion: 1, New: func() es.Event { return &RecipientNoted{} }},
 		{SchemaVersion: 1, New: func() es.Event { return &Sent{} }},
 		{SchemaVersion: 1, New: func() es.Event { return &DeliveryFailed{} }},
 	}
+}
+
+// RecipientNoted: whom the order's notifications go to, as its placement said.
+type RecipientNoted struct {
+	OrderID    string
+	CustomerID string
+	Contact    Contact
+	Total      money.Amount
+	NotedAt    time.Time
 }
 
 // Sent: the notification reached its channel.
@@ -42,5 +55,6 @@ type DeliveryFailed struct {
 	FailedAt       time.Time
 }
 
+func (*RecipientNoted) EventName() string { return "notification.recipient_noted" }
 func (*Sent) EventName() string           { return "notification.sent" }
 func (*DeliveryFailed) EventName() string { return "notification.delivery_failed" }

@@ -1,20 +1,29 @@
-// Package notification is the customer-messaging bounded context: one
-// notification per order, kind and channel, delivered at most once and retried
-// a bounded number of times.
+// Package notification is the customer-messaging bounded context: what it
+// keeps of each order, whom to tell and what it told them, one notification
+// per order, kind and channel, delivered once and retried a bounded number of
+// times.
 package notification
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"shop/domain/es"
+	"shop/domain/money"
 )
 
 // ErrFinal is returned when recording an attempt of a notification that was
 // already sent or given up on.
 var ErrFinal = errors.New("notification already final")
+
+// ErrRecipientUnknown is returned when an order's notification is asked for
+// before the order's placement said whom to tell.
+var ErrRecipientUnknown = errors.New("recipient of the order not known")
 
 // Contact is what the customer left to be reached by.
 type Contact struct {
@@ -78,89 +87,163 @@ func cutLast(s string) (before, after string, found bool) {
 	return s[:i], s[i+1:], true
 }
 
-// Notification is the delivery record of one message to a customer.
+// Notification is one message to the customer about the order, of one kind
+// on one channel, and how its delivery went.
 type Notification struct {
+	ID        string
+	Kind      Kind
+	Channel   Channel
+	Recipient string
+	Status    Status
+	Attempts  int
+	LastError string
+	UpdatedAt time.Time
+}
+
+// IsFinal is true once the notification was sent or given up on.
+func (n Notification) IsFinal() bool { return n.Status != StatusPending }
+
+type slot struct {
+	kind    Kind
+	channel Channel
+}
+
+// Correspondence is what this context keeps of one order, under the order's
+// id: whom to tell, noted when the order was placed, and every notification
+// about the order. Keeping both in one aggregate means that telling the
+// customer about an order reads one stream, which the process that told them
+// last usually holds already, and that no record outside the event store says
+// who the customer is.
+type Correspondence struct {
 	es.Root
 
-	orderID   string
-	kind      Kind
-	channel   Channel
-	recipient string
-	status    Status
-	attempts  int
-	lastError string
+	customerID    string
+	contact       Contact
+	total         money.Amount
+	noted         bool
+	notifications map[slot]*Notification
 }
 
-// New is a notification not attempted yet.
-func New(orderID string, kind Kind, channel Channel) *Notification {
-	return &Notification{
-		Root:    es.NewRoot(ID(orderID, kind, channel)),
-		orderID: orderID,
-		kind:    kind,
-		channel: channel,
-		status:  StatusPending,
+func newCorrespondence(orderID string) *Correspondence {
+	return &Correspondence{Root: es.NewRoot(orderID), notifications: map[slot]*Notification{}}
+}
+
+// NoteRecipient records whom the order's notifications go to. The first
+// recipient noted stays: an order is placed once, and a second note is a
+// repeat of the same placement.
+func (c *Correspondence) NoteRecipient(customerID string, contact Contact, total money.Amount, now time.Time) error {
+	if c.noted {
+		return nil
 	}
+	return c.record(&RecipientNoted{OrderID: c.ID(), CustomerID: customerID, Contact: contact, Total: total, NotedAt: now})
 }
 
-// RecordSent notes a successful delivery to recipient.
-func (n *Notification) RecordSent(recipient string, now time.Time) error {
+// Due lists the deliveries of a kind of notification not sent nor given up
+// on yet, on every channel of the recipient's contact. ErrRecipientUnknown
+// before the recipient was noted.
+func (c *Correspondence) Due(kind Kind) ([]Delivery, error) {
+	if !c.noted {
+		return nil, ErrRecipientUnknown
+	}
+	var due []Delivery
+	for _, d := range DeliveriesFor(c.contact) {
+		if n, ok := c.notifications[slot{kind, d.Channel}]; !ok || !n.IsFinal() {
+			due = append(due, d)
+		}
+	}
+	return due, nil
+}
+
+// RecordSent notes a successful delivery of a kind of notification to
+// recipient on a channel.
+func (c *Correspondence) RecordSent(kind Kind, channel Channel, recipient string, now time.Time) error {
+	n := c.notification(kind, channel)
 	if n.IsFinal() {
-		return fmt.Errorf("%w: %s is %s", ErrFinal, n.ID(), n.status)
+		return fmt.Errorf("%w: %s is %s", ErrFinal, n.ID, n.Status)
 	}
-	return n.record(&Sent{
-		NotificationID: n.ID(), OrderID: n.orderID, Kind: n.kind, Channel: n.channel,
-		Recipient: recipient, Attempt: n.attempts + 1, SentAt: now,
+	return c.record(&Sent{
+		NotificationID: n.ID, OrderID: c.ID(), Kind: kind, Channel: channel,
+		Recipient: recipient, Attempt: n.Attempts + 1, SentAt: now,
 	})
 }
 
-// RecordFailure notes a failed delivery to recipient; the attempt that reaches
-// maxAttempts gives the notification up.
-func (n *Notification) RecordFailure(recipient, reason string, maxAttempts int, now time.Time) error {
+// RecordFailure notes a failed delivery; the attempt that reaches maxAttempts
+// gives the notification up.
+func (c *Correspondence) RecordFailure(kind Kind, channel Channel, recipient, reason string, maxAttempts int, now time.Time) error {
+	n := c.notification(kind, channel)
 	if n.IsFinal() {
-		return fmt.Errorf("%w: %s is %s", ErrFinal, n.ID(), n.status)
+		return fmt.Errorf("%w: %s is %s", ErrFinal, n.ID, n.Status)
 	}
-	attempt := n.attempts + 1
-	return n.record(&DeliveryFailed{
-		NotificationID: n.ID(), OrderID: n.orderID, Kind: n.kind, Channel: n.channel,
+	attempt := n.Attempts + 1
+	return c.record(&DeliveryFailed{
+		NotificationID: n.ID, OrderID: c.ID(), Kind: kind, Channel: channel,
 		Recipient: recipient, Attempt: attempt, Error: reason, GaveUp: attempt >= maxAttempts, FailedAt: now,
 	})
 }
 
-// FromHistory rebuilds a notification from its stored events; with none, it is
-// the notification its id names, not attempted yet.
-func FromHistory(id string, history []es.Event) (*Notification, error) {
-	orderID, kind, channel, err := ParseID(id)
-	if err != nil {
-		return nil, err
+// notification is the order's notification of a kind on a channel, a pending
+// one not attempted yet if there is none.
+func (c *Correspondence) notification(kind Kind, channel Channel) Notification {
+	if n, ok := c.notifications[slot{kind, channel}]; ok {
+		return *n
 	}
-	n := New(orderID, kind, channel)
-	for _, e := range history {
-		if err := n.apply(e); err != nil {
-			return nil, err
-		}
-		n.Replayed()
-	}
-	return n, nil
+	return Notification{ID: ID(c.ID(), kind, channel), Kind: kind, Channel: channel, Status: StatusPending}
 }
 
-func (n *Notification) record(e es.Event) error {
-	if err := n.apply(e); err != nil {
+// Notification is the order's notification of a kind on a channel, and
+// whether one was attempted.
+func (c *Correspondence) Notification(kind Kind, channel Channel) (Notification, bool) {
+	n, ok := c.notifications[slot{kind, channel}]
+	if !ok {
+		return Notification{}, false
+	}
+	return *n, true
+}
+
+// Notifications lists every notification attempted, by kind, then channel.
+func (c *Correspondence) Notifications() []Notification {
+	out := make([]Notification, 0, len(c.notifications))
+	for _, s := range slices.SortedFunc(maps.Keys(c.notifications), func(a, b slot) int {
+		return cmp.Or(strings.Compare(a.kind.String(), b.kind.String()), strings.Compare(a.channel.String(), b.channel.String()))
+	}) {
+		out = append(out, *c.notifications[s])
+	}
+	return out
+}
+
+// FromHistory rebuilds an order's correspondence from its stored events;
+// with none, it is the correspondence of an order not seen yet.
+func FromHistory(orderID string, history []es.Event) (*Correspondence, error) {
+	c := newCorrespondence(orderID)
+	for _, e := range history {
+		if err := c.apply(e); err != nil {
+			return nil, err
+		}
+		c.Replayed()
+	}
+	return c, nil
+}
+
+func (c *Correspondence) record(e es.Event) error {
+	if err := c.apply(e); err != nil {
 		return err
 	}
-	n.Track(e)
+	c.Track(e)
 	return nil
 }
 
-func (n *Notification) apply(e es.Event) error {
+func (c *Correspondence) apply(e es.Event) error {
 	switch e := e.(type) {
+	case *RecipientNoted:
+		c.customerID, c.contact, c.total, c.noted = e.CustomerID, e.Contact, e.Total, true
 	case *Sent:
-		n.orderID, n.kind, n.channel, n.recipient = e.OrderID, e.Kind, e.Channel, e.Recipient
-		n.status, n.attempts = StatusSent, e.Attempt
+		n := c.slot(e.Kind, e.Channel)
+		n.Recipient, n.Status, n.Attempts, n.UpdatedAt = e.Recipient, StatusSent, e.Attempt, e.SentAt
 	case *DeliveryFailed:
-		n.orderID, n.kind, n.channel, n.recipient = e.OrderID, e.Kind, e.Channel, e.Recipient
-		n.attempts, n.lastError = e.Attempt, e.Error
+		n := c.slot(e.Kind, e.Channel)
+		n.Recipient, n.Attempts, n.LastError, n.UpdatedAt = e.Recipient, e.Attempt, e.Error, e.FailedAt
 		if e.GaveUp {
-			n.status = StatusFailed
+			n.Status = StatusFailed
 		}
 	default:
 		return es.UnknownEventError(AggregateType, e)
@@ -168,13 +251,18 @@ func (n *Notification) apply(e es.Event) error {
 	return nil
 }
 
-// IsFinal is true once the notification was sent or given up on.
-func (n *Notification) IsFinal() bool { return n.status != StatusPending }
+func (c *Correspondence) slot(kind Kind, channel Channel) *Notification {
+	s := slot{kind, channel}
+	n, ok := c.notifications[s]
+	if !ok {
+		n = &Notification{ID: ID(c.ID(), kind, channel), Kind: kind, Channel: channel, Status: StatusPending}
+		c.notifications[s] = n
+	}
+	return n
+}
 
-func (n *Notification) OrderID() string   { return n.orderID }
-func (n *Notification) Kind() Kind        { return n.kind }
-func (n *Notification) Channel() Channel  { return n.channel }
-func (n *Notification) Recipient() string { return n.recipient }
-func (n *Notification) Status() Status    { return n.status }
-func (n *Notification) Attempts() int     { return n.attempts }
-func (n *Notification) LastError() string { return n.lastError }
+// Known is true once the recipient was noted.
+func (c *Correspondence) Known() bool         { return c.noted }
+func (c *Correspondence) CustomerID() string  { return c.customerID }
+func (c *Correspondence) Contact() Contact    { return c.contact }
+func (c *Correspondence) Total() money.Amount { return c.total }

@@ -3,6 +3,7 @@ package notification_test
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -35,51 +36,105 @@ func TestDeliveriesFollowTheContact(t *testing.T) {
 	}
 }
 
-func TestSentOnce(t *testing.T) {
-	t.Parallel()
-	n := notification.New("o-1", notification.KindOrderConfirmed, notification.ChannelEmail)
-	if n.ID() != "o-1:order_confirmed:email" {
-		t.Fatalf("id %q", n.ID())
-	}
-	if err := n.RecordSent("a@b.c", t0); err != nil {
+func placedWith(t *testing.T, contact notification.Contact) *notification.Correspondence {
+	t.Helper()
+	c, err := notification.FromHistory("o-1", nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.RecordSent("a@b.c", t0); !errors.Is(err, notification.ErrFinal) {
+	if err := c.NoteRecipient("c-1", contact, 999, t0); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestNothingIsDueBeforeTheRecipientIsKnown(t *testing.T) {
+	t.Parallel()
+	c, _ := notification.FromHistory("o-1", nil)
+	if _, err := c.Due(notification.KindOrderConfirmed); !errors.Is(err, notification.ErrRecipientUnknown) {
+		t.Fatalf("due before the placement: %v", err)
+	}
+	c = placedWith(t, notification.Contact{Email: "a@b.c", Phone: "+123456789"})
+	// A second note is a repeat of the same placement: the first one stays.
+	if err := c.NoteRecipient("other", notification.Contact{}, 1, t0); err != nil || len(c.Changes()) != 1 {
+		t.Fatalf("second note: %v, %d changes", err, len(c.Changes()))
+	}
+	due, err := c.Due(notification.KindOrderCreated)
+	if err != nil || len(due) != 2 || due[0].Channel != notification.ChannelEmail || due[1].Address != "+123456789" {
+		t.Fatalf("due %+v %v", due, err)
+	}
+	if c.CustomerID() != "c-1" || c.Total() != 999 || c.Contact().Email != "a@b.c" {
+		t.Fatalf("recipient %s %d %+v", c.CustomerID(), c.Total(), c.Contact())
+	}
+}
+
+func TestSentOnce(t *testing.T) {
+	t.Parallel()
+	c := placedWith(t, notification.Contact{Email: "a@b.c"})
+	if err := c.RecordSent(notification.KindOrderConfirmed, notification.ChannelEmail, "a@b.c", t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RecordSent(notification.KindOrderConfirmed, notification.ChannelEmail, "a@b.c", t0); !errors.Is(err, notification.ErrFinal) {
 		t.Fatalf("second send: %v", err)
 	}
-	if n.Status() != notification.StatusSent || n.Attempts() != 1 {
-		t.Fatalf("status %s attempts %d", n.Status(), n.Attempts())
+	n, ok := c.Notification(notification.KindOrderConfirmed, notification.ChannelEmail)
+	if !ok || n.ID != "o-1:order_confirmed:email" || n.Status != notification.StatusSent || n.Attempts != 1 || n.Recipient != "a@b.c" {
+		t.Fatalf("notification %+v", n)
+	}
+	if due, _ := c.Due(notification.KindOrderConfirmed); len(due) != 0 {
+		t.Fatalf("due after sending: %+v", due)
+	}
+	if due, _ := c.Due(notification.KindOrderCancelled); len(due) != 1 {
+		t.Fatalf("another kind is still due: %+v", due)
 	}
 }
 
 func TestFailuresAreCountedThenGivenUp(t *testing.T) {
 	t.Parallel()
-	n := notification.New("o-1", notification.KindOrderCreated, notification.ChannelSMS)
+	c := placedWith(t, notification.Contact{Phone: "+123456789"})
 	for i := 1; i <= 3; i++ {
-		if err := n.RecordFailure("+123456789", "gateway down", 3, t0); err != nil {
+		if err := c.RecordFailure(notification.KindOrderCreated, notification.ChannelSMS, "+123456789", "gateway down", 3, t0); err != nil {
 			t.Fatal(err)
 		}
-		wantFinal := i == 3
-		if n.IsFinal() != wantFinal || n.Attempts() != i {
-			t.Fatalf("after %d: final %v attempts %d", i, n.IsFinal(), n.Attempts())
+		n, _ := c.Notification(notification.KindOrderCreated, notification.ChannelSMS)
+		if wantFinal := i == 3; n.IsFinal() != wantFinal || n.Attempts != i {
+			t.Fatalf("after %d: %+v", i, n)
 		}
 	}
-	if n.Status() != notification.StatusFailed || n.LastError() != "gateway down" {
-		t.Fatalf("status %s error %q", n.Status(), n.LastError())
+	again, err := notification.FromHistory("o-1", c.Changes())
+	if err != nil {
+		t.Fatal(err)
 	}
-	again, err := notification.FromHistory(n.ID(), n.Changes())
-	if err != nil || again.Status() != notification.StatusFailed || again.Attempts() != 3 || again.OrderID() != "o-1" || again.Channel() != notification.ChannelSMS {
-		t.Fatalf("rebuilt %+v %v", again, err)
+	n, _ := again.Notification(notification.KindOrderCreated, notification.ChannelSMS)
+	if n.Status != notification.StatusFailed || n.Attempts != 3 || n.LastError != "gateway down" || !again.Known() {
+		t.Fatalf("rebuilt %+v", n)
 	}
 }
 
 func TestASentNotificationAfterAFailureKeepsItsAttempts(t *testing.T) {
 	t.Parallel()
-	n := notification.New("o-1", notification.KindOrderCreated, notification.ChannelLog)
-	_ = n.RecordFailure("", "boom", 3, t0)
-	_ = n.RecordSent("a@b.c", t0)
-	if n.Status() != notification.StatusSent || n.Attempts() != 2 {
-		t.Fatalf("status %s attempts %d", n.Status(), n.Attempts())
+	c := placedWith(t, notification.Contact{})
+	_ = c.RecordFailure(notification.KindOrderCreated, notification.ChannelLog, "", "boom", 3, t0)
+	_ = c.RecordSent(notification.KindOrderCreated, notification.ChannelLog, "", t0.Add(time.Second))
+	n, _ := c.Notification(notification.KindOrderCreated, notification.ChannelLog)
+	if n.Status != notification.StatusSent || n.Attempts != 2 || !n.UpdatedAt.Equal(t0.Add(time.Second)) {
+		t.Fatalf("notification %+v", n)
+	}
+}
+
+func TestNotificationsAreListedByKindThenChannel(t *testing.T) {
+	t.Parallel()
+	c := placedWith(t, notification.Contact{Email: "a@b.c", Phone: "+123456789"})
+	_ = c.RecordSent(notification.KindOrderCreated, notification.ChannelSMS, "+123456789", t0)
+	_ = c.RecordSent(notification.KindOrderConfirmed, notification.ChannelEmail, "a@b.c", t0)
+	_ = c.RecordSent(notification.KindOrderCreated, notification.ChannelEmail, "a@b.c", t0)
+	var got []string
+	for _, n := range c.Notifications() {
+		got = append(got, n.ID)
+	}
+	want := []string{"o-1:order_confirmed:email", "o-1:order_created:email", "o-1:order_created:sms"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("listed %v, want %v", got, want)
 	}
 }
 
@@ -110,17 +165,14 @@ func TestIDRoundTrips(t *testing.T) {
 			t.Errorf("ParseID(%q) accepted", bad)
 		}
 	}
-	blank, err := notification.FromHistory(id, nil)
-	if err != nil || blank.OrderID() != "ord:with:colons" || blank.IsFinal() || blank.Version() != 0 {
-		t.Fatalf("blank %+v %v", blank, err)
-	}
 }
 
 func TestAMalformedRecipientIsGivenUpAtOnce(t *testing.T) {
 	t.Parallel()
-	n := notification.New("o-1", notification.KindOrderCreated, notification.ChannelEmail)
-	_ = n.RecordFailure("x@", "recipient refused", 0, t0)
-	if n.Status() != notification.StatusFailed || n.Attempts() != 1 {
-		t.Fatalf("status %s attempts %d", n.Status(), n.Attempts())
+	c := placedWith(t, notification.Contact{Email: "x@y.z"})
+	_ = c.RecordFailure(notification.KindOrderCreated, notification.ChannelEmail, "x@y.z", "recipient refused", 0, t0)
+	n, _ := c.Notification(notification.KindOrderCreated, notification.ChannelEmail)
+	if n.Status != notification.StatusFailed || n.Attempts != 1 {
+		t.Fatalf("notification %+v", n)
 	}
 }

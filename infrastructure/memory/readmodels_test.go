@@ -8,7 +8,6 @@ import (
 
 	"shop/app/idempotencytest"
 	"shop/app/inventory"
-	"shop/app/notifications"
 	"shop/app/orders"
 	"shop/app/readmodel/readmodeltest"
 	"shop/cqrs"
@@ -23,16 +22,6 @@ func TestOrderViews(t *testing.T) {
 func TestProductViews(t *testing.T) {
 	t.Parallel()
 	readmodeltest.ProductViews(t, func(*testing.T) inventory.ProductViews { return memory.NewProductViews() })
-}
-
-func TestNotificationViews(t *testing.T) {
-	t.Parallel()
-	readmodeltest.NotificationViews(t, func(*testing.T) notifications.NotificationViews { return memory.NewNotificationViews() })
-}
-
-func TestRecipients(t *testing.T) {
-	t.Parallel()
-	readmodeltest.Recipients(t, func(*testing.T) notifications.Recipients { return memory.NewRecipients() })
 }
 
 func TestIdempotencyKeys(t *testing.T) {

@@ -19,13 +19,3 @@ func (m *ProductViews) Replace(from *ProductViews) {
 	m.byID = byID
 	m.mu.Unlock()
 }
-
-// Replace takes the contents of a rebuilt copy.
-func (m *NotificationViews) Replace(from *NotificationViews) {
-	from.mu.RLock()
-	byID, byOrder := from.byID, from.byOrder
-	from.mu.RUnlock()
-	m.mu.Lock()
-	m.byID, m.byOrder = byID, byOrder
-	m.mu.Unlock()
-}

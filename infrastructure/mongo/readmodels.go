@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -26,10 +25,9 @@ import (
 // a repeat (ignored) from a gap (retried by the caller).
 
 var (
-	_ orders.OrderViews               = (*OrderViews)(nil)
-	_ inventory.ProductViews          = (*ProductViews)(nil)
-	_ notifications.NotificationViews = (*NotificationViews)(nil)
-	_ notifications.Recipients        = (*Recipients)(nil)
+	_ orders.OrderViews      = (*OrderViews)(nil)
+	_ inventory.ProductViews = (*ProductViews)(nil)
+	_ notifications.Archive  = (*NotificationArchive)(nil)
 )
 
 // bsonTime is t as BSON keeps it, so that what is written is what is read back.
@@ -432,7 +430,7 @@ func (v *ProductViews) List(ctx context.Context, f inventory.ProductFilter) (inv
 	return page, nil
 }
 
-// Notifications.
+// Notifications recorded by versions before correspondences.
 
 type notificationDoc struct {
 	ID        string    `bson:"_id"`
@@ -444,7 +442,6 @@ type notificationDoc struct {
 	Attempts  int       `bson:"attempts"`
 	LastError string    `bson:"lastError"`
 	UpdatedAt time.Time `bson:"updatedAt"`
-	Version   int       `bson:"version"`
 }
 
 func (d notificationDoc) view() (notifications.NotificationView, error) {
@@ -462,71 +459,35 @@ func (d notificationDoc) view() (notifications.NotificationView, error) {
 	}
 	return notifications.NotificationView{
 		ID: d.ID, OrderID: d.OrderID, Kind: kind, Channel: channel, Recipient: d.Recipient, Status: status,
-		Attempts: d.Attempts, LastError: d.LastError, UpdatedAt: d.UpdatedAt.UTC(), Version: d.Version,
+		Attempts: d.Attempts, LastError: d.LastError, UpdatedAt: d.UpdatedAt.UTC(),
 	}, nil
 }
 
-// NotificationViews is the notifications read model in the "notifications"
-// collection of the notifications service's database.
-type NotificationViews struct {
+// NotificationArchive reads the read model that versions before
+// correspondences kept of every notification, in the "notifications"
+// collection of the notifications service's database (or the collection a
+// rebuild of it made live). Nothing writes it any more.
+type NotificationArchive struct {
 	client *Client
 	coll   *activeCollection
 }
 
-// NewNotificationViews opens the read model and creates the index that
-// finds an order's notifications if it is missing.
-func NewNotificationViews(ctx context.Context, client *Client) (*NotificationViews, error) {
-	return openNotificationViews(ctx, client, newActiveCollection(client, "notifications", "notifications"))
-}
-
-func openNotificationViews(ctx context.Context, client *Client, coll *activeCollection) (*NotificationViews, error) {
-	v := &NotificationViews{client: client, coll: coll}
-	indexes := []mongo.IndexModel{
-		{Keys: bson.D{{Key: "orderId", Value: 1}}, Options: options.Index().SetName("order")},
-	}
-	live, err := v.coll.get(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("notification views indexes: %w", err)
-	}
-	if _, err := client.ensureIndexes(ctx, live, indexes); err != nil {
-		return nil, fmt.Errorf("notification views indexes: %w", err)
-	}
-	return v, nil
-}
-
-// Put replaces the whole view, since every event of a notification carries
-// all of it; the first event inserts it, the others only replace the view
-// they follow.
-func (v *NotificationViews) Put(ctx context.Context, n notifications.NotificationView) error {
-	doc := notificationDoc{
-		ID: n.ID, OrderID: n.OrderID, Kind: n.Kind.String(), Channel: n.Channel.String(), Recipient: n.Recipient,
-		Status: n.Status.String(), Attempts: n.Attempts, LastError: n.LastError, UpdatedAt: bsonTime(n.UpdatedAt), Version: n.Version,
-	}
-	if n.Version == 1 {
-		if err := insertFirst(ctx, v.client, v.coll, n.ID, n.Version, doc); err != nil {
-			return fmt.Errorf("put notification view %s: %w", n.ID, err)
-		}
-		return nil
-	}
-	set := bson.D{
-		{Key: "orderId", Value: doc.OrderID}, {Key: "kind", Value: doc.Kind}, {Key: "channel", Value: doc.Channel},
-		{Key: "recipient", Value: doc.Recipient}, {Key: "status", Value: doc.Status}, {Key: "attempts", Value: doc.Attempts},
-		{Key: "lastError", Value: doc.LastError}, {Key: "updatedAt", Value: doc.UpdatedAt}, {Key: "version", Value: doc.Version},
-	}
-	return guardedUpdate(ctx, v.client, v.coll, "notification", n.ID, n.Version, bson.D{{Key: "$set", Value: set}})
+// NewNotificationArchive opens the archive; it reads nothing until asked.
+func NewNotificationArchive(client *Client) *NotificationArchive {
+	return &NotificationArchive{client: client, coll: newActiveCollection(client, "notifications", "notifications")}
 }
 
 // ByOrder lists an order's notifications in a fixed order, so that the API
 // answers the same way each time; an order without any has an empty list.
-func (v *NotificationViews) ByOrder(ctx context.Context, orderID string) ([]notifications.NotificationView, error) {
+func (a *NotificationArchive) ByOrder(ctx context.Context, orderID string) ([]notifications.NotificationView, error) {
 	var docs []notificationDoc
-	coll, err := v.coll.get(ctx)
+	coll, err := a.coll.get(ctx)
 	if err == nil {
-		docs, err = findAll[notificationDoc](ctx, v.client, coll, bson.D{{Key: "orderId", Value: orderID}},
+		docs, err = findAll[notificationDoc](ctx, a.client, coll, bson.D{{Key: "orderId", Value: orderID}},
 			options.Find().SetSort(bson.D{{Key: "kind", Value: 1}, {Key: "channel", Value: 1}}))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("notification views of order %s: %w", orderID, err)
+		return nil, fmt.Errorf("archived notifications of order %s: %w", orderID, err)
 	}
 	views := make([]notifications.NotificationView, len(docs))
 	for i, d := range docs {
@@ -535,86 +496,4 @@ func (v *NotificationViews) ByOrder(ctx context.Context, orderID string) ([]noti
 		}
 	}
 	return views, nil
-}
-
-// Recipients.
-
-type recipientDoc struct {
-	OrderID    string     `bson:"_id"`
-	CustomerID string     `bson:"customerId"`
-	Contact    contactDoc `bson:"contact"`
-	Total      int64      `bson:"total"`
-}
-
-type contactDoc struct {
-	Email       string `bson:"email,omitempty"`
-	Phone       string `bson:"phone,omitempty"`
-	DeviceToken string `bson:"deviceToken,omitempty"`
-}
-
-// Recipients keeps whom each order's notifications go to in the "recipients"
-// collection of the notifications service's database. A recipient never
-// changes once saved, so the process keeps the ones it saved or read last:
-// the notifications after an order's first need no read.
-type Recipients struct {
-	client  *Client
-	coll    *mongo.Collection
-	inserts *grouped
-	recent  *lru.Cache[string, notifications.Recipient]
-}
-
-// recentRecipients is how many recipients a process keeps.
-const recentRecipients = 10_000
-
-// NewRecipients opens the store. It needs no index but _id, the order id.
-func NewRecipients(_ context.Context, client *Client) (*Recipients, error) {
-	recent, err := lru.New[string, notifications.Recipient](recentRecipients)
-	if err != nil {
-		return nil, err
-	}
-	coll := client.Database("notifications").Collection("recipients")
-	return &Recipients{client: client, coll: coll, inserts: newGrouped(client, coll), recent: recent}, nil
-}
-
-// Save keeps the first recipient of an order: an order is placed once, so a
-// second save is a redelivery of the same placement.
-func (r *Recipients) Save(ctx context.Context, rec notifications.Recipient) error {
-	doc := recipientDoc{
-		OrderID: rec.OrderID, CustomerID: rec.CustomerID, Total: int64(rec.Total),
-		Contact: contactDoc{Email: rec.Contact.Email, Phone: rec.Contact.Phone, DeviceToken: rec.Contact.DeviceToken},
-	}
-	err := r.inserts.insert(ctx, doc)
-	switch {
-	case mongo.IsDuplicateKeyError(err):
-		// The first one saved is the order's; Get reads it.
-		return nil
-	case err != nil:
-		return fmt.Errorf("save recipient of order %s: %w", rec.OrderID, err)
-	}
-	r.recent.Add(rec.OrderID, rec)
-	return nil
-}
-
-// Get returns notifications.ErrRecipientNotFound for an order whose placement
-// has not reached this service.
-func (r *Recipients) Get(ctx context.Context, orderID string) (notifications.Recipient, error) {
-	if rec, ok := r.recent.Get(orderID); ok {
-		return rec, nil
-	}
-	var doc recipientDoc
-	err := r.client.do(ctx, func(ctx context.Context) error {
-		return r.coll.FindOne(ctx, bson.D{{Key: "_id", Value: orderID}}).Decode(&doc)
-	})
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return notifications.Recipient{}, notifications.ErrRecipientNotFound
-	}
-	if err != nil {
-		return notifications.Recipient{}, fmt.Errorf("get recipient of order %s: %w", orderID, err)
-	}
-	rec := notifications.Recipient{
-		OrderID: doc.OrderID, CustomerID: doc.CustomerID, Total: money.Amount(doc.Total),
-		Contact: notification.Contact{Email: doc.Contact.Email, Phone: doc.Contact.Phone, DeviceToken: doc.Contact.DeviceToken},
-	}
-	r.recent.Add(orderID, rec)
-	return rec, nil
 }

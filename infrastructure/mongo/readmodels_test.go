@@ -8,9 +8,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"shop/app/inventory"
-	"shop/app/notifications"
 	"shop/app/orders"
 	"shop/app/readmodel/readmodeltest"
+	"shop/domain/notification"
 	"shop/domain/order"
 	"shop/infrastructure/mongo"
 )
@@ -37,26 +37,39 @@ func TestProductViews(t *testing.T) {
 	})
 }
 
-func TestNotificationViews(t *testing.T) {
+// What versions before correspondences projected of every notification is
+// still answered for the orders they notified.
+func TestArchivedNotificationsAreReadAsTheyWereStored(t *testing.T) {
 	t.Parallel()
-	readmodeltest.NotificationViews(t, func(t *testing.T) notifications.NotificationViews {
-		v, err := mongo.NewNotificationViews(context.Background(), connect(t))
-		if err != nil {
+	client := connect(t)
+	ctx := context.Background()
+	at := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	coll := client.Database("notifications").Collection("notifications")
+	for _, doc := range []bson.D{
+		{{Key: "_id", Value: "o-1:order_created:sms"}, {Key: "orderId", Value: "o-1"}, {Key: "kind", Value: "order_created"}, {Key: "channel", Value: "sms"},
+			{Key: "recipient", Value: "+4915112345678"}, {Key: "status", Value: "pending"}, {Key: "attempts", Value: 1}, {Key: "lastError", Value: "gateway down"},
+			{Key: "updatedAt", Value: at}, {Key: "version", Value: 1}},
+		{{Key: "_id", Value: "o-1:order_created:email"}, {Key: "orderId", Value: "o-1"}, {Key: "kind", Value: "order_created"}, {Key: "channel", Value: "email"},
+			{Key: "recipient", Value: "a@b.c"}, {Key: "status", Value: "sent"}, {Key: "attempts", Value: 1}, {Key: "lastError", Value: ""},
+			{Key: "updatedAt", Value: at}, {Key: "version", Value: 1}},
+		{{Key: "_id", Value: "o-2:order_created:log"}, {Key: "orderId", Value: "o-2"}, {Key: "kind", Value: "order_created"}, {Key: "channel", Value: "log"},
+			{Key: "status", Value: "sent"}, {Key: "attempts", Value: 1}, {Key: "updatedAt", Value: at}, {Key: "version", Value: 1}},
+	} {
+		if _, err := coll.InsertOne(ctx, doc); err != nil {
 			t.Fatal(err)
 		}
-		return v
-	})
-}
-
-func TestRecipients(t *testing.T) {
-	t.Parallel()
-	readmodeltest.Recipients(t, func(t *testing.T) notifications.Recipients {
-		r, err := mongo.NewRecipients(context.Background(), connect(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	})
+	}
+	got, err := mongo.NewNotificationArchive(client).ByOrder(ctx, "o-1")
+	if err != nil || len(got) != 2 {
+		t.Fatalf("archived %+v %v", got, err)
+	}
+	if got[0].ID != "o-1:order_created:email" || got[0].Status != notification.StatusSent || got[1].Channel != notification.ChannelSMS ||
+		got[1].LastError != "gateway down" || got[1].Attempts != 1 || !got[1].UpdatedAt.Equal(at) {
+		t.Fatalf("archived %+v", got)
+	}
+	if none, err := mongo.NewNotificationArchive(client).ByOrder(ctx, "o-3"); err != nil || len(none) != 0 {
+		t.Fatalf("an order not archived: %+v %v", none, err)
+	}
 }
 
 func TestReadModelsCreateTheirIndexesOnce(t *testing.T) {
@@ -67,13 +80,9 @@ func TestReadModelsCreateTheirIndexesOnce(t *testing.T) {
 		if _, err := mongo.NewOrderViews(ctx, client); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := mongo.NewNotificationViews(ctx, client); err != nil {
-			t.Fatal(err)
-		}
 	}
 	for db, want := range map[string][]string{
-		"orders":        {"_id_", "customer_status_newest", "customer_newest", "newest"},
-		"notifications": {"_id_", "order"},
+		"orders": {"_id_", "customer_status_newest", "customer_newest", "newest"},
 	} {
 		// Each collection is named after its database.
 		specs, err := client.Database(db).Collection(db).Indexes().ListSpecifications(ctx)

@@ -233,17 +233,6 @@ func (v *ProductViews) Rebuilding(ctx context.Context) (*ProductViews, operation
 	return &ProductViews{client: v.client, coll: coll}, steps, nil
 }
 
-// Rebuilding returns an empty copy of the read model, and the steps that make
-// it the live one.
-func (v *NotificationViews) Rebuilding(ctx context.Context) (*NotificationViews, operations.Steps, error) {
-	coll, steps, err := v.coll.rebuilding(ctx)
-	if err != nil {
-		return nil, steps, err
-	}
-	fresh, err := openNotificationViews(ctx, v.client, coll)
-	return fresh, steps, err
-}
-
 // LeaseTTL is how long a rebuild's lease outlives a holder that stopped
 // renewing it (a process that died): then another process may rebuild.
 const LeaseTTL = time.Minute
@@ -403,11 +392,5 @@ func (v *OrderViews) RebuildLease(ctx context.Context) (operations.Lease, error)
 // RebuildLease keeps other processes from rebuilding the read model
 // (operations.Rebuild.Lease).
 func (v *ProductViews) RebuildLease(ctx context.Context) (operations.Lease, error) {
-	return v.coll.lease(ctx)
-}
-
-// RebuildLease keeps other processes from rebuilding the read model
-// (operations.Rebuild.Lease).
-func (v *NotificationViews) RebuildLease(ctx context.Context) (operations.Lease, error) {
 	return v.coll.lease(ctx)
 }

@@ -51,7 +51,7 @@ func commands() map[string]command {
 		"serve":       {"run services: shop serve [--services orders,inventory,notifications]", serve},
 		"poison":      {"dead letters: shop poison list|show ID|stats|replay|discard [filters]", poison},
 		"replay":      {"publish stored events again: shop replay --event-type T|--start-date D|...|--all [--dry-run]", replay},
-		"projections": {"rebuild read models: shop projections rebuild [--projection orders|products|notifications]", projections},
+		"projections": {"rebuild read models: shop projections rebuild [--projection orders|products]", projections},
 		"health":      {"check a service answers: shop health [--url http://localhost:3001/health] (for container health checks)", health},
 	}
 }

@@ -38,7 +38,7 @@ func TestUsageErrorsExitWithTwo(t *testing.T) {
 		{[]string{"replay", "--status", "failed", "--start-date", "2024-02-01", "--end-date", "2024-01-01"}, nil, cli.ExitUsage, "must be before"},
 		{[]string{"replay", "--all", "--limit", "-1"}, nil, cli.ExitUsage, "limit must not be negative"},
 		{[]string{"replay", "--services", "orders,payments"}, nil, cli.ExitUsage, `unknown service "payments"`},
-		{[]string{"projections", "rebuild", "--projection", "carts"}, nil, cli.ExitUsage, "want one of orders, products, notifications"},
+		{[]string{"projections", "rebuild", "--projection", "carts"}, nil, cli.ExitUsage, "want one of orders, products"},
 		{[]string{"serve"}, map[string]string{"MAX_RETRIES": "many"}, cli.ExitFailure, "MAX_RETRIES"},
 		{[]string{"help"}, nil, cli.ExitOK, "Commands:"},
 	}

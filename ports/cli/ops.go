@@ -387,10 +387,10 @@ func replay(ctx context.Context, env Env, args []string) error {
 
 func projections(ctx context.Context, env Env, args []string) error {
 	if len(args) == 0 || args[0] != "rebuild" {
-		return fmt.Errorf("%w: shop projections rebuild [--projection orders|products|notifications]", errUsage)
+		return fmt.Errorf("%w: shop projections rebuild [--projection orders|products]", errUsage)
 	}
 	fs := newFlags("projections rebuild", env)
-	projection := fs.String("projection", "", "orders, products or notifications (default all)")
+	projection := fs.String("projection", "", "orders or products (default all)")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args[1:]); err != nil {
 		return err

@@ -11,10 +11,8 @@ import (
 	"time"
 
 	"shop/app/inventory"
-	"shop/app/notifications"
 	"shop/app/orders"
 	"shop/app/readmodel"
-	"shop/domain/notification"
 	"shop/domain/order"
 )
 
@@ -186,68 +184,4 @@ func ProductViews(t *testing.T, newViews func(t *testing.T) inventory.ProductVie
 			t.Fatalf("pages %v", got)
 		}
 	})
-}
-
-// NotificationViews runs the contract of notifications.NotificationViews.
-func NotificationViews(t *testing.T, newViews func(t *testing.T) notifications.NotificationViews) {
-	ctx := context.Background()
-	v := newViews(t)
-	view := func(kind notification.Kind, ch notification.Channel, version int, status notification.Status) notifications.NotificationView {
-		return notifications.NotificationView{
-			ID: notification.ID("o-1", kind, ch), OrderID: "o-1", Kind: kind, Channel: ch, Recipient: "r",
-			Status: status, Attempts: version, UpdatedAt: t0.Add(time.Duration(version) * time.Second), Version: version,
-		}
-	}
-	put := func(nv notifications.NotificationView) error { return v.Put(ctx, nv) }
-	if err := put(view(notification.KindOrderCreated, notification.ChannelSMS, 2, notification.StatusSent)); !errors.Is(err, readmodel.ErrVersionGap) {
-		t.Fatalf("gap: %v", err)
-	}
-	for _, nv := range []notifications.NotificationView{
-		view(notification.KindOrderCreated, notification.ChannelSMS, 1, notification.StatusPending),
-		view(notification.KindOrderCreated, notification.ChannelSMS, 2, notification.StatusSent),
-		view(notification.KindOrderCreated, notification.ChannelSMS, 1, notification.StatusPending), // late repeat
-		view(notification.KindOrderConfirmed, notification.ChannelEmail, 1, notification.StatusSent),
-		view(notification.KindOrderCreated, notification.ChannelEmail, 1, notification.StatusSent),
-	} {
-		if err := put(nv); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := v.ByOrder(ctx, "o-1")
-	if err != nil || len(got) != 3 {
-		t.Fatalf("views %+v %v", got, err)
-	}
-	var order []string
-	for _, g := range got {
-		order = append(order, g.Kind.String()+"/"+g.Channel.String())
-	}
-	if !slices.Equal(order, []string{"order_confirmed/email", "order_created/email", "order_created/sms"}) {
-		t.Fatalf("order %v", order)
-	}
-	if sms := got[2]; sms.Status != notification.StatusSent || sms.Attempts != 2 || sms.Version != 2 || sms.Recipient != "r" || !sms.UpdatedAt.Equal(t0.Add(2*time.Second)) {
-		t.Fatalf("sms %+v", sms)
-	}
-	if none, err := v.ByOrder(ctx, "o-2"); err != nil || len(none) != 0 {
-		t.Fatalf("unknown order: %v %v", none, err)
-	}
-}
-
-// Recipients runs the contract of notifications.Recipients.
-func Recipients(t *testing.T, newRecipients func(t *testing.T) notifications.Recipients) {
-	ctx := context.Background()
-	r := newRecipients(t)
-	first := notifications.Recipient{OrderID: "o-1", CustomerID: "c", Contact: notification.Contact{Email: "a@b.c"}, Total: 500}
-	if err := r.Save(ctx, first); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Save(ctx, notifications.Recipient{OrderID: "o-1", CustomerID: "other"}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := r.Get(ctx, "o-1")
-	if err != nil || got != first {
-		t.Fatalf("recipient %+v %v", got, err)
-	}
-	if _, err := r.Get(ctx, "o-2"); !errors.Is(err, notifications.ErrRecipientNotFound) {
-		t.Fatalf("missing: %v", err)
-	}
 }
