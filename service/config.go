@@ -102,7 +102,7 @@ func DefaultConfig() Config {
 			UnavailableDelay: time.Second,
 			EarlyPatience:    10 * time.Minute,
 		},
-		Topics:                  cqrs.Topics{Partitions: 4},
+		Topics:                  cqrs.Topics{Partitions: 16},
 		IdempotencyTTL:          24 * time.Hour,
 		DedupTTL:                24 * time.Hour,
 		DedupMemoryMax:          1_000_000,

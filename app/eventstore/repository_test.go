@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"shop/app/eventstore"
+	"shop/app/eventstore/eventstoretest"
 	"shop/cqrs"
 	"shop/domain/inventory"
 	"shop/infrastructure/memory"
@@ -191,5 +192,83 @@ func TestRepositoryConfigIsValidated(t *testing.T) {
 	_, err := eventstore.NewRepository(eventstore.RepositoryConfig[*inventory.Stock]{})
 	if err == nil {
 		t.Fatal("empty config accepted")
+	}
+}
+
+func TestCreateOrUpdateReadsOnlyWhatExists(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, err := cqrs.NewRegistry(cqrs.AggregateEvents{AggregateType: inventory.ReservationAggregateType, Events: inventory.ReservationEvents()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := eventstoretest.Counting(memory.NewEventStore(r))
+	newRepo := func() *eventstore.Repository[*inventory.Reservation] {
+		repo, err := eventstore.NewRepository(eventstore.RepositoryConfig[*inventory.Reservation]{
+			AggregateType: inventory.ReservationAggregateType, FromHistory: inventory.ReservationFromHistory,
+			Store: store, Outbox: &outbox{}, Clock: fixedClock{}, IDs: ids,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return repo
+	}
+	decide := func(res *inventory.Reservation) error {
+		if !res.IsOpen() {
+			return nil
+		}
+		return res.Confirm([]inventory.Line{{ProductID: "p", Quantity: 1}}, fixedClock{}.Now())
+	}
+	// New: decided and appended without a read.
+	if err := newRepo().CreateOrUpdate(ctx, "o-1", decide); err != nil || store.Loads() != 0 {
+		t.Fatalf("new: %v after %d loads", err, store.Loads())
+	}
+	// Stored by another process: the append conflicts, and the decision is
+	// taken again on what is stored, which it finds decided.
+	if err := newRepo().CreateOrUpdate(ctx, "o-1", decide); err != nil || store.Loads() != 1 {
+		t.Fatalf("existing: %v after %d loads", err, store.Loads())
+	}
+	if v, _ := store.Version(ctx, inventory.ReservationAggregateType, "o-1"); v != 1 {
+		t.Fatalf("decided twice: version %d", v)
+	}
+	// A change that records nothing on a new aggregate says nothing about the
+	// stored one: it is read and decided again.
+	if err := newRepo().CreateOrUpdate(ctx, "o-2", func(*inventory.Reservation) error { return nil }); err != nil || store.Loads() != 2 {
+		t.Fatalf("nothing recorded: %v after %d loads", err, store.Loads())
+	}
+}
+
+func TestALoadOrAViewSparesTheChangeAfterItARead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := eventstoretest.Counting(stockStore(t))
+	seed := newStockRepo(t, store, &outbox{})
+	s, _ := inventory.AddProduct("p", "P", 5, fixedClock{}.Now())
+	if err := seed.Add(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	repo := newStockRepo(t, store, &outbox{})
+	if _, err := repo.Load(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Update(ctx, "p", reserve("o-1", 1)); err != nil {
+		t.Fatal(err)
+	}
+	var seen int
+	if err := repo.View(ctx, "p", func(s *inventory.Stock) { seen = s.ReservedFor("o-1") }); err != nil {
+		t.Fatal(err)
+	}
+	if n := store.Loads(); n != 1 || seen != 1 {
+		t.Fatalf("%d loads, view saw %d reserved", n, seen)
+	}
+	// A view of what does not exist is kept too: the change that creates it reads nothing.
+	if err := repo.View(ctx, "q", func(s *inventory.Stock) { seen = s.Version() }); err != nil || seen != 0 {
+		t.Fatalf("view of nothing: %d %v", seen, err)
+	}
+	if err := repo.UpdateOrCreate(ctx, "q", func(s *inventory.Stock) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Update(ctx, "q", reserve("o-1", 1)); !errors.Is(err, eventstore.ErrNotFound) {
+		t.Fatalf("update of what does not exist, known not to: %v", err)
 	}
 }

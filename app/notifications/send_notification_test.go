@@ -1,0 +1,227 @@
+package notifications_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"shop/app/decorator"
+	"shop/app/eventstore"
+	"shop/app/eventstore/eventstoretest"
+	"shop/app/fault"
+	"shop/app/notifications"
+	"shop/cqrs"
+	"shop/domain/notification"
+	"shop/domain/order"
+	"shop/infrastructure/memory"
+)
+
+// sender keeps what it was given; fail, when set, answers each message.
+type sender struct {
+	mu   sync.Mutex
+	sent []notifications.Message
+	fail func(notifications.Message) error
+}
+
+func (s *sender) Send(_ context.Context, m notifications.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		if err := s.fail(m); err != nil {
+			return err
+		}
+	}
+	s.sent = append(s.sent, m)
+	return nil
+}
+
+func (s *sender) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sent)
+}
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func newStore(t *testing.T) *eventstoretest.CountingStore {
+	t.Helper()
+	r, err := cqrs.NewRegistry(cqrs.AggregateEvents{AggregateType: notification.AggregateType, Events: notification.Events()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eventstoretest.Counting(memory.NewEventStore(r))
+}
+
+// process is the notifications service of one process over store: its own
+// repository, with its own cache.
+type process struct {
+	policy *notifications.OrderPolicy
+	list   notifications.ListNotificationsHandler
+}
+
+func newProcess(t *testing.T, store eventstore.Store, s *sender) process {
+	t.Helper()
+	repo, err := notifications.NewRepository(eventstore.RepositoryConfig[*notification.Correspondence]{
+		Store: store, Outbox: eventstoretest.NoOutbox{}, Clock: eventstoretest.Clock{At: t0}, IDs: eventstoretest.UUIDs{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send, err := notifications.NewSendNotificationHandler(repo, s, eventstoretest.Clock{At: t0}, 3, decorator.Observability{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return process{policy: notifications.NewOrderPolicy(send), list: notifications.NewListNotificationsHandler(repo, nil)}
+}
+
+func placed(orderID string, contact order.Contact) eventstore.Record {
+	e := &order.Placed{OrderID: orderID, CustomerID: "c-1", Contact: contact, Total: 1999, PlacedAt: t0}
+	return eventstore.Record{AggregateType: order.AggregateType, AggregateID: orderID, Version: 1, Type: e.EventName(), Event: e}
+}
+
+func confirmed(orderID string) eventstore.Record {
+	e := &order.Confirmed{OrderID: orderID, ConfirmedAt: t0}
+	return eventstore.Record{AggregateType: order.AggregateType, AggregateID: orderID, Version: 2, Type: e.EventName(), Event: e}
+}
+
+func TestAPlacementNotifiesEveryChannelOnceAndNotesTheRecipientWithIt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, s := newStore(t), &sender{}
+	p := newProcess(t, store, s)
+	if err := p.policy.Handle(ctx, placed("o-1", order.Contact{Email: "ada@example.com", Phone: "+4915112345678"})); err != nil {
+		t.Fatal(err)
+	}
+	if s.count() != 2 || s.sent[0].Recipient != "ada@example.com" || s.sent[1].Channel != notification.ChannelSMS ||
+		s.sent[0].IdempotencyKey != "o-1:order_created:email" || s.sent[0].Subject != "Order received" {
+		t.Fatalf("sent %+v", s.sent)
+	}
+	records, err := store.Store.Load(ctx, notification.AggregateType, "o-1")
+	if err != nil || len(records) != 3 || records[0].Type != "notification.recipient_noted" || records[2].Type != "notification.sent" {
+		t.Fatalf("records %+v %v", records, err)
+	}
+	views, err := p.list.Handle(ctx, notifications.ListNotifications{OrderID: "o-1"})
+	if err != nil || len(views) != 2 || views[0].Status != notification.StatusSent || views[0].OrderID != "o-1" || views[1].Recipient != "+4915112345678" {
+		t.Fatalf("views %+v %v", views, err)
+	}
+	if none, err := p.list.Handle(ctx, notifications.ListNotifications{OrderID: "o-2"}); err != nil || len(none) != 0 {
+		t.Fatalf("an order not seen: %+v %v", none, err)
+	}
+}
+
+// The notifications after the placement go to the recipient the placement
+// noted, with nothing read from the store: the process holds the
+// correspondence it wrote. This is what a recipients collection and a look
+// before each delivery cost before.
+func TestTheNotificationsAfterThePlacementReadNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, s := newStore(t), &sender{}
+	p := newProcess(t, store, s)
+	if err := p.policy.Handle(ctx, placed("o-1", order.Contact{Email: "ada@example.com"})); err != nil {
+		t.Fatal(err)
+	}
+	before := store.Loads()
+	if err := p.policy.Handle(ctx, confirmed("o-1")); err != nil {
+		t.Fatal(err)
+	}
+	if n := store.Loads() - before; n != 0 {
+		t.Fatalf("the confirmation read %d streams", n)
+	}
+	if s.count() != 2 || s.sent[1].Recipient != "ada@example.com" || s.sent[1].Subject != "Order confirmed" {
+		t.Fatalf("sent %+v", s.sent)
+	}
+}
+
+func TestARedeliveredEventSendsNothingTwiceInThisProcessOrAnother(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, s := newStore(t), &sender{}
+	p := newProcess(t, store, s)
+	for _, rec := range []eventstore.Record{placed("o-1", order.Contact{}), placed("o-1", order.Contact{}), confirmed("o-1"), confirmed("o-1")} {
+		if err := p.policy.Handle(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Another process, which holds nothing yet, gets them again.
+	other := newProcess(t, store, s)
+	for _, rec := range []eventstore.Record{placed("o-1", order.Contact{}), confirmed("o-1")} {
+		if err := other.policy.Handle(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.count() != 2 {
+		t.Fatalf("sent %d messages for two notifications: %+v", s.count(), s.sent)
+	}
+	if records, _ := store.Store.Load(ctx, notification.AggregateType, "o-1"); len(records) != 3 {
+		t.Fatalf("%d records", len(records))
+	}
+}
+
+func TestALaterEventBeforeThePlacementWaitsForIt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, s := newStore(t), &sender{}
+	p := newProcess(t, store, s)
+	err := p.policy.Handle(ctx, confirmed("o-1"))
+	if !errors.Is(err, fault.ErrEarly) || !errors.Is(err, notifications.ErrRecipientNotFound) {
+		t.Fatalf("confirmation before the placement: %v", err)
+	}
+	if s.count() != 0 {
+		t.Fatalf("sent %+v", s.sent)
+	}
+	if err := p.policy.Handle(ctx, placed("o-1", order.Contact{})); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.policy.Handle(ctx, confirmed("o-1")); err != nil || s.count() != 2 {
+		t.Fatalf("after the placement: %v, sent %d", err, s.count())
+	}
+}
+
+func TestWhileTheSenderIsUnavailableNoAttemptIsCounted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, s := newStore(t), &sender{}
+	s.fail = func(notifications.Message) error { return fault.Unavailable("smtp", errors.New("connection refused")) }
+	p := newProcess(t, store, s)
+	for range 5 {
+		if err := p.policy.Handle(ctx, placed("o-1", order.Contact{Email: "ada@example.com"})); !fault.IsTransient(err) {
+			t.Fatalf("sender down: %v", err)
+		}
+	}
+	s.fail = nil
+	if err := p.policy.Handle(ctx, placed("o-1", order.Contact{Email: "ada@example.com"})); err != nil {
+		t.Fatal(err)
+	}
+	views, _ := p.list.Handle(ctx, notifications.ListNotifications{OrderID: "o-1"})
+	if len(views) != 1 || views[0].Status != notification.StatusSent || views[0].Attempts != 1 {
+		t.Fatalf("views %+v", views)
+	}
+}
+
+func TestAFailingDeliveryIsTriedAgainThenGivenUpOn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, s := newStore(t), &sender{}
+	s.fail = func(notifications.Message) error { return errors.New("mailbox full") }
+	p := newProcess(t, store, s)
+	for i := 1; i <= 3; i++ {
+		err := p.policy.Handle(ctx, placed("o-1", order.Contact{Email: "ada@example.com"}))
+		if i < 3 && !fault.IsTransient(err) {
+			t.Fatalf("attempt %d: %v, want a retry", i, err)
+		}
+		if i == 3 && err != nil {
+			t.Fatalf("the last attempt gives up: %v", err)
+		}
+	}
+	views, _ := p.list.Handle(ctx, notifications.ListNotifications{OrderID: "o-1"})
+	if len(views) != 1 || views[0].Status != notification.StatusFailed || views[0].Attempts != 3 || views[0].LastError != "mailbox full" {
+		t.Fatalf("views %+v", views)
+	}
+	s.fail = nil
+	if err := p.policy.Handle(ctx, placed("o-1", order.Contact{Email: "ada@example.com"})); err != nil || s.count() != 0 {
+		t.Fatalf("after giving up: %v, sent %d", err, s.count())
+	}
+}

@@ -1,0 +1,148 @@
+package orders_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"shop/app/decorator"
+	"shop/app/eventstore"
+	"shop/app/eventstore/eventstoretest"
+	"shop/app/orders"
+	"shop/cqrs"
+	"shop/domain/inventory"
+	"shop/domain/order"
+	"shop/infrastructure/memory"
+)
+
+var clock = eventstoretest.Clock{At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+
+func newApp(t *testing.T) (orders.Application, *eventstoretest.CountingStore) {
+	t.Helper()
+	r, err := cqrs.NewRegistry(cqrs.AggregateEvents{AggregateType: order.AggregateType, Events: order.Events()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := eventstoretest.Counting(memory.NewEventStore(r))
+	repo, err := orders.NewRepository(eventstore.RepositoryConfig[*order.Order]{Store: store, Outbox: eventstoretest.NoOutbox{}, Clock: clock, IDs: eventstoretest.UUIDs{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := decorator.Observability{Logger: slog.New(slog.DiscardHandler)}
+	var app orders.Application
+	if app.Commands.PlaceOrder, err = orders.NewPlaceOrderHandler(repo, memory.NewIdempotencyKeys(time.Hour), clock, obs); err != nil {
+		t.Fatal(err)
+	}
+	if app.Commands.ConfirmOrder, err = orders.NewConfirmOrderHandler(repo, clock, obs); err != nil {
+		t.Fatal(err)
+	}
+	if app.Commands.RejectOrder, err = orders.NewRejectOrderHandler(repo, clock, obs); err != nil {
+		t.Fatal(err)
+	}
+	if app.Commands.CancelOrder, err = orders.NewCancelOrderHandler(repo, clock, obs); err != nil {
+		t.Fatal(err)
+	}
+	return app, store
+}
+
+func placeOrder(id, key string) orders.PlaceOrder {
+	return orders.PlaceOrder{
+		OrderID: id, CustomerID: "c-1", IdempotencyKey: key, Contact: order.Contact{Email: "ada@example.com"},
+		Items: []order.Item{{ProductID: "p", ProductName: "P", Quantity: 2, UnitPrice: 1050}},
+	}
+}
+
+// The answer to a placement is the order the handler placed: nothing is
+// read back from the store, which cost a round trip and, through an open
+// breaker, turned stored orders into errors.
+func TestAPlacedOrderIsAnsweredWithoutAReadBack(t *testing.T) {
+	t.Parallel()
+	app, store := newApp(t)
+	placed, err := app.Commands.PlaceOrder.Handle(context.Background(), placeOrder("o-1", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := store.Loads(); n != 0 {
+		t.Fatalf("placing read %d streams", n)
+	}
+	if placed.ID != "o-1" || placed.Status != order.StatusPending || placed.Total != 2100 || placed.Version != 1 ||
+		placed.Contact.Email != "ada@example.com" || len(placed.Items) != 1 || !placed.CreatedAt.Equal(clock.Now()) {
+		t.Fatalf("answer %+v", placed)
+	}
+}
+
+func TestARepeatedPlacementWithItsKeyAnswersTheOrderAsItStands(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	app, _ := newApp(t)
+	cmd := placeOrder(orders.OrderIDForKey("k-1"), "k-1")
+	if _, err := app.Commands.PlaceOrder.Handle(ctx, cmd); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Commands.ConfirmOrder.Handle(ctx, orders.ConfirmOrder{OrderID: cmd.OrderID}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := app.Commands.PlaceOrder.Handle(ctx, cmd)
+	if !errors.Is(err, orders.ErrAlreadyPlaced) || again.ID != cmd.OrderID || again.Status != order.StatusConfirmed {
+		t.Fatalf("repeat: %+v %v", again, err)
+	}
+	other := cmd
+	other.Items = []order.Item{{ProductID: "q", ProductName: "Q", Quantity: 1, UnitPrice: 1}}
+	if _, err := app.Commands.PlaceOrder.Handle(ctx, other); !errors.Is(err, orders.ErrIdempotencyKeyReused) {
+		t.Fatalf("the key with another order: %v", err)
+	}
+}
+
+// The reservation policy calls this service's handlers directly: a decision
+// that comes twice, or after a cancellation, decides the order once.
+func TestTheReservationPolicyDecidesAnOrderOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	app, store := newApp(t)
+	policy := orders.NewReservationPolicy(app.Commands.ConfirmOrder, app.Commands.RejectOrder)
+	for _, id := range []string{"o-1", "o-2"} {
+		if _, err := app.Commands.PlaceOrder.Handle(ctx, placeOrder(id, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	confirmed := &inventory.ReservationConfirmed{OrderID: "o-1"}
+	rejected := &inventory.ReservationRejected{OrderID: "o-2", Shortages: []inventory.Shortage{{ProductID: "p", Reason: inventory.ReasonInsufficientStock, Requested: 2, Available: 1}}}
+	decisions := []eventstore.Record{
+		{AggregateID: "o-1", Type: confirmed.EventName(), Event: confirmed},
+		{AggregateID: "o-2", Type: rejected.EventName(), Event: rejected},
+	}
+	for range 2 {
+		for _, rec := range decisions {
+			if err := policy.Handle(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	one, _ := store.Store.Load(ctx, order.AggregateType, "o-1")
+	two, _ := store.Store.Load(ctx, order.AggregateType, "o-2")
+	if len(one) != 2 || one[1].Type != "order.confirmed" || len(two) != 2 || two[1].Type != "order.rejected" {
+		t.Fatalf("o-1 %d events, o-2 %d events", len(one), len(two))
+	}
+	reasons := two[1].Event.(*order.Rejected).Reasons
+	if len(reasons) != 1 || reasons[0].Reason != "insufficient_stock" || reasons[0].Available != 1 {
+		t.Fatalf("rejection %+v", reasons)
+	}
+}
+
+func TestACancelledOrderIsAnsweredAsTheCancellationLeftIt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	app, _ := newApp(t)
+	if _, err := app.Commands.PlaceOrder.Handle(ctx, placeOrder("o-1", "")); err != nil {
+		t.Fatal(err)
+	}
+	cancelled, err := app.Commands.CancelOrder.Handle(ctx, orders.CancelOrder{OrderID: "o-1", Reason: "changed my mind"})
+	if err != nil || cancelled.Status != order.StatusCancelled || cancelled.CancelReason != "changed my mind" || cancelled.Version != 2 {
+		t.Fatalf("cancelled %+v %v", cancelled, err)
+	}
+	if _, err := app.Commands.CancelOrder.Handle(ctx, orders.CancelOrder{OrderID: "nope"}); !errors.Is(err, orders.ErrOrderNotFound) {
+		t.Fatalf("cancel an unknown order: %v", err)
+	}
+}
