@@ -88,16 +88,46 @@ func (d *Deduplicator) Middleware(h message.HandlerFunc) message.HandlerFunc {
 // KnownNames refuses messages whose type no handler of the system knows, and
 // messages a transport could not read: they are malformed and go to the poison
 // queue instead of being acked unseen or redelivered forever.
+//
+// It also knows which types each handler reacts to, so that a message of a
+// known type its handler ignores (an order's confirmation, at the inventory's
+// policy) is acknowledged before the middlewares run, rather than retried,
+// timed, deduplicated and marked for nothing.
 type KnownNames struct {
-	mu    sync.RWMutex
-	names map[string]bool
+	mu        sync.RWMutex
+	names     map[string]bool
+	interests map[string]map[string]bool // router handler name → types it handles
 }
 
 // NewKnownNames starts with the given names.
 func NewKnownNames(names ...string) *KnownNames {
-	k := &KnownNames{names: map[string]bool{}}
+	k := &KnownNames{names: map[string]bool{}, interests: map[string]map[string]bool{}}
 	k.Add(names...)
 	return k
+}
+
+// Interested says which types a router handler handles.
+func (k *KnownNames) Interested(routerHandler string, types map[string]bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.interests[routerHandler] = types
+}
+
+// SkipIgnored is the router middleware that acknowledges, unhandled, a
+// message of a known type its handler does not handle. What is unknown or
+// could not be read goes on, to be poisoned.
+func (k *KnownNames) SkipIgnored(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		name := msg.Metadata.Get(NameKey)
+		k.mu.RLock()
+		types, registered := k.interests[message.HandlerNameFromCtx(msg.Context())]
+		ignored := registered && k.names[name] && !types[name] && msg.Metadata.Get(UndecodableKey) == ""
+		k.mu.RUnlock()
+		if ignored {
+			return nil, nil
+		}
+		return h(msg)
+	}
 }
 
 // Add makes names known.

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 
-	wcqrs "github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"shop/app/eventstore"
-	"shop/domain/es"
+	"shop/app/fault"
 )
 
 // EventHandler is what policies and projections implement: they get the
@@ -24,17 +22,23 @@ type EventHandler interface {
 // one group compete for messages; every group gets every message.
 type SubscriberFactory func(consumerGroup string) (message.Subscriber, error)
 
-// Processors registers event handlers on a router as Watermill event group
-// processors, once per partition.
+// Processors registers event handlers on a router, once per partition: each
+// partition of a handler is a consumer group of its own, reading one topic.
+//
+// A message is handed to its handler by the event name it carries, looked up
+// once. Watermill's cqrs.EventGroupProcessor does the same job by making two
+// empty events of every type the group handles, and a log field map, for
+// every message, to compare names: a tenth of what the embedded system
+// allocated.
 type Processors struct {
-	topics    Topics
-	marshaler Marshaler
-	known     *KnownNames
-	dedup     *Deduplicator
-	events    *wcqrs.EventGroupProcessor
+	router      *message.Router
+	topics      Topics
+	marshaler   Marshaler
+	subscribers SubscriberFactory
+	known       *KnownNames
+	dedup       *Deduplicator
 
-	groupTopics map[string]string
-	bindings    []Binding
+	bindings []Binding
 }
 
 // Binding is a consumer group and the topic it reads.
@@ -53,38 +57,14 @@ type ProcessorsConfig struct {
 	Subscribers SubscriberFactory
 	Known       *KnownNames
 	Dedup       *Deduplicator
-	Logger      *slog.Logger
 }
 
 // NewProcessors builds the processors on cfg.Router.
 func NewProcessors(cfg ProcessorsConfig) (*Processors, error) {
-	if cfg.Router == nil || cfg.Subscribers == nil || cfg.Known == nil || cfg.Dedup == nil || cfg.Logger == nil || cfg.Marshaler.Registry == nil {
-		return nil, errors.New("processors: router, subscribers, known names, deduplicator, logger and registry are required")
+	if cfg.Router == nil || cfg.Subscribers == nil || cfg.Known == nil || cfg.Dedup == nil || cfg.Marshaler.Registry == nil {
+		return nil, errors.New("processors: router, subscribers, known names, deduplicator and registry are required")
 	}
-	p := &Processors{topics: cfg.Topics, marshaler: cfg.Marshaler, known: cfg.Known, dedup: cfg.Dedup, groupTopics: map[string]string{}}
-	wlogger := WatermillLogger(cfg.Logger)
-	var err error
-	p.events, err = wcqrs.NewEventGroupProcessorWithConfig(cfg.Router, wcqrs.EventGroupProcessorConfig{
-		GenerateSubscribeTopic: func(params wcqrs.EventGroupProcessorGenerateSubscribeTopicParams) (string, error) {
-			topic, ok := p.groupTopics[params.EventGroupName]
-			if !ok {
-				return "", fmt.Errorf("no topic for group %s", params.EventGroupName)
-			}
-			return topic, nil
-		},
-		SubscriberConstructor: func(params wcqrs.EventGroupProcessorSubscriberConstructorParams) (message.Subscriber, error) {
-			return cfg.Subscribers(params.EventGroupName)
-		},
-		// An event of the aggregate that the group does not react to is
-		// acknowledged; types nobody knows were refused by KnownNames before.
-		AckOnUnknownEvent: true,
-		Marshaler:         cfg.Marshaler,
-		Logger:            wlogger,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
+	return &Processors{router: cfg.Router, topics: cfg.Topics, marshaler: cfg.Marshaler, subscribers: cfg.Subscribers, known: cfg.Known, dedup: cfg.Dedup}, nil
 }
 
 // EventHandlerOptions says how an event handler is registered.
@@ -101,53 +81,57 @@ func (p *Processors) AddEventHandler(name, aggregateType string, eventTypes []st
 	if len(eventTypes) == 0 {
 		return fmt.Errorf("event handler %s handles no events", name)
 	}
-	handlers := make([]wcqrs.GroupEventHandler, len(eventTypes))
-	for i, t := range eventTypes {
+	handles := make(map[string]bool, len(eventTypes))
+	for _, t := range eventTypes {
 		owner, ok := p.marshaler.Registry.AggregateType(t)
 		if !ok || owner != aggregateType {
 			return fmt.Errorf("event handler %s: %s is not an event of %s", name, t, aggregateType)
 		}
-		newEvent := func() es.Event {
-			e, _ := p.marshaler.Registry.New(t)
-			return e
-		}
-		handlers[i] = recordHandler{newEvent: newEvent, handler: h}
+		handles[t] = true
 		p.known.Add(t)
 	}
 	for partition := range p.topics.Partitions {
 		group := PartitionName(name, partition)
-		p.groupTopics[group] = p.topics.Events(aggregateType, partition)
-		p.bindings = append(p.bindings, Binding{ConsumerGroup: group, Topic: p.groupTopics[group]})
+		topic := p.topics.Events(aggregateType, partition)
+		sub, err := p.subscribers(group)
+		if err != nil {
+			return fmt.Errorf("event handler %s: %w", name, err)
+		}
+		p.bindings = append(p.bindings, Binding{ConsumerGroup: group, Topic: topic})
 		if opts.Deduplicate {
 			p.dedup.Guard(group, name)
 		}
-		if err := p.events.AddHandlersGroup(group, handlers...); err != nil {
-			return fmt.Errorf("event handler %s: %w", name, err)
-		}
+		p.known.Interested(group, handles)
+		p.router.AddConsumerHandler(group, topic, sub, p.dispatch(handles, h))
 	}
 	return nil
+}
+
+// dispatch decodes a message of a type h handles into its record and hands
+// it to h; a message of another type of the aggregate is acknowledged (types
+// nobody knows were refused by KnownNames before).
+func (p *Processors) dispatch(handles map[string]bool, h EventHandler) message.NoPublishHandlerFunc {
+	return func(msg *message.Message) error {
+		name := msg.Metadata.Get(NameKey)
+		if !handles[name] {
+			return nil
+		}
+		e, err := p.marshaler.Registry.New(name)
+		if err != nil {
+			return fault.Malformed(fmt.Errorf("message %s: %w", msg.UUID, err))
+		}
+		if err := p.marshaler.Unmarshal(msg, e); err != nil {
+			return err
+		}
+		rec, err := RecordFromMessage(msg, e)
+		if err != nil {
+			return err
+		}
+		return h.Handle(msg.Context(), rec)
+	}
 }
 
 // PartitionName names the consumer group of one partition of a handler.
 func PartitionName(name string, partition int) string {
 	return name + ".p" + strconv.Itoa(partition)
-}
-
-type recordHandler struct {
-	newEvent func() es.Event
-	handler  EventHandler
-}
-
-func (r recordHandler) NewEvent() any { return r.newEvent() }
-
-func (r recordHandler) Handle(ctx context.Context, e any) error {
-	msg := wcqrs.OriginalMessageFromCtx(ctx)
-	if msg == nil {
-		return errors.New("event handled outside a message")
-	}
-	rec, err := RecordFromMessage(msg, e.(es.Event))
-	if err != nil {
-		return err
-	}
-	return r.handler.Handle(ctx, rec)
 }

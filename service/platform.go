@@ -329,7 +329,7 @@ func (p *Platform) newRouter(cfg Config, dedup cqrs.ProcessedMessages) (*message
 	}
 	processors, err := cqrs.NewProcessors(cqrs.ProcessorsConfig{
 		Router: router, Topics: p.Topics, Marshaler: p.Marshaler, Subscribers: p.Bus.Subscribers,
-		Known: known, Dedup: deduplicator, Logger: p.Logger,
+		Known: known, Dedup: deduplicator,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("processors: %w", err)

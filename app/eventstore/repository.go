@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"hash/maphash"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -100,6 +100,7 @@ func (c RepositoryConfig[A]) Validate() error {
 type Repository[A Aggregate] struct {
 	cfg   RepositoryConfig[A]
 	locks [256]sync.Mutex
+	seed  maphash.Seed // spreads ids over the locks
 	// cache is nil when disabled.
 	cache *lru.Cache[string, A]
 }
@@ -110,7 +111,7 @@ func NewRepository[A Aggregate](cfg RepositoryConfig[A]) (*Repository[A], error)
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("repository of %s: %w", cfg.AggregateType, err)
 	}
-	r := &Repository[A]{cfg: cfg}
+	r := &Repository[A]{cfg: cfg, seed: maphash.MakeSeed()}
 	if cfg.CacheSize > 0 {
 		var err error
 		if r.cache, err = lru.New[string, A](cfg.CacheSize); err != nil {
@@ -360,9 +361,7 @@ func (r *Repository[A]) append(ctx context.Context, a A) error {
 }
 
 func (r *Repository[A]) lock(id string) (unlock func()) {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(id))
-	m := &r.locks[h.Sum32()%uint32(len(r.locks))]
+	m := &r.locks[maphash.String(r.seed, id)%uint64(len(r.locks))]
 	m.Lock()
 	return m.Unlock
 }

@@ -60,7 +60,7 @@ func DeliveriesFor(c Contact) []Delivery {
 // ID is the identity of the notification about an order of a kind on a
 // channel: the same cause always names the same notification, so it is sent once.
 func ID(orderID string, kind Kind, channel Channel) string {
-	return fmt.Sprintf("%s:%s:%s", orderID, kind, channel)
+	return orderID + ":" + kind.s + ":" + channel.s
 }
 
 // ParseID splits a notification id into its order, kind and channel.
