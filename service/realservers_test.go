@@ -215,6 +215,7 @@ func benchmarkRealServers(b *testing.B, bus, shopPath string) {
 	if _, err := mongotest.AddGINIndexes(ctx, mongotest.PostgreSQLURL, rs.run+"_"); err != nil {
 		b.Fatal(err)
 	}
+	rs.vacuumWhileRunning(ctx)
 	reservedBefore := rs.reserved(products)
 	sizesBefore := rs.collectionSizes()
 	before := rs.scrape()
@@ -226,11 +227,7 @@ func benchmarkRealServers(b *testing.B, bus, shopPath string) {
 	}
 	if rate > 0 {
 		cfg.Rate, cfg.Duration = float64(rate), envDuration(b, "BENCH_DURATION", time.Minute)
-		cfg.Progress = func(p loadgen.Progress) {
-			if int(p.Elapsed.Seconds())%10 == 0 {
-				b.Logf("%s", p)
-			}
-		}
+		cfg.Progress = rs.progress(time.Now())
 	} else {
 		cfg.Orders, cfg.Concurrency = b.N, envInt(b, "BENCH_CONCURRENCY", 64)
 	}
@@ -286,6 +283,26 @@ func benchmarkRealServers(b *testing.B, bus, shopPath string) {
 	}
 }
 
+// progress prints how an open loop goes, every second in which an order
+// took over a second and every ten seconds otherwise, with the services'
+// memory every minute.
+func (rs *realSystem) progress(start time.Time) func(loadgen.Progress) {
+	return func(p loadgen.Progress) {
+		second := int(p.Elapsed.Round(time.Second).Seconds())
+		if second%10 == 0 || p.Max > time.Second {
+			fmt.Println(p)
+		}
+		if second%60 == 0 {
+			var rss []string
+			for name, s := range rs.scrape() {
+				rss = append(rss, fmt.Sprintf("%s %s", name, mib(s.Value("process_resident_memory_bytes"))))
+			}
+			slices.Sort(rss)
+			fmt.Printf("%5s RSS: %s\n", time.Since(start).Round(time.Second), strings.Join(rss, ", "))
+		}
+	}
+}
+
 func perOrder(byCommand map[string]float64, done float64) string {
 	var parts []string
 	for _, c := range slices.Sorted(maps.Keys(byCommand)) {
@@ -303,6 +320,35 @@ func freePort(b *testing.B) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// vacuumWhileRunning vacuums the run's tables every 30 s when PostgreSQL
+// does not (its autovacuum is off): a maintained PostgreSQL, as production
+// runs it, keeps FerretDB's look-ups of often updated documents (a popular
+// product's view) from visiting every dead version of them.
+func (rs *realSystem) vacuumWhileRunning(ctx context.Context) {
+	on, err := mongotest.Autovacuum(ctx, mongotest.PostgreSQLURL)
+	if err != nil {
+		rs.b.Fatal(err)
+	}
+	if on {
+		return
+	}
+	fmt.Println("PostgreSQL's autovacuum is off: the benchmark vacuums its tables every 30 s")
+	go func() {
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := mongotest.Vacuum(ctx, mongotest.PostgreSQLURL, rs.run+"_"); err != nil && ctx.Err() == nil {
+					fmt.Println(err)
+				}
+			}
+		}
+	}()
 }
 
 func (rs *realSystem) startFerretDB(bin string) {

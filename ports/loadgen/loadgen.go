@@ -58,18 +58,22 @@ type Config struct {
 	Progress func(Progress)
 }
 
-// Progress is how far a run has come.
+// Progress is how far a run has come, and the latencies of the orders
+// completed since the last report.
 type Progress struct {
-	Elapsed             time.Duration
-	Placed, Completed   int
-	Failed, Incomplete  int
-	InFlight            int
+	Elapsed            time.Duration
+	Placed, Completed  int
+	Failed, Incomplete int
+	InFlight           int
+	// CompletedLastSecond, P99 and Max are of the orders completed since
+	// the last report, a second ago.
 	CompletedLastSecond int
+	P99, Max            time.Duration
 }
 
 func (p Progress) String() string {
-	return fmt.Sprintf("%5s placed %d, completed %d (%d in the last second), in flight %d, failed %d, incomplete %d",
-		p.Elapsed.Round(time.Second), p.Placed, p.Completed, p.CompletedLastSecond, p.InFlight, p.Failed, p.Incomplete)
+	return fmt.Sprintf("%5s placed %d, completed %d (%d in the last second, p99 %s, max %s), in flight %d, failed %d, incomplete %d",
+		p.Elapsed.Round(time.Second), p.Placed, p.Completed, p.CompletedLastSecond, round(p.P99), round(p.Max), p.InFlight, p.Failed, p.Incomplete)
 }
 
 // Validate reports every setting that is missing or out of range.
@@ -210,12 +214,15 @@ func (r *run) report(ctx context.Context) {
 		}
 		r.mu.Lock()
 		done := r.res.Confirmed + r.res.Rejected
+		recent := slices.Clone(r.latencies[min(before, len(r.latencies)):])
 		p := Progress{
 			Elapsed: time.Since(r.begin), Placed: r.res.Placed, Completed: done, Failed: r.res.Failed,
-			Incomplete: r.res.Incomplete, InFlight: r.inFlight, CompletedLastSecond: done - before,
+			Incomplete: r.res.Incomplete, InFlight: r.inFlight, CompletedLastSecond: len(recent),
 		}
+		before = len(r.latencies)
 		r.mu.Unlock()
-		before = done
+		slices.Sort(recent)
+		p.P99, p.Max = pct(recent, 99), pct(recent, 100)
 		r.cfg.Progress(p)
 	}
 }

@@ -80,3 +80,53 @@ func AddGINIndexes(ctx context.Context, pgURL, schemaPrefix string) (int, error)
 	}
 	return created, nil
 }
+
+// Vacuum vacuums the tables FerretDB keeps in the schemas whose names start
+// with schemaPrefix, as autovacuum would: a PostgreSQL without it (this
+// machine's has it off) keeps every dead version of an updated document, and
+// FerretDB's look-ups of a document updated a hundred times visit them all.
+func Vacuum(ctx context.Context, pgURL, schemaPrefix string) error {
+	conn, err := pgx.Connect(ctx, pgURL)
+	if err != nil {
+		return fmt.Errorf("vacuum: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, `SELECT schemaname, tablename FROM pg_tables WHERE schemaname LIKE $1`,
+		strings.ReplaceAll(strings.ReplaceAll(schemaPrefix, `\`, `\\`), "_", `\_`)+"%")
+	if err != nil {
+		return fmt.Errorf("vacuum: %w", err)
+	}
+	var tables []string
+	for rows.Next() {
+		var schema, table string
+		if err := rows.Scan(&schema, &table); err != nil {
+			rows.Close()
+			return fmt.Errorf("vacuum: %w", err)
+		}
+		tables = append(tables, pgx.Identifier{schema, table}.Sanitize())
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("vacuum: %w", err)
+	}
+	for _, t := range tables {
+		if _, err := conn.Exec(ctx, "VACUUM (ANALYZE) "+t); err != nil {
+			return fmt.Errorf("vacuum %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// Autovacuum reports whether the PostgreSQL at pgURL vacuums by itself.
+func Autovacuum(ctx context.Context, pgURL string) (bool, error) {
+	conn, err := pgx.Connect(ctx, pgURL)
+	if err != nil {
+		return false, fmt.Errorf("autovacuum: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var on string
+	if err := conn.QueryRow(ctx, "SHOW autovacuum").Scan(&on); err != nil {
+		return false, fmt.Errorf("autovacuum: %w", err)
+	}
+	return on == "on", nil
+}
