@@ -18,9 +18,10 @@ run-local:
 	$(LOCAL_ENV) $(GO) run ./cmd/shop serve
 
 ## ferretdb: serve the MongoDB wire protocol on :27017 from the local PostgreSQL
-## (FerretDB), for run-local on a machine without MongoDB
+## (FerretDB, with GIN indexes beside its own), for run-local on a machine
+## without MongoDB
 ferretdb:
-	$(GO) run ./infrastructure/mongo/mongotest/ferretdb -listen 127.0.0.1:27017
+	$(GO) run ./infrastructure/mongo/mongotest/ferretdb -listen 127.0.0.1:27017 -gin
 
 ## build: build the shop binary into bin/
 build:
