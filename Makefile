@@ -33,7 +33,7 @@ build:
 ## detector reports on every broker restart (a library race, not ours)
 test:
 	$(GO) test -race -count=1 ./...
-	$(GO) test -count=1 -tags restart -run RestartOfRabbitMQ ./service/
+	$(GO) test -count=1 -tags restart -run 'RestartOfRabbitMQ|Resumes' ./service/ ./infrastructure/amqp/
 
 ## test-short: the suite without the race detector, faster
 test-short:

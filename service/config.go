@@ -186,7 +186,12 @@ func ConfigFromEnv(lookup func(string) (string, bool), hostname string) (Config,
 	c.MongoDatabasePrefix = e.str("MONGODB_DATABASE_PREFIX", "")
 	c.Breaker.CallTimeout = e.millis("CIRCUIT_BREAKER_TIMEOUT", c.Breaker.CallTimeout)
 	c.Breaker.ErrorThreshold = e.integer("CIRCUIT_BREAKER_ERROR_THRESHOLD", c.Breaker.ErrorThreshold, 1, 100)
+	c.Breaker.FirstOpen = e.millis("CIRCUIT_BREAKER_FIRST_OPEN", c.Breaker.FirstOpen)
 	c.Breaker.ResetTimeout = e.millis("CIRCUIT_BREAKER_RESET_TIMEOUT", c.Breaker.ResetTimeout)
+	if _, set := lookup("CIRCUIT_BREAKER_FIRST_OPEN"); !set {
+		// A reset timeout set short needs no first period longer than it.
+		c.Breaker.FirstOpen = min(c.Breaker.FirstOpen, c.Breaker.ResetTimeout)
+	}
 	c.AdminToken = e.str("ADMIN_TOKEN", "")
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		e.fail("ADMIN_TOKEN", errors.New("must be at least 16 characters"))

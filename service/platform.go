@@ -68,6 +68,9 @@ type Bus struct {
 	run func(ctx context.Context)
 	// backlog reads the messages waiting per consumer group; nil in process.
 	backlog metrics.Backlog
+	// readFailures lists the consumer groups that cannot read; nil where the
+	// bus does not tell.
+	readFailures httpport.ReadFailures
 }
 
 // NewRegistry registers the events of every bounded context.
@@ -119,7 +122,7 @@ func newPlatform(cfg Config, logger *slog.Logger) (_ *Platform, err error) {
 	case BusAMQP:
 		p.Bus, err = newAMQPBus(cfg, logger)
 	case BusRedis:
-		p.Bus, err = newStreamsBus(cfg, logger)
+		p.Bus, err = newStreamsBus(cfg, logger, p.Metrics.BusReadFailed)
 	default:
 		p.Bus = newGoChannelBus(logger)
 	}
@@ -176,7 +179,7 @@ func OpenBus(cfg Config, logger *slog.Logger) (Bus, error) {
 	case BusAMQP:
 		return newAMQPBus(cfg, logger)
 	case BusRedis:
-		return newStreamsBus(cfg, logger)
+		return newStreamsBus(cfg, logger, nil)
 	}
 	return Bus{}, fmt.Errorf("BUS %q reaches no other process: want amqp or redis", cfg.Bus)
 }
@@ -286,8 +289,9 @@ func newAMQPBus(cfg Config, logger *slog.Logger) (Bus, error) {
 	}, nil
 }
 
-func newStreamsBus(cfg Config, logger *slog.Logger) (Bus, error) {
+func newStreamsBus(cfg Config, logger *slog.Logger, readFailed func(consumerGroup string, recreated bool)) (Bus, error) {
 	streamsCfg := cfg.Streams
+	streamsCfg.ReadFailed = readFailed
 	// One blocking read per consumer group and partition of every service.
 	streamsCfg.Subscriptions = len(Topology(cfg.Topics))
 	s, err := redis.NewStreams(cfg.RedisURL, streamsCfg, cqrs.WatermillLogger(logger))
@@ -309,6 +313,9 @@ func newStreamsBus(cfg Config, logger *slog.Logger) (Bus, error) {
 			wg.Wait()
 		},
 		backlog: func(ctx context.Context) (map[string]float64, error) { return s.Backlog(ctx, cfg.Topics.Prefix) },
+		// A failed read is retried every half second: a group not failing
+		// for three seconds reads again.
+		readFailures: func() map[string]string { return s.ReadFailures(3 * time.Second) },
 	}, nil
 }
 
@@ -396,5 +403,5 @@ func (p *Platform) health(cfg Config) *httpport.Health {
 	if p.Redis != nil {
 		breakers = append(breakers, p.Redis.Breaker())
 	}
-	return httpport.NewHealth(breakers, deps...)
+	return httpport.NewHealth(breakers, p.Bus.readFailures, deps...)
 }

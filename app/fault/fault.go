@@ -22,6 +22,11 @@ var ErrUnavailable = errors.New("dependency unavailable")
 // does not keep an aggregate's events in order, and the predecessor comes.
 var ErrEarly = errors.New("arrived before its predecessor")
 
+// ErrNotAttempted marks a dependency that was not reached at all (a circuit
+// breaker open, no server to send to): whatever the call was to do was not
+// done, so a write needs no reading back to learn whether it was made.
+var ErrNotAttempted = errors.New("not attempted")
+
 // ErrMalformed marks input that can never be processed, however often it is retried.
 var ErrMalformed = errors.New("malformed input")
 
@@ -30,16 +35,28 @@ func Unavailable(dependency string, err error) error {
 	return &dependencyError{dependency: dependency, err: err}
 }
 
+// NotAttempted wraps err as a transient failure of the named dependency,
+// which the call never reached (ErrNotAttempted).
+func NotAttempted(dependency string, err error) error {
+	return &dependencyError{dependency: dependency, err: err, notAttempted: true}
+}
+
 type dependencyError struct {
-	dependency string
-	err        error
+	dependency   string
+	err          error
+	notAttempted bool
 }
 
 func (e *dependencyError) Error() string {
 	return fmt.Sprintf("%s unavailable: %v", e.dependency, e.err)
 }
 
-func (e *dependencyError) Unwrap() []error { return []error{ErrUnavailable, e.err} }
+func (e *dependencyError) Unwrap() []error {
+	if e.notAttempted {
+		return []error{ErrUnavailable, ErrNotAttempted, e.err}
+	}
+	return []error{ErrUnavailable, e.err}
+}
 
 // Malformed wraps err as input that can never be processed.
 func Malformed(err error) error {

@@ -45,8 +45,19 @@ func (h cancelOrderHandler) Handle(ctx context.Context, cmd CancelOrder) (OrderS
 		cancelled = StateOf(o)
 		return nil
 	})
-	if errors.Is(err, eventstore.ErrNotFound) {
+	switch {
+	case errors.Is(err, eventstore.ErrNotFound):
 		return OrderState{}, fmt.Errorf("%w: %w", ErrOrderNotFound, err)
+	case !outcomeUnknown(err):
+		return cancelled, err
 	}
-	return cancelled, err
+	// The cancellation may have been stored before the answer was lost.
+	stored, found, rerr := resolve(ctx, h.repo, cmd.OrderID)
+	switch {
+	case rerr != nil:
+		return OrderState{}, &OutcomeUnknownError{OrderID: cmd.OrderID, Err: err}
+	case found && stored.Status() == order.StatusCancelled && stored.CancelReason() == cmd.Reason:
+		return StateOf(stored), nil
+	}
+	return OrderState{}, err
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
 	"shop/app/decorator"
 	"shop/app/eventstore"
 	"shop/app/eventstore/eventstoretest"
+	"shop/app/fault"
 	"shop/app/orders"
 	"shop/cqrs"
 	"shop/domain/inventory"
@@ -21,12 +23,24 @@ var clock = eventstoretest.Clock{At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func newApp(t *testing.T) (orders.Application, *eventstoretest.CountingStore) {
 	t.Helper()
+	app, store, _ := newAppOn(t, nil)
+	return app, store
+}
+
+// newAppOn builds the application on a memory store seen through wrap, and
+// returns that store too.
+func newAppOn(t *testing.T, wrap func(eventstore.Store) eventstore.Store) (orders.Application, *eventstoretest.CountingStore, eventstore.Store) {
+	t.Helper()
 	r, err := cqrs.NewRegistry(cqrs.AggregateEvents{AggregateType: order.AggregateType, Events: order.Events()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	store := eventstoretest.Counting(memory.NewEventStore(r))
-	repo, err := orders.NewRepository(eventstore.RepositoryConfig[*order.Order]{Store: store, Outbox: eventstoretest.NoOutbox{}, Clock: clock, IDs: eventstoretest.UUIDs{}})
+	var seen eventstore.Store = store
+	if wrap != nil {
+		seen = wrap(store)
+	}
+	repo, err := orders.NewRepository(eventstore.RepositoryConfig[*order.Order]{Store: seen, Outbox: eventstoretest.NoOutbox{}, Clock: clock, IDs: eventstoretest.UUIDs{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +58,7 @@ func newApp(t *testing.T) (orders.Application, *eventstoretest.CountingStore) {
 	if app.Commands.CancelOrder, err = orders.NewCancelOrderHandler(repo, clock, obs); err != nil {
 		t.Fatal(err)
 	}
-	return app, store
+	return app, store, seen
 }
 
 func placeOrder(id, key string) orders.PlaceOrder {
@@ -144,5 +158,109 @@ func TestACancelledOrderIsAnsweredAsTheCancellationLeftIt(t *testing.T) {
 	}
 	if _, err := app.Commands.CancelOrder.Handle(ctx, orders.CancelOrder{OrderID: "nope"}); !errors.Is(err, orders.ErrOrderNotFound) {
 		t.Fatalf("cancel an unknown order: %v", err)
+	}
+}
+
+// faultyStore is a store whose connection fails in the ways a network does:
+// an append made whose answer is lost, an append never sent, reads refused.
+type faultyStore struct {
+	eventstore.Store
+
+	mu            sync.Mutex
+	loseAnswer    bool // append, then fail
+	refuseAppends bool // fail before appending
+	failedLoads   int  // the next loads that fail
+}
+
+var errConnectionReset = errors.New("connection reset by peer")
+
+func (s *faultyStore) Append(ctx context.Context, records []eventstore.Record) error {
+	s.mu.Lock()
+	lose, refuse := s.loseAnswer, s.refuseAppends
+	s.mu.Unlock()
+	if refuse {
+		return fault.NotAttempted("store", errors.New("circuit breaker open"))
+	}
+	if err := s.Store.Append(ctx, records); err != nil || !lose {
+		return err
+	}
+	return fault.Unavailable("store", errConnectionReset)
+}
+
+func (s *faultyStore) Load(ctx context.Context, aggregateType, id string) ([]eventstore.Record, error) {
+	s.mu.Lock()
+	fail := s.failedLoads > 0
+	if fail {
+		s.failedLoads--
+	}
+	s.mu.Unlock()
+	if fail {
+		return nil, fault.Unavailable("store", errConnectionReset)
+	}
+	return s.Store.Load(ctx, aggregateType, id)
+}
+
+func faulty(f *faultyStore) func(eventstore.Store) eventstore.Store {
+	return func(s eventstore.Store) eventstore.Store { f.Store = s; return f }
+}
+
+// A placement stored whose answer was lost is read back once the store
+// answers again, and answered as placed: the client is not told to retry an
+// order it has.
+func TestAPlacementWhoseAnswerWasLostIsAnsweredFromTheStore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := &faultyStore{loseAnswer: true, failedLoads: 2}
+	app, _, _ := newAppOn(t, faulty(store))
+	cmd := placeOrder(orders.OrderIDForKey("k-1"), "k-1")
+	placed, err := app.Commands.PlaceOrder.Handle(ctx, cmd)
+	if err != nil || placed.ID != cmd.OrderID || placed.Status != order.StatusPending || placed.Version != 1 {
+		t.Fatalf("placed %+v %v", placed, err)
+	}
+	cancelled, err := app.Commands.CancelOrder.Handle(ctx, orders.CancelOrder{OrderID: cmd.OrderID, Reason: "changed my mind"})
+	if err != nil || cancelled.Status != order.StatusCancelled || cancelled.Version != 2 {
+		t.Fatalf("cancelled %+v %v", cancelled, err)
+	}
+}
+
+// When the store cannot be read back in time, the answer says the order may
+// exist and names it and the key to retry with; retried with its key once
+// the store answers, the request finds the order.
+func TestAPlacementWhoseOutcomeCannotBeLearntSaysSo(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := &faultyStore{loseAnswer: true, failedLoads: 1 << 30}
+	app, _, _ := newAppOn(t, faulty(store))
+	cmd := placeOrder(orders.OrderIDForKey("k-2"), "k-2")
+	_, err := app.Commands.PlaceOrder.Handle(ctx, cmd)
+	var unknown *orders.OutcomeUnknownError
+	if !errors.As(err, &unknown) || unknown.OrderID != cmd.OrderID || unknown.IdempotencyKey != "k-2" || !fault.IsTransient(err) {
+		t.Fatalf("placement: %v, want the outcome unknown of %s", err, cmd.OrderID)
+	}
+	store.mu.Lock()
+	store.loseAnswer, store.failedLoads = false, 0
+	store.mu.Unlock()
+	again, err := app.Commands.PlaceOrder.Handle(ctx, cmd)
+	if !errors.Is(err, orders.ErrAlreadyPlaced) || again.ID != cmd.OrderID {
+		t.Fatalf("retried with the key: %+v %v", again, err)
+	}
+}
+
+// A write that never reached the store is refused at once: nothing is read
+// back, and nothing is stored.
+func TestAPlacementNotAttemptedIsRefusedWithoutLookingForIt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := &faultyStore{refuseAppends: true}
+	app, counted, _ := newAppOn(t, faulty(store))
+	_, err := app.Commands.PlaceOrder.Handle(ctx, placeOrder("o-1", ""))
+	if !errors.Is(err, fault.ErrNotAttempted) || errors.As(err, new(*orders.OutcomeUnknownError)) {
+		t.Fatalf("placement: %v, want not attempted", err)
+	}
+	if n := counted.Loads(); n != 0 {
+		t.Fatalf("%d streams read after a write that was not sent", n)
+	}
+	if recs, _ := counted.Store.Load(ctx, order.AggregateType, "o-1"); len(recs) != 0 {
+		t.Fatalf("%d events stored", len(recs))
 	}
 }

@@ -6,13 +6,16 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"reflect"
+	"time"
 
 	"github.com/google/uuid"
 
 	"shop/app/decorator"
 	"shop/app/eventstore"
+	"shop/app/fault"
 	"shop/domain/order"
 )
 
@@ -91,7 +94,24 @@ func (h placeOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (OrderSta
 	if err == nil {
 		return placed, nil
 	}
-	if !errors.Is(err, eventstore.ErrAlreadyExists) || cmd.IdempotencyKey == "" {
+	if !errors.Is(err, eventstore.ErrAlreadyExists) {
+		if !outcomeUnknown(err) {
+			return OrderState{}, err
+		}
+		// The write may have been made before the answer was lost: find out
+		// rather than refuse an order that is stored.
+		stored, found, rerr := resolve(ctx, h.repo, cmd.OrderID)
+		switch {
+		case rerr != nil:
+			return OrderState{}, &OutcomeUnknownError{OrderID: cmd.OrderID, IdempotencyKey: cmd.IdempotencyKey, Err: err}
+		case found && samePlacement(stored, cmd):
+			return StateOf(stored), nil
+		case found:
+			return OrderState{}, ErrIdempotencyKeyReused
+		}
+		return OrderState{}, err
+	}
+	if cmd.IdempotencyKey == "" {
 		return OrderState{}, err
 	}
 	existing, err := h.repo.Load(ctx, cmd.OrderID)
@@ -102,6 +122,57 @@ func (h placeOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (OrderSta
 		return OrderState{}, ErrIdempotencyKeyReused
 	}
 	return StateOf(existing), ErrAlreadyPlaced
+}
+
+// OutcomeUnknownError is a write whose answer was lost and whose effect
+// could not be read back in time: the order may be stored. Sending the
+// request again with its Idempotency-Key, or reading the order, tells.
+type OutcomeUnknownError struct {
+	OrderID        string
+	IdempotencyKey string
+	Err            error
+}
+
+func (e *OutcomeUnknownError) Error() string {
+	return fmt.Sprintf("order %s: the outcome of its write is not known: %v", e.OrderID, e.Err)
+}
+
+func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
+
+// outcomeUnknown reports a failed write that may have been made all the
+// same: the store was reached, and the answer lost on the way back. A write
+// that was refused, or never sent, needs no looking for.
+func outcomeUnknown(err error) bool {
+	return fault.IsTransient(err) && !errors.Is(err, fault.ErrNotAttempted)
+}
+
+// resolveWithin bounds how long a command looks for the effect of a write
+// whose answer was lost: about the breaker's first open period twice over,
+// so that a short outage is waited out.
+const resolveWithin = 3 * time.Second
+
+// resolve reads an order back after a failed write, trying again while the
+// store cannot answer, until resolveWithin has passed or ctx is done; an
+// error means the question stays open.
+func resolve(ctx context.Context, repo Repository, id string) (*order.Order, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, resolveWithin)
+	defer cancel()
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		o, err := repo.Load(ctx, id)
+		switch {
+		case err == nil:
+			return o, true, nil
+		case errors.Is(err, eventstore.ErrNotFound):
+			return nil, false, nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, false, err
+		case <-t.C:
+		}
+	}
 }
 
 // fingerprint identifies what a request asks for, whatever its JSON spelling.

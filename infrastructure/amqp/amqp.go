@@ -8,12 +8,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
+	"shop/app/fault"
 	"shop/cqrs"
 )
 
@@ -69,11 +74,21 @@ func New(cfg Config, logger watermill.LoggerAdapter) (*Bus, error) {
 		return nil, err
 	}
 	b := &Bus{cfg: cfg, logger: logger}
+	// watermill-amqp's reconnect waits grow to a minute: after an outage of
+	// a minute the next attempt came up to 30 s after RabbitMQ was back, and
+	// the outbox's backlog and every consumer waited for it. Attempts every
+	// couple of seconds cost the broker nothing.
+	conn := wamqp.ConnectionConfig{AmqpURI: cfg.URL, Reconnect: &wamqp.ReconnectConfig{
+		BackoffInitialInterval:     250 * time.Millisecond,
+		BackoffRandomizationFactor: 0.5,
+		BackoffMultiplier:          1.5,
+		BackoffMaxInterval:         2 * time.Second,
+	}}
 	var err error
-	if b.pubConn, err = wamqp.NewConnection(wamqp.ConnectionConfig{AmqpURI: cfg.URL}, logger); err != nil {
+	if b.pubConn, err = wamqp.NewConnection(conn, logger); err != nil {
 		return nil, fmt.Errorf("rabbitmq: %w", err)
 	}
-	if b.subConn, err = wamqp.NewConnection(wamqp.ConnectionConfig{AmqpURI: cfg.URL}, logger); err != nil {
+	if b.subConn, err = wamqp.NewConnection(conn, logger); err != nil {
 		_ = b.pubConn.Close()
 		return nil, fmt.Errorf("rabbitmq: %w", err)
 	}
@@ -99,8 +114,35 @@ func (b *Bus) config(consumerGroup string) wamqp.Config {
 	return cfg
 }
 
-// Publisher publishes to the exchange of each topic.
-func (b *Bus) Publisher() message.Publisher { return b.publisher }
+// Publisher publishes to the exchange of each topic. Its failures while
+// RabbitMQ cannot be reached are fault.Unavailable.
+func (b *Bus) Publisher() message.Publisher { return classifyingPublisher{b.publisher} }
+
+type classifyingPublisher struct{ message.Publisher }
+
+func (p classifyingPublisher) Publish(topic string, msgs ...*message.Message) error {
+	return classify(p.Publisher.Publish(topic, msgs...))
+}
+
+// classify marks the failures of a broker that cannot be reached, or that
+// closed the connection or channel, as transient. watermill-amqp reports
+// some of them only in words ("not connected to AMQP", a closed pub/sub, a
+// delivery not confirmed), which are matched as such.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var amqpErr *amqp091.Error
+	var netErr net.Error
+	msg := err.Error()
+	if errors.Is(err, amqp091.ErrClosed) || errors.As(err, &amqpErr) || errors.As(err, &netErr) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded) ||
+		strings.Contains(msg, "not connected to AMQP") || strings.Contains(msg, "connection closed") ||
+		strings.Contains(msg, "delivery not confirmed") {
+		return fault.Unavailable("rabbitmq", err)
+	}
+	return err
+}
 
 // Subscriber consumes a consumer group's queue, bound to the exchange of each
 // topic it subscribes to.

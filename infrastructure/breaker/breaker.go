@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -25,22 +26,30 @@ type Config struct {
 	ErrorThreshold int
 	MinRequests    uint32
 	Window         time.Duration
-	// ResetTimeout is how long the breaker stays open before it lets a trial
-	// call through (CIRCUIT_BREAKER_RESET_TIMEOUT).
+	// FirstOpen is how long the breaker stays open when it opens, before it
+	// lets a trial call through (CIRCUIT_BREAKER_FIRST_OPEN). Each failed
+	// trial doubles the wait, up to ResetTimeout (CIRCUIT_BREAKER_RESET_TIMEOUT);
+	// a trial that succeeds closes the breaker and starts over. A dependency
+	// that comes back is let in within FirstOpen, and one that stays down is
+	// tried less and less often.
+	FirstOpen    time.Duration
 	ResetTimeout time.Duration
 }
 
-// DefaultConfig is the platform's: 30 s per call, open at 50 % failures, try
-// again after 60 s.
+// DefaultConfig is the platform's: 30 s per call, open at 50 % failures,
+// try again after 1 s, then 2, 4... up to 60 s.
 func DefaultConfig() Config {
-	return Config{CallTimeout: 30 * time.Second, ErrorThreshold: 50, MinRequests: 10, Window: 10 * time.Second, ResetTimeout: 60 * time.Second}
+	return Config{CallTimeout: 30 * time.Second, ErrorThreshold: 50, MinRequests: 10, Window: 10 * time.Second, FirstOpen: time.Second, ResetTimeout: 60 * time.Second}
 }
 
 // Validate reports every setting out of range.
 func (c Config) Validate() error {
 	var err error
-	if c.CallTimeout <= 0 || c.ResetTimeout <= 0 || c.Window <= 0 {
+	if c.CallTimeout <= 0 || c.ResetTimeout <= 0 || c.Window <= 0 || c.FirstOpen <= 0 {
 		err = errors.Join(err, errors.New("circuit breaker timeouts and window must be positive"))
+	}
+	if c.FirstOpen > c.ResetTimeout {
+		err = errors.Join(err, errors.New("circuit breaker: the first open period must not exceed the reset timeout"))
 	}
 	if c.ErrorThreshold < 1 || c.ErrorThreshold > 100 {
 		err = errors.Join(err, errors.New("circuit breaker error threshold must be a percentage from 1 to 100"))
@@ -52,20 +61,34 @@ func (c Config) Validate() error {
 }
 
 // Breaker guards one dependency.
+//
+// gobreaker keeps a breaker open for one fixed time; the growing open
+// periods are kept here, on top of it: gobreaker opens for FirstOpen, and
+// after its n-th opening in a row the breaker refuses calls itself until
+// FirstOpen×2ⁿ⁻¹ (at most ResetTimeout) has passed, before a call reaches
+// gobreaker for its trial.
 type Breaker struct {
 	name string
 	cfg  Config
 	cb   *gobreaker.CircuitBreaker[struct{}]
+
+	mu        sync.Mutex
+	openings  int // in a row, since the breaker was last closed
+	holdUntil time.Time
 }
 
 // New builds a breaker for the named dependency; onChange, if given, hears
 // every state change.
 func New(name string, cfg Config, onChange func(name string, from, to string)) *Breaker {
-	return &Breaker{name: name, cfg: cfg, cb: gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+	if cfg.FirstOpen <= 0 || cfg.FirstOpen > cfg.ResetTimeout {
+		cfg.FirstOpen = cfg.ResetTimeout
+	}
+	b := &Breaker{name: name, cfg: cfg}
+	b.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        name,
 		MaxRequests: 1,
 		Interval:    cfg.Window,
-		Timeout:     cfg.ResetTimeout,
+		Timeout:     cfg.FirstOpen,
 		ReadyToTrip: func(c gobreaker.Counts) bool {
 			// Requests also counts the calls still under way and those
 			// excluded; only the calls that ended with a verdict on the
@@ -81,18 +104,49 @@ func New(name string, cfg Config, onChange func(name string, from, to string)) *
 			return errors.As(err, &gone)
 		},
 		OnStateChange: func(name string, from, to gobreaker.State) {
+			b.changed(to)
 			if onChange != nil {
 				onChange(name, from.String(), to.String())
 			}
 		},
-	})}
+	})
+	return b
+}
+
+// changed keeps the count of openings in a row, and the time the breaker
+// holds itself open after the latest.
+func (b *Breaker) changed(to gobreaker.State) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch to {
+	case gobreaker.StateOpen:
+		b.openings++
+		hold := b.cfg.ResetTimeout
+		if b.openings <= 30 {
+			hold = min(b.cfg.FirstOpen<<(b.openings-1), b.cfg.ResetTimeout)
+		}
+		b.holdUntil = time.Now().Add(hold)
+	case gobreaker.StateClosed:
+		b.openings, b.holdUntil = 0, time.Time{}
+	}
+}
+
+func (b *Breaker) held() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return time.Now().Before(b.holdUntil)
 }
 
 // Name is the dependency's name.
 func (b *Breaker) Name() string { return b.name }
 
 // State is "closed", "half-open" or "open".
-func (b *Breaker) State() string { return b.cb.State().String() }
+func (b *Breaker) State() string {
+	if b.held() {
+		return gobreaker.StateOpen.String()
+	}
+	return b.cb.State().String()
+}
 
 // Do runs call within the call timeout, unless the breaker is open. Errors
 // the call marks transient (fault.Unavailable) count as failures; an open
@@ -104,6 +158,9 @@ func (b *Breaker) State() string { return b.cb.State().String() }
 // slow for its timeout ends in the dead letters rather than in endless
 // retries. Only the breaker's own call timeout marks the dependency slow.
 func (b *Breaker) Do(ctx context.Context, call func(ctx context.Context) error) error {
+	if b.held() {
+		return fault.NotAttempted(b.name, errors.New("circuit breaker open"))
+	}
 	_, err := b.cb.Execute(func() (struct{}, error) {
 		callCtx, cancel := context.WithTimeout(ctx, b.cfg.CallTimeout)
 		defer cancel()
@@ -114,7 +171,7 @@ func (b *Breaker) Do(ctx context.Context, call func(ctx context.Context) error) 
 		return struct{}{}, err
 	})
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		return fault.Unavailable(b.name, fmt.Errorf("circuit breaker %s", b.State()))
+		return fault.NotAttempted(b.name, fmt.Errorf("circuit breaker %s", b.State()))
 	}
 	var gone callerGone
 	if errors.As(err, &gone) {

@@ -125,3 +125,51 @@ func TestAbandonedCallsNeitherDiluteTheFailuresNorMakeUpTheMinimum(t *testing.T)
 		t.Fatalf("one decided call of the 4 required opened the breaker: %s", early.State())
 	}
 }
+
+// A breaker lets a dependency that came back in after its first short open
+// period, and tries one that stays down less and less often.
+func TestOpenPeriodsStartShortAndGrowWhileTrialsFail(t *testing.T) {
+	t.Parallel()
+	b := breaker.New("mongodb", breaker.Config{CallTimeout: time.Second, ErrorThreshold: 50, MinRequests: 2, Window: time.Minute,
+		FirstOpen: 40 * time.Millisecond, ResetTimeout: 400 * time.Millisecond}, nil)
+	ctx := context.Background()
+	down := func(context.Context) error { return fault.Unavailable("mongodb", errors.New("connection refused")) }
+	up := func(context.Context) error { return nil }
+	for range 2 {
+		_ = b.Do(ctx, down)
+	}
+	// trialAfter waits until the breaker lets a call through and reports
+	// how long that took.
+	trialAfter := func(call func(context.Context) error) time.Duration {
+		start := time.Now()
+		for {
+			called := false
+			err := b.Do(ctx, func(c context.Context) error { called = true; return call(c) })
+			if called {
+				_ = err
+				return time.Since(start)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	// Failed trials: 40, 80, then 160 ms at least, each.
+	var waits []time.Duration
+	for range 3 {
+		waits = append(waits, trialAfter(down))
+	}
+	if waits[0] < 40*time.Millisecond || waits[0] > 150*time.Millisecond || waits[1] < 80*time.Millisecond || waits[2] < 160*time.Millisecond {
+		t.Fatalf("open periods %v, want 40 ms, 80 ms, 160 ms", waits)
+	}
+	// The dependency is back: the next trial closes the breaker, and the
+	// next opening is short again.
+	trialAfter(up)
+	if b.State() != "closed" {
+		t.Fatalf("state %s after a good trial", b.State())
+	}
+	for range 2 {
+		_ = b.Do(ctx, down)
+	}
+	if w := trialAfter(up); w > 150*time.Millisecond {
+		t.Fatalf("first open period after closing %v, want 40 ms", w)
+	}
+}

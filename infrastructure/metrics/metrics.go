@@ -42,6 +42,7 @@ type Metrics struct {
 	deadLetters     *prometheus.CounterVec
 	mongoCommands   *prometheus.CounterVec
 	busPublished    *prometheus.CounterVec
+	busReadErrors   *prometheus.CounterVec
 }
 
 // New registers every metric, with the Go runtime's and the process's.
@@ -78,6 +79,8 @@ func New() *Metrics {
 			Help: "Commands sent to MongoDB, each one round trip, by database and command."}, []string{"database", "command"})).(*prometheus.CounterVec),
 		busPublished: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "bus_messages_published_total",
 			Help: "Messages this process published to the bus, by topic (without its partition)."}, []string{"topic"})).(*prometheus.CounterVec),
+		busReadErrors: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "bus_read_errors_total",
+			Help: "Failed reads of the bus by consumer group, and whether the group was missing and was created again (recreated true)."}, []string{"consumer_group", "recreated"})).(*prometheus.CounterVec),
 	}
 }
 
@@ -117,6 +120,11 @@ func (m *Metrics) MongoCommand(database, command string) {
 // BusPublished counts messages published to a topic, named without its partition.
 func (m *Metrics) BusPublished(topic string, n int) {
 	m.busPublished.WithLabelValues(topic).Add(float64(n))
+}
+
+// BusReadFailed counts a failed read of a consumer group.
+func (m *Metrics) BusReadFailed(consumerGroup string, recreated bool) {
+	m.busReadErrors.WithLabelValues(consumerGroup, strconv.FormatBool(recreated)).Inc()
 }
 
 // DeadLetter counts a message set aside.

@@ -8,12 +8,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"shop/app/fault"
@@ -92,17 +96,48 @@ func findAll[T any](ctx context.Context, c *Client, coll *mongo.Collection, filt
 
 // classify marks the failures of an unreachable or overloaded server as
 // transient, so that they are retried and open the breaker; everything else
-// (a duplicate key, a document not found) is an answer.
+// (a duplicate key, a document not found) is an answer. No server selected,
+// or a client closed, is a call that was never sent (fault.NotAttempted).
 func classify(err error) error {
 	if err == nil || errors.Is(err, mongo.ErrNoDocuments) || mongo.IsDuplicateKeyError(err) {
 		return err
 	}
 	var selection topology.ServerSelectionError
+	if errors.As(err, &selection) || errors.Is(err, mongo.ErrClientDisconnected) {
+		return fault.NotAttempted("mongodb", err)
+	}
+	var pool driver.RetryablePoolError // a pool cleared after another call's network error
+	var netErr net.Error
 	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.As(err, &selection) || errors.Is(err, mongo.ErrClientDisconnected) {
+		errors.As(err, &pool) || errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		serverCannotServe(err) {
 		return fault.Unavailable("mongodb", err)
 	}
 	return err
+}
+
+// Codes of a server that cannot serve for now: shutting down, stepping down
+// or not the primary any more, a network failure between servers.
+var cannotServeCodes = map[int32]bool{
+	6: true, 7: true, 89: true, 91: true, 189: true, 262: true, 9001: true, 10107: true,
+	11600: true, 11602: true, 13435: true, 13436: true,
+}
+
+// serverCannotServe reports an answer that says the server cannot serve
+// now, rather than that the request is wrong: MongoDB's codes above, and
+// FerretDB's internal error (code 1) when its PostgreSQL refuses or drops
+// its connection, which it reports only in the message (SQLSTATE 08…, a
+// connection exception; 53300, too many clients; 57P…, shutting down).
+func serverCannotServe(err error) bool {
+	var cmd mongo.CommandError
+	if !errors.As(err, &cmd) {
+		return false
+	}
+	if cannotServeCodes[cmd.Code] {
+		return true
+	}
+	return cmd.Code == 1 && (strings.Contains(cmd.Message, "SQLSTATE 08") || strings.Contains(cmd.Message, "SQLSTATE 53300") ||
+		strings.Contains(cmd.Message, "SQLSTATE 57P") || strings.Contains(cmd.Message, "failed to connect to"))
 }
 
 // ensureIndexes creates the named indexes a collection lacks, and returns

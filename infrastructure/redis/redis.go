@@ -33,6 +33,10 @@ func Connect(url, prefix string, b *breaker.Breaker) (*Client, error) {
 	opts.DialTimeout = 2 * time.Second
 	opts.ReadTimeout = 3 * time.Second
 	opts.WriteTimeout = 3 * time.Second
+	// A call gives up when its context does, as the breaker's call timeout
+	// and a client that went away expect; go-redis waits out its own read
+	// timeout otherwise.
+	opts.ContextTimeoutEnabled = true
 	return &Client{rdb: goredis.NewClient(opts), breaker: b, prefix: prefix}, nil
 }
 
@@ -53,17 +57,31 @@ func (c *Client) do(ctx context.Context, call func(ctx context.Context) error) e
 	return c.breaker.Do(ctx, func(ctx context.Context) error { return classify(call(ctx)) })
 }
 
-// classify marks the failures of an unreachable server as transient.
+// classify marks the failures of an unreachable server, and the answers of
+// one that cannot serve for now, as transient.
 func classify(err error) error {
 	if err == nil || errors.Is(err, goredis.Nil) {
 		return err
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, goredis.ErrClosed) || errors.Is(err, goredis.ErrPoolTimeout) {
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, goredis.ErrClosed) || errors.Is(err, goredis.ErrPoolTimeout) ||
+		cannotServe(err) {
 		return fault.Unavailable("redis", err)
 	}
 	return err
+}
+
+// cannotServe reports a server's answer that it cannot serve now: loading
+// its data, busy with a script, a replica that lost its primary or is read
+// only after a failover.
+func cannotServe(err error) bool {
+	for _, prefix := range []string{"LOADING", "BUSY", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN"} {
+		if goredis.HasErrorPrefix(err, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // IdempotencyKeys remembers HTTP idempotency keys for a time to live.

@@ -33,6 +33,9 @@ type StreamsConfig struct {
 	// Subscriptions bounds how many streams the process reads at once: each
 	// blocking read holds a connection of its own.
 	Subscriptions int
+	// ReadFailed, when set, is told of every failed read of a consumer group,
+	// and whether the group was found missing and created again.
+	ReadFailed func(consumerGroup string, recreated bool)
 }
 
 // Streams is the Redis Streams bus. Topics are streams; each consumer group
@@ -55,6 +58,13 @@ type Streams struct {
 	// groups are the consumer groups declared on each topic, whose entries
 	// held by this process KeepHeld keeps from being claimed.
 	groups map[string][]string
+	// failures holds each consumer group's last failed read.
+	failures map[string]readFailure
+}
+
+type readFailure struct {
+	at  time.Time
+	err string
 }
 
 // NewStreams connects the bus to url.
@@ -74,7 +84,7 @@ func NewStreams(url string, cfg StreamsConfig, logger watermill.LoggerAdapter) (
 	// (tools, tests) beside them.
 	readOpts.PoolSize = 2*cfg.Subscriptions + 32
 	readOpts.ReadTimeout = 5 * time.Second
-	s := &Streams{cfg: cfg, logger: logger, readers: goredis.NewClient(&readOpts), writer: goredis.NewClient(opts), topics: map[string]bool{}, groups: map[string][]string{}}
+	s := &Streams{cfg: cfg, logger: logger, readers: goredis.NewClient(&readOpts), writer: goredis.NewClient(opts), topics: map[string]bool{}, groups: map[string][]string{}, failures: map[string]readFailure{}}
 	s.publisher, err = redisstream.NewPublisher(redisstream.PublisherConfig{Client: sharedClient{s.writer}, Marshaller: unmarshaller{}}, logger)
 	if err != nil {
 		return nil, err
@@ -99,9 +109,67 @@ func (s *Streams) Subscriber(consumerGroup string) (message.Subscriber, error) {
 		OldestId:                      "0",
 		DisableIndefiniteInitialBlock: true,
 		// A read cut short because the subscriber is stopping is no error;
-		// any other read error is logged and the read retried.
-		ShouldStopOnReadErrors: func(err error) bool { return errors.Is(err, context.Canceled) },
+		// any other read error is noted, logged and the read retried.
+		ShouldStopOnReadErrors: func(err error) bool {
+			if errors.Is(err, context.Canceled) {
+				return true
+			}
+			s.readFailed(consumerGroup, err)
+			return false
+		},
 	}, s.logger)
+}
+
+// readFailed notes a failed read of a consumer group. When the group is
+// gone, as when Redis lost its data (a restart without persistence, a
+// failover to an empty replica, a flush), it is created again on every
+// topic it was declared on: watermill-redisstream creates groups only when
+// it subscribes, and would read NOGROUP for good while the publishers fill
+// the streams they re-created. Created again from the stream's start,
+// since everything in a stream made after the loss is new.
+func (s *Streams) readFailed(consumerGroup string, err error) {
+	s.mu.Lock()
+	s.failures[consumerGroup] = readFailure{at: time.Now(), err: err.Error()}
+	var topics []string
+	for topic, groups := range s.groups {
+		if slices.Contains(groups, consumerGroup) {
+			topics = append(topics, topic)
+		}
+	}
+	s.mu.Unlock()
+	recreated := false
+	if goredis.HasErrorPrefix(err, "NOGROUP") {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, topic := range topics {
+			switch err := s.writer.XGroupCreateMkStream(ctx, topic, consumerGroup, "0").Err(); {
+			case err == nil:
+				recreated = true
+				s.logger.Error("consumer group was gone and is created again; what its stream held before is lost", nil,
+					watermill.LogFields{"consumer_group": consumerGroup, "topic": topic})
+			case !goredis.HasErrorPrefix(err, "BUSYGROUP"):
+				s.logger.Error("consumer group cannot be created again", err, watermill.LogFields{"consumer_group": consumerGroup, "topic": topic})
+			}
+		}
+	}
+	if s.cfg.ReadFailed != nil {
+		s.cfg.ReadFailed(consumerGroup, recreated)
+	}
+}
+
+// ReadFailures lists the consumer groups whose reads failed within the last
+// while, with the last error of each: reads are retried every half second
+// or so, so a group that reads again drops out of the list soon after.
+func (s *Streams) ReadFailures(within time.Duration) map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	failing := map[string]string{}
+	for group, f := range s.failures {
+		if time.Since(f.at) <= within {
+			failing[group] = f.err
+		}
+	}
+	return failing
 }
 
 // Declare creates a consumer group on a topic's stream, so that the trimmer

@@ -3,6 +3,8 @@ package redis_test
 import (
 	"context"
 	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -331,4 +333,81 @@ func TestALiveConsumerKeepsWhatItHoldsAndADeadOnesEntriesAreClaimed(t *testing.T
 	}
 	receive(other, ids[0]).Ack()
 	receive(other, ids[1]).Ack()
+}
+
+// A Redis that lost its data (restarted without persistence, a failover to
+// an empty replica, a flush) has streams again as soon as anything is
+// published, but no consumer groups: each subscriber creates its group
+// again and reads what was published after the loss, and the failed reads
+// are told.
+func TestAConsumerGroupLostWithRedisDataIsCreatedAgain(t *testing.T) {
+	t.Parallel()
+	server := redistest.StartServer(t)
+	topic := "events.order.0"
+	var mu sync.Mutex
+	recreated := 0
+	s, err := redis.NewStreams(server.URL(), redis.StreamsConfig{Consumer: "c-1", ClaimIdle: time.Second, Subscriptions: 2,
+		ReadFailed: func(group string, again bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			if group == "group" && again {
+				recreated++
+			}
+		}}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.Declare(ctx, "group", topic); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := s.Subscriber("group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	msgs, err := sub.Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	receive := func(want *message.Message) {
+		t.Helper()
+		select {
+		case m := <-msgs:
+			m.Ack()
+			if m.UUID != want.UUID {
+				t.Fatalf("got %s, want %s", m.UUID, want.UUID)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s never came", want.UUID)
+		}
+	}
+	before := message.NewMessage(watermill.NewUUID(), []byte("{}"))
+	if err := s.Publisher().Publish(topic, before); err != nil {
+		t.Fatal(err)
+	}
+	receive(before)
+	if len(s.ReadFailures(time.Minute)) != 0 {
+		t.Fatalf("read failures before the loss: %v", s.ReadFailures(time.Minute))
+	}
+
+	if err := raw(t, server.URL()).FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	after := message.NewMessage(watermill.NewUUID(), []byte("{}"))
+	if err := s.Publisher().Publish(topic, after); err != nil {
+		t.Fatal(err)
+	}
+	receive(after)
+	failing := s.ReadFailures(time.Minute)
+	if !strings.Contains(failing["group"], "NOGROUP") {
+		t.Fatalf("read failures after the loss: %v, want the group's NOGROUP", failing)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if recreated == 0 {
+		t.Fatal("the group's re-creation was not told")
+	}
 }

@@ -3,6 +3,7 @@ package httpport
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -61,6 +62,7 @@ func describe(err error) (int, errorBody) {
 	var he *httpError
 	var verr *validation.Error
 	var maxBytes *http.MaxBytesError
+	var unknown *orders.OutcomeUnknownError
 	switch {
 	case errors.As(err, &he):
 		return he.status, errorBody{errorDetail{Code: he.code, Message: he.message, Details: he.details}}
@@ -72,6 +74,8 @@ func describe(err error) (int, errorBody) {
 			details[i] = fieldDetail{Field: v.Field, Message: v.Message}
 		}
 		return http.StatusUnprocessableEntity, errorBody{errorDetail{Code: "validation_failed", Message: "the request is not valid", Details: details}}
+	case errors.As(err, &unknown):
+		return http.StatusServiceUnavailable, errorBody{errorDetail{Code: "outcome_unknown", Message: outcomeUnknownMessage(unknown)}}
 	case errors.Is(err, orders.ErrIdempotencyKeyReused):
 		return http.StatusUnprocessableEntity, errorBody{errorDetail{Code: "idempotency_key_reused", Message: "this Idempotency-Key was used for a different order; use a new key"}}
 	case errors.Is(err, orders.ErrOrderNotFound):
@@ -89,6 +93,16 @@ func describe(err error) (int, errorBody) {
 	default:
 		return http.StatusInternalServerError, errorBody{errorDetail{Code: "internal", Message: "the request failed; the error was logged"}}
 	}
+}
+
+// outcomeUnknownMessage tells a client whose write may have been stored how
+// to find out without doing it twice.
+func outcomeUnknownMessage(e *orders.OutcomeUnknownError) string {
+	msg := fmt.Sprintf("the service lost its store's answer; order %s may have been changed: GET /orders/%s tells", e.OrderID, e.OrderID)
+	if e.IdempotencyKey != "" {
+		msg += fmt.Sprintf(", or send the request again with Idempotency-Key %q", e.IdempotencyKey)
+	}
+	return msg
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

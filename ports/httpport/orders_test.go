@@ -3,6 +3,7 @@ package httpport_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 
 	"shop/app/eventstore"
 	"shop/app/eventstore/eventstoretest"
+	"shop/app/fault"
 	"shop/app/orders"
 	"shop/domain/money"
 	"shop/domain/order"
@@ -93,5 +95,34 @@ func TestTheOrderHistoryHidesTheContactDetails(t *testing.T) {
 	}
 	if data.Contact["Email"] != "redacted" || data.Contact["Phone"] != "redacted" || data.Contact["DeviceToken"] != "redacted" {
 		t.Fatalf("the channels given are not shown: %s", body)
+	}
+}
+
+type placeOrderFunc func(context.Context, orders.PlaceOrder) (orders.OrderState, error)
+
+func (f placeOrderFunc) Handle(ctx context.Context, cmd orders.PlaceOrder) (orders.OrderState, error) {
+	return f(ctx, cmd)
+}
+
+// A placement whose outcome is not known is a 503 that says the order may
+// exist, and how to find out without placing it twice.
+func TestAPlacementOfUnknownOutcomeNamesTheOrderAndTheKey(t *testing.T) {
+	t.Parallel()
+	var app orders.Application
+	app.Commands.PlaceOrder = placeOrderFunc(func(_ context.Context, cmd orders.PlaceOrder) (orders.OrderState, error) {
+		return orders.OrderState{}, &orders.OutcomeUnknownError{OrderID: cmd.OrderID, IdempotencyKey: cmd.IdempotencyKey, Err: fault.Unavailable("mongodb", errors.New("connection reset by peer"))}
+	})
+	body := `{"customerId":"c-1","items":[{"productId":"p-1","productName":"Laptop","quantity":1,"unitPrice":10}],"contact":{"email":"ada@example.com"}}`
+	status, answer := serve(ordersHandler(app, httpport.Admin{}), http.MethodPost, "/orders", body, map[string]string{"Idempotency-Key": "key-7"})
+	var got struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(answer), &got); err != nil {
+		t.Fatalf("%v: %s", err, answer)
+	}
+	id := orders.OrderIDForKey("key-7")
+	if status != http.StatusServiceUnavailable || got.Error.Code != "outcome_unknown" ||
+		!strings.Contains(got.Error.Message, id) || !strings.Contains(got.Error.Message, `"key-7"`) {
+		t.Fatalf("%d %s", status, answer)
 	}
 }

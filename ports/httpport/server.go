@@ -176,11 +176,16 @@ type Health struct {
 	started  time.Time
 	deps     []Dependency
 	breakers []Breaker
+	readers  ReadFailures
 }
 
-// NewHealth reports on deps and breakers.
-func NewHealth(breakers []Breaker, deps ...Dependency) *Health {
-	return &Health{started: time.Now(), deps: deps, breakers: breakers}
+// ReadFailures lists the consumer groups that cannot read the bus now, with
+// why; nil where the bus does not tell.
+type ReadFailures func() map[string]string
+
+// NewHealth reports on deps, breakers and the bus's readers.
+func NewHealth(breakers []Breaker, readers ReadFailures, deps ...Dependency) *Health {
+	return &Health{started: time.Now(), deps: deps, breakers: breakers, readers: readers}
 }
 
 type healthBody struct {
@@ -189,6 +194,8 @@ type healthBody struct {
 	Uptime          int64             `json:"uptime"`
 	Services        map[string]string `json:"services"`
 	CircuitBreakers map[string]string `json:"circuitBreakers,omitempty"`
+	// Consumers names the consumer groups that cannot read the bus.
+	Consumers map[string]string `json:"consumers,omitempty"`
 }
 
 func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -212,6 +219,19 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		body.Services[d.Name] = "connected"
+	}
+	if h.readers != nil {
+		if failing := h.readers(); len(failing) > 0 {
+			// The service answers, but some of its events wait: degraded,
+			// not unhealthy, since restarting it would not make them come.
+			body.Consumers = map[string]string{}
+			for group, err := range failing {
+				body.Consumers[group] = "cannot read: " + err
+			}
+			if body.Status == "healthy" {
+				body.Status = "degraded"
+			}
+		}
 	}
 	if len(h.breakers) > 0 {
 		body.CircuitBreakers = map[string]string{}
