@@ -7,7 +7,7 @@ BENCH_ORDERS ?= 2000
 LOCAL_ENV := BUS=amqp RABBITMQ_URL=amqp://guest:guest@localhost:5672/ REDIS_URL=redis://localhost:6379/0 \
              MONGODB_URL=mongodb://localhost:27017/
 
-.PHONY: run run-local ferretdb build test test-short bench bench-real lint deploy-check up down logs fmt tidy clean
+.PHONY: run run-local ferretdb build test test-faults test-short bench bench-real lint deploy-check up down logs fmt tidy clean
 
 ## run: run every service embedded (in-process bus, in-memory stores) on :3001-:3003
 run:
@@ -34,6 +34,16 @@ build:
 test:
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -tags restart -run 'RestartOfRabbitMQ|Resumes' ./service/ ./infrastructure/amqp/
+	$(MAKE) test-faults
+
+## test-faults: the fault suite: the services as processes of their own on
+## RabbitMQ or Redis Streams, Redis and FerretDB, paced orders with
+## Idempotency-Keys, and one fault each (RabbitMQ stopped, FerretDB killed,
+## Redis restarted with and without its data, kill -9 of each service);
+## prints a table of what the clients saw. FAULTS_RUN picks faults by name,
+## FAULTS_SHOP another build of the shop binary
+test-faults:
+	$(GO) test -count=1 -tags faults -run TheSystemComesThroughFaults -timeout 15m -v ./service/
 
 ## test-short: the suite without the race detector, faster
 test-short:

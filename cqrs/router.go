@@ -33,7 +33,8 @@ type RouterConfig struct {
 	// UnavailableDelay is how long a message whose dependency is down waits
 	// before it is handed back to the broker for another round of retries.
 	UnavailableDelay time.Duration
-	// ThrottlePerSecond caps the messages each handler takes per second; 0 is no cap.
+	// ThrottlePerSecond caps the messages each handler (of each partition)
+	// takes per second; 0 is no cap.
 	ThrottlePerSecond int
 	// CloseTimeout bounds how long closing waits for handlers in flight.
 	CloseTimeout time.Duration
@@ -155,7 +156,12 @@ func NewRouter(cfg RouterConfig, poison message.Publisher, topics Topics, known 
 		middleware.Timeout(cfg.HandlerTimeout),
 	)
 	if cfg.ThrottlePerSecond > 0 {
-		router.AddMiddleware(middleware.NewThrottle(int64(cfg.ThrottlePerSecond), time.Second).Middleware)
+		// A throttle of each handler's own: one Throttle added to the router
+		// shares its ticker among every handler, which then take turns at
+		// the one rate.
+		router.AddMiddleware(func(h message.HandlerFunc) message.HandlerFunc {
+			return middleware.NewThrottle(int64(cfg.ThrottlePerSecond), time.Second).Middleware(h)
+		})
 	}
 	router.AddMiddleware(known.Middleware, dedup.Middleware, withCause, middleware.Recoverer)
 	return router, nil

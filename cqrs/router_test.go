@@ -531,3 +531,48 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// THROTTLE_PER_SECOND caps each handler on its own: four handlers at five
+// messages a second each take their five messages in about a second, where
+// one throttle shared by the router would need four.
+func TestEachHandlerIsThrottledOnItsOwn(t *testing.T) {
+	t.Parallel()
+	pubsub := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})
+	logger := slog.New(slog.DiscardHandler)
+	cfg := fastRetries(0)
+	cfg.ThrottlePerSecond = 5
+	router, err := cqrs.NewRouter(cfg, pubsub, cqrs.Topics{Partitions: 1}, cqrs.NewKnownNames("test.msg"),
+		cqrs.NewDeduplicator(memory.NewProcessedMessages(time.Hour, 1000), logger), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const handlers, each = 4, 5
+	var handled atomic.Int32
+	for i := range handlers {
+		router.AddConsumerHandler(fmt.Sprintf("handler-%d", i), fmt.Sprintf("topic-%d", i), pubsub, func(*message.Message) error {
+			handled.Add(1)
+			return nil
+		})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = router.Run(ctx) }()
+	<-router.Running()
+	defer router.Close()
+	start := time.Now()
+	for i := range handlers {
+		go func() {
+			for range each {
+				msg := message.NewMessage(watermill.NewUUID(), []byte("{}"))
+				msg.Metadata.Set(cqrs.NameKey, "test.msg")
+				_ = pubsub.Publish(fmt.Sprintf("topic-%d", i), msg)
+			}
+		}()
+	}
+	for handled.Load() < handlers*each {
+		if time.Since(start) > 3*time.Second {
+			t.Fatalf("%d of %d messages handled in %v: the handlers share one rate", handled.Load(), handlers*each, time.Since(start))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,4 +1,4 @@
-//go:build restart
+//go:build restart || faults
 
 // The tests in this file stop and start the RabbitMQ every test shares, so
 // they run on their own: make test runs them after the rest, with -tags restart.

@@ -75,7 +75,7 @@ var (
 )
 
 // benchBinaries builds the working tree's shop and the FerretDB server once.
-func benchBinaries(b *testing.B) (shop, ferretdb string) {
+func benchBinaries(b testing.TB) (shop, ferretdb string) {
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "shop-bench-bin-")
 		if err != nil {
@@ -144,7 +144,7 @@ func envDuration(b *testing.B, key string, def time.Duration) time.Duration {
 // realSystem is the three services, each a process of its own, and the
 // FerretDB server they share.
 type realSystem struct {
-	b        *testing.B
+	tb       testing.TB
 	run      string // names the run's databases, topics and keys
 	bus      string
 	logs     string
@@ -152,7 +152,14 @@ type realSystem struct {
 	mongoURL string
 	procs    map[string]*exec.Cmd
 	urls     map[string]string
-	client   *http.Client
+	// bin and envs start a service again as it was, ferretBin and
+	// ferretPort FerretDB.
+	bin        string
+	envs       map[string]map[string]string
+	ferretBin  string
+	ferretPort int
+	running    []runningProcess
+	client     *http.Client
 }
 
 func benchmarkRealServers(b *testing.B, bus, shopPath string) {
@@ -171,32 +178,8 @@ func benchmarkRealServers(b *testing.B, bus, shopPath string) {
 	if bus == service.BusAMQP {
 		amqpURL = amqptest.URL(b)
 	}
-	rs := &realSystem{
-		b: b, run: "bench" + strings.ReplaceAll(uuid.NewString()[:8], "-", ""), bus: bus,
-		procs: map[string]*exec.Cmd{}, urls: map[string]string{},
-		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxIdleConns: 512}},
-	}
-	var err error
-	if rs.logs, err = os.MkdirTemp("", "shop-bench-"+rs.run+"-"); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("logs of %s: %s", rs.run, rs.logs)
-	rs.startFerretDB(ferretBin)
-	env := map[string]string{
-		"BUS": bus, "RABBITMQ_URL": amqpURL, "REDIS_URL": redisURL, "MONGODB_URL": rs.mongoURL,
-		"MONGODB_DATABASE_PREFIX": rs.run + "_", "TOPIC_PREFIX": rs.run + ".", "REDIS_KEY_PREFIX": rs.run + ":",
-		"DEMO_CATALOG": "false", "LOG_LEVEL": "warn", "LOG_FORMAT": "json",
-	}
-	topics := service.DefaultConfig().Topics
-	topics.Prefix = env["TOPIC_PREFIX"]
-	if p := envInt(b, "BENCH_PARTITIONS", 0); p > 0 {
-		topics.Partitions = p
-		env["PARTITIONS"] = strconv.Itoa(p)
-	}
-	b.Cleanup(func() { rs.cleanUp(bus, amqpURL, redisURL, topics) })
-	for _, name := range service.AllServices {
-		rs.startService(shopBin, name, env)
-	}
+	partitions := envInt(b, "BENCH_PARTITIONS", 0)
+	rs, topics := startRealSystem(b, "bench", bus, shopBin, ferretBin, amqpURL, redisURL, partitions)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -283,6 +266,47 @@ func benchmarkRealServers(b *testing.B, bus, shopPath string) {
 	}
 }
 
+// startRealSystem starts FerretDB and the three services on the brokers
+// given, with databases, topics and keys of the run's own, removed when tb
+// ends; partitions 0 keeps the services' default.
+func startRealSystem(tb testing.TB, kind, bus, shopBin, ferretBin, amqpURL, redisURL string, partitions int) (*realSystem, cqrs.Topics) {
+	rs := &realSystem{
+		tb: tb, run: kind + strings.ReplaceAll(uuid.NewString()[:8], "-", ""), bus: bus,
+		procs: map[string]*exec.Cmd{}, urls: map[string]string{},
+		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxIdleConns: 512}},
+	}
+	var err error
+	if rs.logs, err = os.MkdirTemp("", "shop-"+rs.run+"-"); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Logf("logs of %s: %s", rs.run, rs.logs)
+	topics := service.DefaultConfig().Topics
+	topics.Prefix = rs.run + "."
+	if partitions > 0 {
+		topics.Partitions = partitions
+	}
+	// The services stop first, then what they wrote is removed, while the
+	// servers still run.
+	tb.Cleanup(func() {
+		rs.stopProcesses(func(name string) bool { return name != "ferretdb" })
+		rs.cleanUp(bus, amqpURL, redisURL, topics)
+		rs.stopProcesses(func(string) bool { return true })
+	})
+	rs.startFerretDB(ferretBin)
+	env := map[string]string{
+		"BUS": bus, "RABBITMQ_URL": amqpURL, "REDIS_URL": redisURL, "MONGODB_URL": rs.mongoURL,
+		"MONGODB_DATABASE_PREFIX": rs.run + "_", "TOPIC_PREFIX": rs.run + ".", "REDIS_KEY_PREFIX": rs.run + ":",
+		"DEMO_CATALOG": "false", "LOG_LEVEL": "warn", "LOG_FORMAT": "json",
+	}
+	if partitions > 0 {
+		env["PARTITIONS"] = strconv.Itoa(partitions)
+	}
+	for _, name := range service.AllServices {
+		rs.startService(shopBin, name, env)
+	}
+	return rs, topics
+}
+
 // progress prints how an open loop goes, every second in which an order
 // took over a second and every ten seconds otherwise, with the services'
 // memory every minute.
@@ -313,7 +337,7 @@ func perOrder(byCommand map[string]float64, done float64) string {
 
 func mib(bytes float64) string { return fmt.Sprintf("%.0f MiB", bytes/(1<<20)) }
 
-func freePort(b *testing.B) int {
+func freePort(b testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -329,7 +353,7 @@ func freePort(b *testing.B) int {
 func (rs *realSystem) vacuumWhileRunning(ctx context.Context) {
 	on, err := mongotest.Autovacuum(ctx, mongotest.PostgreSQLURL)
 	if err != nil {
-		rs.b.Fatal(err)
+		rs.tb.Fatal(err)
 	}
 	if on {
 		return
@@ -352,9 +376,17 @@ func (rs *realSystem) vacuumWhileRunning(ctx context.Context) {
 }
 
 func (rs *realSystem) startFerretDB(bin string) {
-	port := freePort(rs.b)
+	port := freePort(rs.tb)
 	rs.mongoURL = fmt.Sprintf("mongodb://127.0.0.1:%d/", port)
-	rs.ferretdb = rs.start("ferretdb", bin, []string{"-listen", fmt.Sprintf("127.0.0.1:%d", port)}, nil)
+	rs.ferretBin, rs.ferretPort = bin, port
+	rs.serveFerretDB()
+}
+
+// serveFerretDB starts FerretDB as startFerretDB did before, and waits
+// until it accepts connections.
+func (rs *realSystem) serveFerretDB() {
+	port := rs.ferretPort
+	rs.ferretdb = rs.start("ferretdb", rs.ferretBin, []string{"-listen", fmt.Sprintf("127.0.0.1:%d", port)}, nil)
 	rs.waitFor("ferretdb", func() bool {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
 		if err == nil {
@@ -365,12 +397,23 @@ func (rs *realSystem) startFerretDB(bin string) {
 }
 
 func (rs *realSystem) startService(bin, name string, env map[string]string) {
-	port := freePort(rs.b)
+	port := freePort(rs.tb)
 	e := maps.Clone(env)
 	e["PORT"] = strconv.Itoa(port)
 	e["REDIS_CONSUMER_NAME"] = name
-	rs.procs[name] = rs.start(name, bin, []string{"serve", "--services", name}, e)
+	rs.bin = bin
+	if rs.envs == nil {
+		rs.envs = map[string]map[string]string{}
+	}
+	rs.envs[name] = e
 	rs.urls[name] = fmt.Sprintf("http://127.0.0.1:%d", port)
+	rs.serve(name)
+}
+
+// serve starts a service as startService did before, and waits until it
+// answers.
+func (rs *realSystem) serve(name string) {
+	rs.procs[name] = rs.start(name, rs.bin, []string{"serve", "--services", name}, rs.envs[name])
 	rs.waitFor(name, func() bool {
 		resp, err := rs.client.Get(rs.urls[name] + "/health")
 		if err != nil {
@@ -382,11 +425,12 @@ func (rs *realSystem) startService(bin, name string, env map[string]string) {
 }
 
 // start runs a process with only the given environment, its output in the
-// run's log directory; it dies with the benchmark.
+// run's log directory; it is stopped when the test ends (see
+// startRealSystem), and dies with the test process.
 func (rs *realSystem) start(name, bin string, args []string, env map[string]string) *exec.Cmd {
-	out, err := os.Create(filepath.Join(rs.logs, name+".log"))
+	out, err := os.OpenFile(filepath.Join(rs.logs, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		rs.b.Fatal(err)
+		rs.tb.Fatal(err)
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
@@ -396,28 +440,50 @@ func (rs *realSystem) start(name, bin string, args []string, env map[string]stri
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		rs.b.Fatalf("start %s: %v", name, err)
+		rs.tb.Fatalf("start %s: %v", name, err)
 	}
-	rs.b.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		_ = out.Close()
-	})
+	rs.running = append(rs.running, runningProcess{name: name, cmd: cmd, out: out})
 	return cmd
+}
+
+type runningProcess struct {
+	name string
+	cmd  *exec.Cmd
+	out  *os.File
+}
+
+// stopProcesses stops, all at once, the processes started whose names
+// match: SIGTERM, then SIGKILL after 20 s.
+func (rs *realSystem) stopProcesses(match func(name string) bool) {
+	var wg sync.WaitGroup
+	var left []runningProcess
+	for _, p := range rs.running {
+		if !match(p.name) {
+			left = append(left, p)
+			continue
+		}
+		wg.Go(func() {
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			exited := make(chan struct{})
+			go func() { _ = p.cmd.Wait(); close(exited) }()
+			select {
+			case <-exited:
+			case <-time.After(20 * time.Second):
+				_ = p.cmd.Process.Kill()
+				<-exited
+			}
+			_ = p.out.Close()
+		})
+	}
+	wg.Wait()
+	rs.running = left
 }
 
 func (rs *realSystem) waitFor(name string, ready func() bool) {
 	deadline := time.Now().Add(60 * time.Second)
 	for !ready() {
 		if time.Now().After(deadline) {
-			rs.b.Fatalf("%s did not come up; see %s", name, filepath.Join(rs.logs, name+".log"))
+			rs.tb.Fatalf("%s did not come up; see %s", name, filepath.Join(rs.logs, name+".log"))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -432,26 +498,26 @@ func (rs *realSystem) tap(ctx context.Context, bus, amqpURL, redisURL string, to
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b, err := service.OpenBus(cfg, logger)
 	if err != nil {
-		rs.b.Fatal(err)
+		rs.tb.Fatal(err)
 	}
-	rs.b.Cleanup(func() { _ = b.Close() })
+	rs.tb.Cleanup(func() { _ = b.Close() })
 	for p := range topics.Partitions {
 		if err := b.Declare(ctx, "loadgen", topics.Events(notification.AggregateType, p)); err != nil {
-			rs.b.Fatal(err)
+			rs.tb.Fatal(err)
 		}
 	}
 	sub, err := b.Subscribers("loadgen")
 	if err != nil {
-		rs.b.Fatal(err)
+		rs.tb.Fatal(err)
 	}
-	rs.b.Cleanup(func() { _ = sub.Close() })
+	rs.tb.Cleanup(func() { _ = sub.Close() })
 	registry, err := service.NewRegistry()
 	if err != nil {
-		rs.b.Fatal(err)
+		rs.tb.Fatal(err)
 	}
 	completions, err := loadgen.Tap(ctx, sub, topics, cqrs.Marshaler{Registry: registry})
 	if err != nil {
-		rs.b.Fatal(err)
+		rs.tb.Fatal(err)
 	}
 	return completions
 }
@@ -463,12 +529,12 @@ func (rs *realSystem) seedProducts(n int) []string {
 		body := fmt.Sprintf(`{"productId":%q,"name":"Bench %d","stock":1000000000}`, id, i)
 		resp, err := rs.client.Post(rs.urls[service.Inventory]+"/products", "application/json", strings.NewReader(body))
 		if err != nil {
-			rs.b.Fatal(err)
+			rs.tb.Fatal(err)
 		}
 		raw, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusCreated {
-			rs.b.Fatalf("add product %s: %d %s", id, resp.StatusCode, raw)
+			rs.tb.Fatalf("add product %s: %d %s", id, resp.StatusCode, raw)
 		}
 		ids = append(ids, id)
 	}
@@ -536,7 +602,7 @@ func (rs *realSystem) settle(ctx context.Context) time.Duration {
 	last, lastChange := handled(), time.Now()
 	for time.Since(lastChange) < 500*time.Millisecond {
 		if time.Since(start) > 5*time.Minute || ctx.Err() != nil {
-			rs.b.Fatal("the services did not settle")
+			rs.tb.Fatal("the services did not settle")
 		}
 		time.Sleep(50 * time.Millisecond)
 		if now := handled(); now != last {
@@ -563,14 +629,14 @@ func (rs *realSystem) check(res loadgen.Result, products []string, reservedBefor
 			} `json:"notifications"`
 		}
 		if !rs.getJSON(rs.urls[service.Orders]+"/orders/"+id, &o) || o.Order.Status == "PENDING" {
-			rs.b.Errorf("order %s: the orders view shows %q", id, o.Order.Status)
+			rs.tb.Errorf("order %s: the orders view shows %q", id, o.Order.Status)
 		}
 		if !rs.getJSON(rs.urls[service.Notifications]+"/notifications?orderId="+id, &n) || len(n.Notifications) != 2 {
-			rs.b.Errorf("order %s: the notifications view shows %d notifications", id, len(n.Notifications))
+			rs.tb.Errorf("order %s: the notifications view shows %d notifications", id, len(n.Notifications))
 		}
 	}
 	if got, want := rs.reserved(products), reservedBefore+res.Confirmed; got != want {
-		rs.b.Errorf("the products view shows %d units reserved, want %d", got, want)
+		rs.tb.Errorf("the products view shows %d units reserved, want %d", got, want)
 	}
 }
 
@@ -579,7 +645,7 @@ func (rs *realSystem) scrape() map[string]loadgen.Series {
 	for _, name := range service.AllServices {
 		s, err := loadgen.Scrape(context.Background(), rs.client, rs.urls[name]+"/metrics")
 		if err != nil {
-			rs.b.Fatal(err)
+			rs.tb.Fatal(err)
 		}
 		out[name] = s
 	}
@@ -592,7 +658,7 @@ func (rs *realSystem) collectionSizes() map[string]int64 {
 	defer cancel()
 	c, err := mongo.Connect(options.Client().ApplyURI(rs.mongoURL))
 	if err != nil {
-		rs.b.Fatal(err)
+		rs.tb.Fatal(err)
 	}
 	defer c.Disconnect(ctx)
 	out := map[string]int64{}
@@ -600,12 +666,12 @@ func (rs *realSystem) collectionSizes() map[string]int64 {
 		db := c.Database(rs.run + "_" + svc)
 		names, err := db.ListCollectionNames(ctx, bson.D{})
 		if err != nil {
-			rs.b.Fatal(err)
+			rs.tb.Fatal(err)
 		}
 		for _, n := range names {
 			count, err := db.Collection(n).CountDocuments(ctx, bson.D{})
 			if err != nil {
-				rs.b.Fatal(err)
+				rs.tb.Fatal(err)
 			}
 			out[svc+"."+n] = count
 		}
@@ -674,7 +740,7 @@ func (rs *realSystem) cleanUp(bus, amqpURL, redisURL string, topics cqrs.Topics)
 			exchanges = append(exchanges, b.Topic)
 		}
 		queues = append(queues, topics.Prefix+"loadgen")
-		amqptest.DeleteQueues(rs.b, amqpURL, queues, append(exchanges, topics.Poison()))
+		amqptest.DeleteQueues(rs.tb, amqpURL, queues, append(exchanges, topics.Poison()))
 	case service.BusRedis:
 		opts, err := goredis.ParseURL(redisURL)
 		if err != nil {

@@ -143,33 +143,70 @@ func serverCannotServe(err error) bool {
 // ensureIndexes creates the named indexes a collection lacks, and returns
 // the names of those it had. It lists them first rather than relying on
 // createIndexes being idempotent: FerretDB v1 fails when asked to create an
-// index that exists.
+// index that exists. Replicas starting together race to create them: a
+// creation that fails is followed by a look, and indexes found made by
+// another process are success; a transient failure (FerretDB drops the
+// connection of the loser of that race) is tried again, with growing waits,
+// for up to indexPatience, so that a start-up race or a database still
+// coming up does not end the process.
 func (c *Client) ensureIndexes(ctx context.Context, coll *mongo.Collection, models []mongo.IndexModel) (map[string]bool, error) {
-	existing := map[string]bool{}
-	err := c.do(ctx, func(ctx context.Context) error {
-		names, err := coll.Indexes().ListSpecifications(ctx)
+	ctx, cancel := context.WithTimeout(ctx, indexPatience)
+	defer cancel()
+	wait := 100 * time.Millisecond
+	for {
+		existing, missing, err := c.missingIndexes(ctx, coll, models)
+		if err == nil && len(missing) == 0 {
+			return existing, nil
+		}
+		if err == nil {
+			err = c.do(ctx, func(ctx context.Context) error { _, err := coll.Indexes().CreateMany(ctx, missing); return err })
+			if err == nil {
+				return existing, nil
+			}
+			// Made meanwhile by another process?
+			if _, still, lerr := c.missingIndexes(ctx, coll, models); lerr == nil && len(still) == 0 {
+				return existing, nil
+			}
+		}
+		if !fault.IsTransient(err) {
+			return existing, err
+		}
+		select {
+		case <-ctx.Done():
+			return existing, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// indexPatience bounds how long a start waits for its indexes.
+const indexPatience = 30 * time.Second
+
+// missingIndexes lists a collection's indexes, and which of models it lacks.
+func (c *Client) missingIndexes(ctx context.Context, coll *mongo.Collection, models []mongo.IndexModel) (existing map[string]bool, missing []mongo.IndexModel, err error) {
+	existing = map[string]bool{}
+	err = c.do(ctx, func(ctx context.Context) error {
+		specs, err := coll.Indexes().ListSpecifications(ctx)
 		if err != nil {
 			return err
 		}
-		clear(existing)
-		for _, spec := range names {
+		for _, spec := range specs {
 			existing[spec.Name] = true
 		}
-		var missing []mongo.IndexModel
-		for _, m := range models {
-			var opts options.IndexOptions
-			for _, set := range m.Options.List() {
-				_ = set(&opts)
-			}
-			if opts.Name == nil || !existing[*opts.Name] {
-				missing = append(missing, m)
-			}
-		}
-		if len(missing) == 0 {
-			return nil
-		}
-		_, err = coll.Indexes().CreateMany(ctx, missing)
-		return err
+		return nil
 	})
-	return existing, err
+	if err != nil {
+		return existing, nil, err
+	}
+	for _, m := range models {
+		var opts options.IndexOptions
+		for _, set := range m.Options.List() {
+			_ = set(&opts)
+		}
+		if opts.Name == nil || !existing[*opts.Name] {
+			missing = append(missing, m)
+		}
+	}
+	return existing, missing, nil
 }

@@ -123,3 +123,24 @@ func (s *Server) Kill() {
 		s.cmd = nil
 	}
 }
+
+// Forget deletes what a stopped server wrote to disk, so that it starts
+// again empty: a Redis restarted without persistence, or a failover to a
+// replica that had nothing.
+func (s *Server) Forget() {
+	s.t.Helper()
+	if s.cmd != nil {
+		s.t.Fatal("redistest: Forget needs a stopped server")
+	}
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "redis.log" {
+			if err := os.RemoveAll(filepath.Join(s.dir, e.Name())); err != nil {
+				s.t.Fatal(err)
+			}
+		}
+	}
+}
