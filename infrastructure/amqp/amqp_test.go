@@ -180,3 +180,60 @@ func TestTheBacklogCountsTheQueuesThereAreAndPassesOverTheOthers(t *testing.T) {
 		t.Fatalf("backlog %v: %v", backlog, err)
 	}
 }
+
+// Replicas on one queue never share its messages: one consumer is active,
+// and handles them all in the order they were published, while the others
+// stand by. Without single active consumer, RabbitMQ would deal them out
+// round robin and two of an aggregate's events would be handled at once.
+func TestOneConsumerOfAQueueIsActiveAndTakesEveryMessageInOrder(t *testing.T) {
+	t.Parallel()
+	url, prefix, topic, first := declared(t)
+	second := connect(t, url, prefix)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type delivery struct {
+		consumer int
+		id       string
+	}
+	deliveries := make(chan delivery, 100)
+	for i, bus := range []*amqp.Bus{first, second} {
+		sub, err := bus.Subscriber("group")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sub.Close() })
+		msgs, err := sub.Subscribe(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for m := range msgs {
+				deliveries <- delivery{i, m.UUID}
+				m.Ack()
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond) // both consumers registered
+	var published []string
+	for range 20 {
+		m := message.NewMessage(watermill.NewUUID(), []byte("{}"))
+		if err := first.Publisher().Publish(topic, m); err != nil {
+			t.Fatal(err)
+		}
+		published = append(published, m.UUID)
+	}
+	var got []delivery
+	for len(got) < len(published) {
+		select {
+		case d := <-deliveries:
+			got = append(got, d)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d messages delivered", len(got), len(published))
+		}
+	}
+	for i, d := range got {
+		if d.consumer != got[0].consumer || d.id != published[i] {
+			t.Fatalf("delivery %d went to consumer %d (the first to %d), message %s (want %s)", i, d.consumer, got[0].consumer, d.id, published[i])
+		}
+	}
+}
