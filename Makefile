@@ -28,9 +28,10 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/shop
 
 ## test: the whole suite with the race detector; then the tests that restart
-## the shared RabbitMQ, on their own and without it: watermill-amqp v3.0.2
-## swaps ConnectionWrapper.connected unguarded while it reconnects, which the
-## detector reports on every broker restart (a library race, not ours)
+## the shared RabbitMQ or cut the connection to it, and the fault suite, on
+## their own and without it: watermill-amqp v3.0.2 swaps
+## ConnectionWrapper.connected unguarded while it reconnects, which the
+## detector reports on every reconnect (a library race, not ours)
 test:
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -tags restart -run 'RestartOfRabbitMQ|Resumes' ./service/ ./infrastructure/amqp/
