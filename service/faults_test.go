@@ -524,13 +524,7 @@ func (f *faultRun) waitFinal(t *testing.T) (time.Duration, int) {
 // doubled counts, in the event stores, the decisions, reservations and
 // notifications recorded more than once.
 func (f *faultRun) doubled(t *testing.T) int {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c, err := mongo.Connect(options.Client().ApplyURI(f.rs.mongoURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Disconnect(ctx)
+	ctx, c := f.mongo(t)
 	count := map[string]int{}
 	for _, svc := range service.AllServices {
 		cur, err := c.Database(f.rs.run+"_"+svc).Collection("events").Find(ctx, bson.D{{Key: "type", Value: bson.D{{Key: "$in", Value: bson.A{
@@ -582,16 +576,23 @@ func field(doc bson.M, name string) string {
 
 // deadLetters counts the messages set aside.
 func (f *faultRun) deadLetters(t *testing.T) int64 {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c, err := mongo.Connect(options.Client().ApplyURI(f.rs.mongoURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Disconnect(ctx)
+	ctx, c := f.mongo(t)
 	n, err := c.Database(f.rs.run+"_operations").Collection("dead_letters").CountDocuments(ctx, bson.D{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// mongo connects to the run's FerretDB until the test ends.
+func (f *faultRun) mongo(t *testing.T) (context.Context, *mongo.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	c, err := mongo.Connect(options.Client().ApplyURI(f.rs.mongoURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
+	return ctx, c
 }
