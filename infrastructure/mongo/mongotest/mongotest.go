@@ -40,6 +40,17 @@ func URL(t testing.TB) string {
 	return url
 }
 
+// newFerretDBMu serialises ferretdb.New, which writes state shared by every
+// FerretDB of the process: a test's own server starting beside the
+// embedded one raced there.
+var newFerretDBMu sync.Mutex
+
+func newFerretDB(cfg *ferretdb.Config) (*ferretdb.FerretDB, error) {
+	newFerretDBMu.Lock()
+	defer newFerretDBMu.Unlock()
+	return ferretdb.New(cfg)
+}
+
 func start() {
 	if u := os.Getenv("MONGODB_TEST_URL"); u != "" {
 		url = u
@@ -61,7 +72,7 @@ func start() {
 		}
 		cfg.Handler, cfg.SQLiteURL = "sqlite", "file:"+dir+"/"
 	}
-	f, err := ferretdb.New(cfg)
+	f, err := newFerretDB(cfg)
 	if err != nil {
 		startErr = fmt.Errorf("embedded FerretDB: %w", err)
 		return
@@ -135,7 +146,7 @@ func (s *Server) URL() string { return fmt.Sprintf("mongodb://127.0.0.1:%d/", s.
 // Start starts the server and waits until it accepts connections.
 func (s *Server) Start() {
 	s.t.Helper()
-	f, err := ferretdb.New(&ferretdb.Config{
+	f, err := newFerretDB(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: fmt.Sprintf("127.0.0.1:%d", s.port)},
 		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError + 4})),
 		Handler:   "sqlite",
