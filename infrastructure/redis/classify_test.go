@@ -52,6 +52,12 @@ func TestTheClientsErrorsAreClassified(t *testing.T) {
 		call{"a missing key", func() error { return client.Get(ctx, "missing").Err() }, false},
 		call{"a command on the wrong type", func() error { return client.LPush(ctx, "s", "x").Err() }, false},
 		call{"an unknown command", func() error { return client.Do(ctx, "NOSUCHCOMMAND").Err() }, false},
+		call{"a consumer group that exists (BUSYGROUP, not BUSY)", func() error {
+			if err := client.XGroupCreateMkStream(ctx, "stream", "group", "0").Err(); err != nil {
+				return err
+			}
+			return client.XGroupCreateMkStream(ctx, "stream", "group", "0").Err()
+		}, false},
 		call{"a reply later than the caller waits", func() error {
 			if err := client.Do(ctx, "CLIENT", "PAUSE", "1000", "ALL").Err(); err != nil {
 				return err

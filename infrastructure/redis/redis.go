@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -74,12 +75,17 @@ func classify(err error) error {
 
 // cannotServe reports a server's answer that it cannot serve now: loading
 // its data, busy with a script, a replica that lost its primary or is read
-// only after a failover.
+// only after a failover. The error's first word is the code; a prefix would
+// also take BUSYGROUP for BUSY.
 func cannotServe(err error) bool {
-	for _, prefix := range []string{"LOADING", "BUSY", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN"} {
-		if goredis.HasErrorPrefix(err, prefix) {
-			return true
-		}
+	var redisErr goredis.Error
+	if !errors.As(err, &redisErr) {
+		return false
+	}
+	code, _, _ := strings.Cut(strings.TrimPrefix(redisErr.Error(), "ERR "), " ")
+	switch code {
+	case "LOADING", "BUSY", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN":
+		return true
 	}
 	return false
 }
