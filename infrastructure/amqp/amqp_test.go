@@ -51,12 +51,23 @@ func TestAMessageThatCannotBeReadIsHandedOnMarkedInsteadOfRequeuedForever(t *tes
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	ch, _ := conn.Channel()
-	// Written by something else than Watermill: no message id header, and a
-	// header that is not a string.
-	err = ch.PublishWithContext(context.Background(), topic, "", false, false, amqp091.Publishing{Body: []byte("hello"), Headers: amqp091.Table{"count": int32(7)}})
+	ch, err := conn.Channel()
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Confirmed before the next is published, on another connection: across
+	// connections RabbitMQ keeps no order otherwise.
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	// Written by something else than Watermill: no message id header, and a
+	// header that is not a string.
+	confirm, err := ch.PublishWithDeferredConfirmWithContext(context.Background(), topic, "", false, false, amqp091.Publishing{Body: []byte("hello"), Headers: amqp091.Table{"count": int32(7)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !confirm.Wait() {
+		t.Fatal("RabbitMQ refused the message")
 	}
 	good := message.NewMessage(watermill.NewUUID(), []byte("{}"))
 	good.Metadata.Set(cqrs.NameKey, "order.placed")
