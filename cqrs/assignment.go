@@ -175,7 +175,12 @@ func (a *Assignment) round(ctx context.Context) {
 		return
 	}
 	ttl := a.cfg.TTL
-	members, err := a.cfg.Leases.Join(ctx, a.cfg.Group, a.cfg.Member, ttl)
+	// Each call to the leases is bounded by a round's interval: a lease
+	// store that does not answer must not hold the round past the next.
+	call := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, ttl/3) }
+	joinCtx, cancel := call()
+	members, err := a.cfg.Leases.Join(joinCtx, a.cfg.Group, a.cfg.Member, ttl)
+	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
 			a.cfg.Logger.Warn("partition leases unreachable", "group", a.cfg.Group, "error", err)
@@ -194,7 +199,9 @@ func (a *Assignment) round(ctx context.Context) {
 	}
 	a.mu.Unlock()
 	for p, o := range held {
-		ok, err := a.cfg.Leases.Hold(ctx, a.key(p), a.cfg.Member, ttl)
+		holdCtx, cancel := call()
+		ok, err := a.cfg.Leases.Hold(holdCtx, a.key(p), a.cfg.Member, ttl)
+		cancel()
 		a.mu.Lock()
 		switch {
 		case err != nil:
@@ -227,7 +234,9 @@ func (a *Assignment) round(ctx context.Context) {
 		if !want[p] || have || ctx.Err() != nil {
 			continue
 		}
-		ok, err := a.cfg.Leases.Hold(ctx, a.key(p), a.cfg.Member, ttl)
+		holdCtx, cancel := call()
+		ok, err := a.cfg.Leases.Hold(holdCtx, a.key(p), a.cfg.Member, ttl)
+		cancel()
 		if err != nil || !ok {
 			// Held by its previous owner until it has stopped, or expiring.
 			continue
