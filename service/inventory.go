@@ -69,7 +69,7 @@ func newInventory(d serviceDeps) (*Service, error) {
 		Stock:    inventory.NewGetStockHandler(stock),
 	}
 
-	proc, err := p.newProcessors(cfg, p.processedMessages(cfg))
+	router, proc, err := p.newRouter(cfg, p.processedMessages(cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +89,7 @@ func newInventory(d serviceDeps) (*Service, error) {
 		Name:       Inventory,
 		Handler:    httpport.NewInventoryHandler(app, p.httpBase(cfg, Inventory, logger)),
 		Store:      store,
+		router:     router,
 		processors: proc,
 		relay:      relay,
 		rebuild:    rebuild,

@@ -31,9 +31,12 @@ type System struct {
 
 	relayStop context.CancelFunc
 	relays    sync.WaitGroup
-	// deadLettersEnded is closed when the dead letter router's Run returned.
-	deadLettersEnded chan struct{}
-	servers          []*http.Server
+	routers   sync.WaitGroup
+	// routerEnded hears of every router whose Run returned, with its error:
+	// before the shutdown, a router that ended leaves its handlers without
+	// messages, and the process must not go on as if it served.
+	routerEnded chan error
+	servers     []*http.Server
 }
 
 // New connects to the configured servers, creates what they lack (indexes,
@@ -114,33 +117,42 @@ func (s *System) Start(ctx context.Context) error {
 			run(relayCtx)
 		}()
 	}
-	if s.deadLetters != nil {
-		s.deadLettersEnded = make(chan struct{})
-		ended := s.platform.routerEnded
+	s.routerEnded = make(chan error, len(s.services)+1)
+	run := func(name string, router *message.Router) {
+		s.routers.Add(1)
 		go func() {
-			defer close(s.deadLettersEnded)
-			err := s.deadLetters.Run(context.WithoutCancel(ctx))
+			defer s.routers.Done()
+			err := router.Run(context.WithoutCancel(ctx))
 			if err != nil {
-				s.platform.Logger.Error("router stopped", "router", "dead letter archive", "error", err)
+				s.platform.Logger.Error("router stopped", "router", name, "error", err)
 			}
-			select {
-			case ended <- fmt.Errorf("the dead letter archive's router stopped: %w", cmp.Or(err, errors.New("without an error"))):
-			default:
-			}
+			s.routerEnded <- fmt.Errorf("the %s router stopped: %w", name, cmp.Or(err, errors.New("without an error")))
 		}()
-		// A router that cannot subscribe returns from Run without ever running.
+	}
+	// A router that cannot subscribe returns from Run without ever running.
+	waitRunning := func(router *message.Router) error {
 		select {
-		case <-s.deadLetters.Running():
-		case err := <-s.platform.routerEnded:
+		case <-router.Running():
+			return nil
+		case err := <-s.routerEnded:
 			return err
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
-	// Each service takes its share of the partitions, and consumes them
-	// before the relays run.
 	for _, svc := range s.services {
-		svc.assignment.Run(ctx)
+		run(svc.Name, svc.router)
+	}
+	if s.deadLetters != nil {
+		run("dead letter archive", s.deadLetters)
+		if err := waitRunning(s.deadLetters); err != nil {
+			return err
+		}
+	}
+	for _, svc := range s.services {
+		if err := waitRunning(svc.router); err != nil {
+			return err
+		}
 	}
 	for _, svc := range s.services {
 		s.relays.Add(1)
@@ -199,40 +211,35 @@ func (s *System) Shutdown(ctx context.Context) error {
 	}
 	cancel()
 
-	// The services stop consuming together, each partition's router within
-	// the shutdown timeout (their CloseTimeout), so that the step is bounded
-	// however many there are; then they give their partitions to the other
-	// replicas.
+	// The routers close together, each within the shutdown timeout (their
+	// CloseTimeout), so that the step is bounded however many there are.
 	closing := make(chan error, len(s.services)+1)
 	for _, svc := range s.services {
 		go func() {
-			if err := svc.assignment.Stop(ctx); err != nil {
-				closing <- fmt.Errorf("%s partitions: %w", svc.Name, err)
+			if err := svc.router.Close(); err != nil {
+				closing <- fmt.Errorf("%s router: %w", svc.Name, err)
 				return
 			}
 			closing <- nil
 		}()
 	}
-	stopping := len(s.services)
+	routers := len(s.services)
 	if s.deadLetters != nil {
-		stopping++
+		routers++
 		go func() {
-			err := s.deadLetters.Close()
-			if s.deadLettersEnded != nil {
-				<-s.deadLettersEnded
-			}
-			if err != nil {
+			if err := s.deadLetters.Close(); err != nil {
 				closing <- fmt.Errorf("dead letter archive: %w", err)
 				return
 			}
 			closing <- nil
 		}()
 	}
-	for range stopping {
+	for range routers {
 		if err := <-closing; err != nil {
 			errs = append(errs, err)
 		}
 	}
+	s.routers.Wait()
 
 	drainCtx, cancel := step()
 	for _, svc := range s.services {
@@ -266,7 +273,7 @@ func (s *System) Run(ctx context.Context, ready func(addrs map[string]string)) e
 	}
 	select {
 	case <-ctx.Done():
-	case err := <-s.platform.routerEnded:
+	case err := <-s.routerEnded:
 		// Exiting lets the orchestrator start the process again.
 		s.platform.Logger.Error("shutting down: a router stopped", "error", err)
 		return errors.Join(err, s.Shutdown(ctx))
