@@ -1,10 +1,14 @@
 package cqrs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -22,8 +26,11 @@ type EventHandler interface {
 // one group compete for messages; every group gets every message.
 type SubscriberFactory func(consumerGroup string) (message.Subscriber, error)
 
-// Processors registers event handlers on a router, once per partition: each
-// partition of a handler is a consumer group of its own, reading one topic.
+// Processors registers event handlers, once per partition: each partition
+// of a handler is a consumer group of its own, reading one topic. The
+// handlers of one partition run on a router of their own, started and
+// stopped as the partition comes to this replica and leaves it
+// (Assignment).
 //
 // A message is handed to its handler by the event name it carries, looked up
 // once. Watermill's cqrs.EventGroupProcessor does the same job by making two
@@ -31,14 +38,23 @@ type SubscriberFactory func(consumerGroup string) (message.Subscriber, error)
 // every message, to compare names: a tenth of what the embedded system
 // allocated.
 type Processors struct {
-	router      *message.Router
+	newRouter   func() (*message.Router, error)
 	topics      Topics
 	marshaler   Marshaler
 	subscribers SubscriberFactory
+	takeOver    func(ctx context.Context, consumerGroup, topic string) error
 	known       *KnownNames
 	dedup       *Deduplicator
+	ended       func(partition int, err error)
 
+	handlers []string
 	bindings []Binding
+	routes   [][]route // per partition
+}
+
+type route struct {
+	group, topic string
+	handle       message.NoPublishHandlerFunc
 }
 
 // Binding is a consumer group and the topic it reads.
@@ -49,22 +65,40 @@ type Binding struct {
 // Bindings lists what the registered handlers read.
 func (p *Processors) Bindings() []Binding { return p.bindings }
 
+// Handlers lists the names of the registered handlers.
+func (p *Processors) Handlers() []string { return p.handlers }
+
 // ProcessorsConfig holds what Processors needs.
 type ProcessorsConfig struct {
-	Router      *message.Router
+	// NewRouter builds the router of one partition (NewRouter with the
+	// service's settings).
+	NewRouter   func() (*message.Router, error)
 	Topics      Topics
 	Marshaler   Marshaler
 	Subscribers SubscriberFactory
-	Known       *KnownNames
-	Dedup       *Deduplicator
+	// TakeOver, when set, is called for each consumer group of a partition
+	// before this replica subscribes it: where the bus leaves the messages
+	// a previous owner held with it (Redis Streams), they are taken first.
+	TakeOver func(ctx context.Context, consumerGroup, topic string) error
+	Known    *KnownNames
+	Dedup    *Deduplicator
+	// Ended hears of a partition's router that stopped by itself.
+	Ended func(partition int, err error)
 }
 
-// NewProcessors builds the processors on cfg.Router.
+// NewProcessors builds the processors.
 func NewProcessors(cfg ProcessorsConfig) (*Processors, error) {
-	if cfg.Router == nil || cfg.Subscribers == nil || cfg.Known == nil || cfg.Dedup == nil || cfg.Marshaler.Registry == nil {
-		return nil, errors.New("processors: router, subscribers, known names, deduplicator and registry are required")
+	if cfg.NewRouter == nil || cfg.Subscribers == nil || cfg.Known == nil || cfg.Dedup == nil || cfg.Marshaler.Registry == nil || cfg.Ended == nil {
+		return nil, errors.New("processors: router, subscribers, known names, deduplicator, registry and ended are required")
 	}
-	return &Processors{router: cfg.Router, topics: cfg.Topics, marshaler: cfg.Marshaler, subscribers: cfg.Subscribers, known: cfg.Known, dedup: cfg.Dedup}, nil
+	if err := cfg.Topics.Validate(); err != nil {
+		return nil, fmt.Errorf("processors: %w", err)
+	}
+	return &Processors{
+		newRouter: cfg.NewRouter, topics: cfg.Topics, marshaler: cfg.Marshaler, subscribers: cfg.Subscribers,
+		takeOver: cfg.TakeOver, known: cfg.Known, dedup: cfg.Dedup, ended: cfg.Ended,
+		routes: make([][]route, cfg.Topics.Partitions),
+	}, nil
 }
 
 // EventHandlerOptions says how an event handler is registered.
@@ -81,6 +115,9 @@ func (p *Processors) AddEventHandler(name, aggregateType string, eventTypes []st
 	if len(eventTypes) == 0 {
 		return fmt.Errorf("event handler %s handles no events", name)
 	}
+	if slices.Contains(p.handlers, name) {
+		return fmt.Errorf("event handler %s is registered twice", name)
+	}
 	handles := make(map[string]bool, len(eventTypes))
 	for _, t := range eventTypes {
 		owner, ok := p.marshaler.Registry.AggregateType(t)
@@ -90,21 +127,67 @@ func (p *Processors) AddEventHandler(name, aggregateType string, eventTypes []st
 		handles[t] = true
 		p.known.Add(t)
 	}
+	p.handlers = append(p.handlers, name)
 	for partition := range p.topics.Partitions {
 		group := PartitionName(name, partition)
 		topic := p.topics.Events(aggregateType, partition)
-		sub, err := p.subscribers(group)
-		if err != nil {
-			return fmt.Errorf("event handler %s: %w", name, err)
-		}
 		p.bindings = append(p.bindings, Binding{ConsumerGroup: group, Topic: topic})
 		if opts.Deduplicate {
 			p.dedup.Guard(group, name)
 		}
 		p.known.Interested(group, handles)
-		p.router.AddConsumerHandler(group, topic, sub, p.dispatch(handles, h))
+		p.routes[partition] = append(p.routes[partition], route{group: group, topic: topic, handle: p.dispatch(handles, h)})
 	}
 	return nil
+}
+
+// StartPartition runs every handler of one partition on a router of its
+// own, and returns once they consume. Stopping closes the router: it stops
+// taking messages, lets the handlers in flight finish and their messages be
+// acknowledged, and returns then.
+func (p *Processors) StartPartition(ctx context.Context, partition int) (stop func() error, err error) {
+	if partition < 0 || partition >= len(p.routes) {
+		return nil, fmt.Errorf("no partition %d", partition)
+	}
+	router, err := p.newRouter()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range p.routes[partition] {
+		if p.takeOver != nil {
+			if err := p.takeOver(ctx, r.group, r.topic); err != nil {
+				return nil, fmt.Errorf("take over %s: %w", r.group, err)
+			}
+		}
+		sub, err := p.subscribers(r.group)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.group, err)
+		}
+		router.AddConsumerHandler(r.group, r.topic, sub, r.handle)
+	}
+	var stopping atomic.Bool
+	done := make(chan error, 1)
+	go func() {
+		err := router.Run(context.WithoutCancel(ctx))
+		if isClosed(router.Running()) && !stopping.Load() {
+			p.ended(partition, cmp.Or(err, errors.New("without an error")))
+		}
+		done <- err
+	}()
+	select {
+	case <-router.Running():
+	case err := <-done:
+		return nil, fmt.Errorf("partition %d: %w", partition, cmp.Or(err, errors.New("the router stopped at once")))
+	}
+	var once sync.Once
+	var stopErr error
+	return func() error {
+		once.Do(func() {
+			stopping.Store(true)
+			stopErr = errors.Join(router.Close(), <-done)
+		})
+		return stopErr
+	}, nil
 }
 
 // dispatch decodes a message of a type h handles into its record and hands
@@ -134,4 +217,13 @@ func (p *Processors) dispatch(handles map[string]bool, h EventHandler) message.N
 // PartitionName names the consumer group of one partition of a handler.
 func PartitionName(name string, partition int) string {
 	return name + ".p" + strconv.Itoa(partition)
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }

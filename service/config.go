@@ -48,6 +48,10 @@ type Config struct {
 
 	Router cqrs.RouterConfig
 	Topics cqrs.Topics
+	// PartitionLeaseTTL is how long a replica that stopped renewing keeps
+	// its partitions (PARTITION_LEASE_TTL): the time a dead replica's
+	// partitions wait before the survivors take them.
+	PartitionLeaseTTL time.Duration
 
 	// IdempotencyTTL is how long an HTTP Idempotency-Key is remembered.
 	IdempotencyTTL time.Duration
@@ -103,6 +107,7 @@ func DefaultConfig() Config {
 			EarlyPatience:    10 * time.Minute,
 		},
 		Topics:                  cqrs.Topics{Partitions: 16},
+		PartitionLeaseTTL:       6 * time.Second,
 		IdempotencyTTL:          24 * time.Hour,
 		DedupTTL:                24 * time.Hour,
 		DedupMemoryMax:          1_000_000,
@@ -163,6 +168,7 @@ func ConfigFromEnv(lookup func(string) (string, bool), hostname string) (Config,
 	c.Router.ThrottlePerSecond = e.integer("THROTTLE_PER_SECOND", 0, 0, 1_000_000)
 	c.Topics.Partitions = e.integer("PARTITIONS", c.Topics.Partitions, 1, 256)
 	c.Topics.Prefix = e.str("TOPIC_PREFIX", "")
+	c.PartitionLeaseTTL = e.millis("PARTITION_LEASE_TTL", c.PartitionLeaseTTL)
 	c.IdempotencyTTL = e.seconds("IDEMPOTENCY_TTL", c.IdempotencyTTL)
 	c.DedupTTL = e.seconds("DEDUP_TTL", c.DedupTTL)
 	c.DedupMemoryMax = e.integer("DEDUP_MEMORY_MAX", c.DedupMemoryMax, 1, 100_000_000)
@@ -221,6 +227,9 @@ func (c Config) Validate() error {
 	}
 	if e := c.Topics.Validate(); e != nil {
 		err = errors.Join(err, e)
+	}
+	if c.PartitionLeaseTTL < time.Second {
+		err = errors.Join(err, errors.New("PARTITION_LEASE_TTL must be at least 1000 (ms)"))
 	}
 	if c.IdempotencyTTL <= 0 || c.DedupTTL <= 0 || c.RelaySweepInterval <= 0 || c.RelaySweepAge <= 0 || c.ShutdownTimeout <= 0 {
 		err = errors.Join(err, errors.New("IDEMPOTENCY_TTL, DEDUP_TTL, RELAY_SWEEP_INTERVAL, RELAY_SWEEP_AGE and SHUTDOWN_TIMEOUT must be positive"))

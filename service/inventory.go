@@ -69,7 +69,7 @@ func newInventory(d serviceDeps) (*Service, error) {
 		Stock:    inventory.NewGetStockHandler(stock),
 	}
 
-	router, proc, err := p.newRouter(cfg, p.processedMessages(cfg))
+	proc, err := p.newProcessors(cfg, p.processedMessages(cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +89,6 @@ func newInventory(d serviceDeps) (*Service, error) {
 		Name:       Inventory,
 		Handler:    httpport.NewInventoryHandler(app, p.httpBase(cfg, Inventory, logger)),
 		Store:      store,
-		router:     router,
 		processors: proc,
 		relay:      relay,
 		rebuild:    rebuild,

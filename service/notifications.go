@@ -36,7 +36,7 @@ func newNotifications(d serviceDeps) (*Service, error) {
 	}
 	app.Queries = notifications.Queries{Notifications: notifications.NewListNotificationsHandler(repo, p.notificationArchive())}
 
-	router, proc, err := p.newRouter(cfg, p.processedMessages(cfg))
+	proc, err := p.newProcessors(cfg, p.processedMessages(cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +48,6 @@ func newNotifications(d serviceDeps) (*Service, error) {
 		Name:       Notifications,
 		Handler:    httpport.NewNotificationsHandler(app, p.httpBase(cfg, Notifications, logger)),
 		Store:      store,
-		router:     router,
 		processors: proc,
 		relay:      relay,
 	}, nil

@@ -54,7 +54,7 @@ func newOrders(d serviceDeps) (*Service, error) {
 		OrderHistory: orders.NewGetOrderHistoryHandler(store),
 	}
 
-	router, proc, err := p.newRouter(cfg, p.processedMessages(cfg))
+	proc, err := p.newProcessors(cfg, p.processedMessages(cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +77,6 @@ func newOrders(d serviceDeps) (*Service, error) {
 		Handler:    newHandler(httpport.Admin{}),
 		withAdmin:  newHandler,
 		Store:      store,
-		router:     router,
 		processors: proc,
 		relay:      relay,
 		rebuild:    rebuild,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"github.com/google/uuid"
 
 	"shop/app/eventstore"
 	"shop/cqrs"
@@ -45,6 +46,15 @@ type Platform struct {
 	Redis *redis.Client
 	// SenderBreaker guards the notification sender.
 	SenderBreaker *breaker.Breaker
+	// Leases spread each service's partitions over its replicas: in Redis
+	// when it is configured, else in memory (one process).
+	Leases cqrs.Leases
+	// member names this process among the replicas of its services.
+	member string
+	// routerEnded hears of every router whose Run returned on its own, with
+	// its error: its handlers are left without messages, and the process
+	// must not go on as if it served.
+	routerEnded chan error
 
 	closers []func() error
 }
@@ -61,8 +71,14 @@ type Bus struct {
 	// Requeue, when set, is what handlers publish into the topics they read
 	// with (cqrs.RouterConfig.Requeue).
 	Requeue message.Publisher
-	Check   func(context.Context) error
-	Close   func() error
+	// takeOver, when set, is done for each consumer group of a partition
+	// that comes to this replica, before it subscribes (cqrs.ProcessorsConfig).
+	takeOver func(ctx context.Context, consumerGroup, topic string) error
+	// exclusive says the broker itself lets one consumer at a time take a
+	// queue's messages (cqrs.AssignmentConfig.KeepWhenUnreachable).
+	exclusive bool
+	Check     func(context.Context) error
+	Close     func() error
 	// run is work the bus does while the system runs (trimming streams,
 	// keeping held entries from being claimed).
 	run func(ctx context.Context)
@@ -97,6 +113,9 @@ func newPlatform(cfg Config, logger *slog.Logger) (_ *Platform, err error) {
 		IDs:           system.IDs{},
 		Metrics:       metrics.New(),
 		SenderBreaker: breaker.New("notifier", cfg.Breaker, breakerLogger(logger)),
+		Leases:        cqrs.NewMemoryLeases(),
+		member:        memberName(cfg),
+		routerEnded:   make(chan error, 64),
 	}
 	p.Metrics.Breaker(p.SenderBreaker.Name(), p.SenderBreaker.State)
 	defer func() {
@@ -117,6 +136,9 @@ func newPlatform(cfg Config, logger *slog.Logger) (_ *Platform, err error) {
 		}
 		p.closers = append(p.closers, p.Redis.Close)
 		p.Metrics.Breaker(p.Redis.Breaker().Name(), p.Redis.Breaker().State)
+		if cfg.Bus != BusGoChannel { // one process: nothing to share
+			p.Leases = redis.NewLeases(p.Redis)
+		}
 	}
 	switch cfg.Bus {
 	case BusAMQP:
@@ -278,7 +300,8 @@ func newAMQPBus(cfg Config, logger *slog.Logger) (Bus, error) {
 			}
 			return nil
 		},
-		Close: b.Close,
+		Close:     b.Close,
+		exclusive: true,
 		backlog: func(ctx context.Context) (map[string]float64, error) {
 			var queues []string
 			for _, binding := range Topology(cfg.Topics) {
@@ -304,6 +327,7 @@ func newStreamsBus(cfg Config, logger *slog.Logger, readFailed func(consumerGrou
 		Publisher:   s.Publisher(),
 		Subscribers: s.Subscriber,
 		Declare:     s.Declare,
+		takeOver:    s.TakeOver,
 		Check:       s.Ping,
 		Close:       s.Close,
 		run: func(ctx context.Context) {
@@ -319,8 +343,9 @@ func newStreamsBus(cfg Config, logger *slog.Logger, readFailed func(consumerGrou
 	}, nil
 }
 
-// newRouter builds one service's router and processors on the platform's bus.
-func (p *Platform) newRouter(cfg Config, dedup cqrs.ProcessedMessages) (*message.Router, *cqrs.Processors, error) {
+// newProcessors builds one service's processors on the platform's bus,
+// with the router every partition of it runs on.
+func (p *Platform) newProcessors(cfg Config, dedup cqrs.ProcessedMessages) (*cqrs.Processors, error) {
 	// Every event type of the system is known, also those this router's
 	// handlers ignore: an event of another type on a topic they read is
 	// acknowledged, not poisoned.
@@ -330,18 +355,61 @@ func (p *Platform) newRouter(cfg Config, dedup cqrs.ProcessedMessages) (*message
 	routerCfg.Metrics = p.Metrics.Registry
 	routerCfg.CloseTimeout = cfg.ShutdownTimeout
 	routerCfg.Requeue = p.Bus.Requeue
-	router, err := cqrs.NewRouter(routerCfg, p.Bus.Publisher, p.Topics, known, deduplicator, p.Logger)
-	if err != nil {
-		return nil, nil, fmt.Errorf("router: %w", err)
+	if _, err := cqrs.NewRouter(routerCfg, p.Bus.Publisher, p.Topics, known, deduplicator, p.Logger); err != nil {
+		return nil, fmt.Errorf("router: %w", err)
 	}
 	processors, err := cqrs.NewProcessors(cqrs.ProcessorsConfig{
-		Router: router, Topics: p.Topics, Marshaler: p.Marshaler, Subscribers: p.Bus.Subscribers,
+		NewRouter: func() (*message.Router, error) {
+			return cqrs.NewRouter(routerCfg, p.Bus.Publisher, p.Topics, known, deduplicator, p.Logger)
+		},
+		Topics: p.Topics, Marshaler: p.Marshaler, Subscribers: p.Bus.Subscribers, TakeOver: p.Bus.takeOver,
 		Known: known, Dedup: deduplicator,
+		Ended: func(partition int, err error) {
+			select {
+			case p.routerEnded <- fmt.Errorf("the router of partition %d stopped: %w", partition, err):
+			default: // the process is told already
+			}
+		},
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("processors: %w", err)
+		return nil, fmt.Errorf("processors: %w", err)
 	}
-	return router, processors, nil
+	return processors, nil
+}
+
+// newAssignment shares the partitions of a service's handlers with the
+// service's other replicas.
+func (p *Platform) newAssignment(cfg Config, service string, processors *cqrs.Processors) (*cqrs.Assignment, error) {
+	a, err := cqrs.NewAssignment(cqrs.AssignmentConfig{
+		Group:               p.Topics.Prefix + service,
+		Member:              p.member,
+		Partitions:          p.Topics.Partitions,
+		Leases:              p.Leases,
+		TTL:                 cfg.PartitionLeaseTTL,
+		KeepWhenUnreachable: p.Bus.exclusive,
+		Start:               processors.StartPartition,
+		Moved: func(_ int, owned bool, reason string) {
+			p.Metrics.PartitionMoved(service, owned, reason)
+		},
+		Logger: p.Logger.With("service", service),
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.Metrics.PartitionsOwned(processors.Handlers(), func() int { return len(a.Owned()) })
+	return a, nil
+}
+
+// memberName names this process among its services' replicas: the host
+// name (or REDIS_CONSUMER_NAME) where one is set, with the process id and a
+// random tail, since replicas may share a host and a restarted process is a
+// new member.
+func memberName(cfg Config) string {
+	name := cfg.Streams.Consumer
+	if name == "" {
+		name = "process"
+	}
+	return fmt.Sprintf("%s-%d-%s", name, os.Getpid(), uuid.NewString()[:8])
 }
 
 // newRelay builds the relay of one service's event store.

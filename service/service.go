@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-
 	"shop/app/eventstore"
 	"shop/app/notifications"
 	"shop/app/operations"
@@ -25,8 +23,10 @@ type Service struct {
 	// Store is the service's event store.
 	Store eventstore.Store
 
-	router     *message.Router
 	processors *cqrs.Processors
+	// assignment runs the partitions of the processors that this replica
+	// consumes.
+	assignment *cqrs.Assignment
 	relay      *cqrs.Relay
 	onStart    func(context.Context) error
 	// rebuild rebuilds the service's read model; zero for a service that
@@ -59,6 +59,17 @@ func (a Adapters) store(service string, s eventstore.Store) eventstore.Store {
 }
 
 func newService(name string, deps serviceDeps) (*Service, error) {
+	svc, err := buildService(name, deps)
+	if err != nil {
+		return nil, err
+	}
+	if svc.assignment, err = deps.platform.newAssignment(deps.cfg, svc.Name, svc.processors); err != nil {
+		return nil, err
+	}
+	return svc, nil
+}
+
+func buildService(name string, deps serviceDeps) (*Service, error) {
 	switch name {
 	case Orders:
 		return newOrders(deps)

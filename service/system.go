@@ -31,12 +31,9 @@ type System struct {
 
 	relayStop context.CancelFunc
 	relays    sync.WaitGroup
-	routers   sync.WaitGroup
-	// routerEnded hears of every router whose Run returned, with its error:
-	// before the shutdown, a router that ended leaves its handlers without
-	// messages, and the process must not go on as if it served.
-	routerEnded chan error
-	servers     []*http.Server
+	// deadLettersEnded is closed when the dead letter router's Run returned.
+	deadLettersEnded chan struct{}
+	servers          []*http.Server
 }
 
 // New connects to the configured servers, creates what they lack (indexes,
@@ -117,42 +114,33 @@ func (s *System) Start(ctx context.Context) error {
 			run(relayCtx)
 		}()
 	}
-	s.routerEnded = make(chan error, len(s.services)+1)
-	run := func(name string, router *message.Router) {
-		s.routers.Add(1)
+	if s.deadLetters != nil {
+		s.deadLettersEnded = make(chan struct{})
+		ended := s.platform.routerEnded
 		go func() {
-			defer s.routers.Done()
-			err := router.Run(context.WithoutCancel(ctx))
+			defer close(s.deadLettersEnded)
+			err := s.deadLetters.Run(context.WithoutCancel(ctx))
 			if err != nil {
-				s.platform.Logger.Error("router stopped", "router", name, "error", err)
+				s.platform.Logger.Error("router stopped", "router", "dead letter archive", "error", err)
 			}
-			s.routerEnded <- fmt.Errorf("the %s router stopped: %w", name, cmp.Or(err, errors.New("without an error")))
+			select {
+			case ended <- fmt.Errorf("the dead letter archive's router stopped: %w", cmp.Or(err, errors.New("without an error"))):
+			default:
+			}
 		}()
-	}
-	// A router that cannot subscribe returns from Run without ever running.
-	waitRunning := func(router *message.Router) error {
+		// A router that cannot subscribe returns from Run without ever running.
 		select {
-		case <-router.Running():
-			return nil
-		case err := <-s.routerEnded:
+		case <-s.deadLetters.Running():
+		case err := <-s.platform.routerEnded:
 			return err
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+	// Each service takes its share of the partitions, and consumes them
+	// before the relays run.
 	for _, svc := range s.services {
-		run(svc.Name, svc.router)
-	}
-	if s.deadLetters != nil {
-		run("dead letter archive", s.deadLetters)
-		if err := waitRunning(s.deadLetters); err != nil {
-			return err
-		}
-	}
-	for _, svc := range s.services {
-		if err := waitRunning(svc.router); err != nil {
-			return err
-		}
+		svc.assignment.Run(ctx)
 	}
 	for _, svc := range s.services {
 		s.relays.Add(1)
@@ -211,35 +199,40 @@ func (s *System) Shutdown(ctx context.Context) error {
 	}
 	cancel()
 
-	// The routers close together, each within the shutdown timeout (their
-	// CloseTimeout), so that the step is bounded however many there are.
+	// The services stop consuming together, each partition's router within
+	// the shutdown timeout (their CloseTimeout), so that the step is bounded
+	// however many there are; then they give their partitions to the other
+	// replicas.
 	closing := make(chan error, len(s.services)+1)
 	for _, svc := range s.services {
 		go func() {
-			if err := svc.router.Close(); err != nil {
-				closing <- fmt.Errorf("%s router: %w", svc.Name, err)
+			if err := svc.assignment.Stop(ctx); err != nil {
+				closing <- fmt.Errorf("%s partitions: %w", svc.Name, err)
 				return
 			}
 			closing <- nil
 		}()
 	}
-	routers := len(s.services)
+	stopping := len(s.services)
 	if s.deadLetters != nil {
-		routers++
+		stopping++
 		go func() {
-			if err := s.deadLetters.Close(); err != nil {
+			err := s.deadLetters.Close()
+			if s.deadLettersEnded != nil {
+				<-s.deadLettersEnded
+			}
+			if err != nil {
 				closing <- fmt.Errorf("dead letter archive: %w", err)
 				return
 			}
 			closing <- nil
 		}()
 	}
-	for range routers {
+	for range stopping {
 		if err := <-closing; err != nil {
 			errs = append(errs, err)
 		}
 	}
-	s.routers.Wait()
 
 	drainCtx, cancel := step()
 	for _, svc := range s.services {
@@ -273,7 +266,7 @@ func (s *System) Run(ctx context.Context, ready func(addrs map[string]string)) e
 	}
 	select {
 	case <-ctx.Done():
-	case err := <-s.routerEnded:
+	case err := <-s.platform.routerEnded:
 		// Exiting lets the orchestrator start the process again.
 		s.platform.Logger.Error("shutting down: a router stopped", "error", err)
 		return errors.Join(err, s.Shutdown(ctx))

@@ -43,6 +43,7 @@ type Metrics struct {
 	mongoCommands   *prometheus.CounterVec
 	busPublished    *prometheus.CounterVec
 	busReadErrors   *prometheus.CounterVec
+	partitionMoves  *prometheus.CounterVec
 }
 
 // New registers every metric, with the Go runtime's and the process's.
@@ -81,6 +82,8 @@ func New() *Metrics {
 			Help: "Messages this process published to the bus, by topic (without its partition)."}, []string{"topic"})).(*prometheus.CounterVec),
 		busReadErrors: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "bus_read_errors_total",
 			Help: "Failed reads of the bus by consumer group, and whether the group was missing and was created again (recreated true)."}, []string{"consumer_group", "recreated"})).(*prometheus.CounterVec),
+		partitionMoves: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "partition_moves_total",
+			Help: "Partitions this replica took (direction in) or let go (out), by service and reason: acquired, rebalanced, stopping, lost, expired."}, []string{"service", "direction", "reason"})).(*prometheus.CounterVec),
 	}
 }
 
@@ -199,6 +202,26 @@ func (m *Metrics) Pending(service string, pending func() int) {
 		Namespace: Namespace, Name: "relay_pending_events", Help: "Events appended and not yet published, by service.",
 		ConstLabels: prometheus.Labels{"service": service},
 	}, func() float64 { return float64(pending()) }))
+}
+
+// PartitionsOwned reports how many partitions of each of a service's
+// handlers this replica consumes.
+func (m *Metrics) PartitionsOwned(handlers []string, owned func() int) {
+	for _, h := range handlers {
+		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "partitions_owned", Help: "Partitions of a handler this replica consumes.",
+			ConstLabels: prometheus.Labels{"handler": h},
+		}, func() float64 { return float64(owned()) }))
+	}
+}
+
+// PartitionMoved counts a partition this replica took or let go.
+func (m *Metrics) PartitionMoved(service string, owned bool, reason string) {
+	direction := "out"
+	if owned {
+		direction = "in"
+	}
+	m.partitionMoves.WithLabelValues(service, direction, reason).Inc()
 }
 
 // Breaker reports a circuit breaker's state: 0 closed, 1 half-open, 2 open.

@@ -246,15 +246,20 @@ func (s *Streams) KeepHeld(ctx context.Context) {
 	}
 }
 
-// claimOwnScript claims again, to the same consumer, a page of the entries
-// pending with it, and sets their idle time (ARGV[6], ms); JUSTID leaves
-// their delivery count alone. With ARGV[5] > 0 only entries less idle than
-// that are taken. It runs as one script so that an entry another consumer
-// claimed between the listing and the claim is not taken back.
-var claimOwnScript = goredis.NewScript(`
-local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], '+', tonumber(ARGV[4]), ARGV[2])
-local below = tonumber(ARGV[5])
-local args = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0}
+// claimPendingScript claims, to the consumer ARGV[3], a page of the entries
+// pending with the consumer ARGV[2] (with any consumer when it is empty), and
+// sets their idle time (ARGV[7], ms); JUSTID leaves their delivery count
+// alone. With ARGV[6] > 0 only entries less idle than that are taken. It runs
+// as one script so that an entry another consumer claimed between the
+// listing and the claim is not taken back.
+var claimPendingScript = goredis.NewScript(`
+local list = {'XPENDING', KEYS[1], ARGV[1], ARGV[4], '+', tonumber(ARGV[5])}
+if ARGV[2] ~= '' then
+	list[#list + 1] = ARGV[2]
+end
+local pending = redis.call(unpack(list))
+local below = tonumber(ARGV[6])
+local args = {'XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0}
 for _, p in ipairs(pending) do
 	if below == 0 or tonumber(p[3]) < below then
 		args[#args + 1] = p[1]
@@ -263,7 +268,7 @@ end
 local claimed = #args - 5
 if claimed > 0 then
 	args[#args + 1] = 'IDLE'
-	args[#args + 1] = ARGV[6]
+	args[#args + 1] = ARGV[7]
 	args[#args + 1] = 'JUSTID'
 	redis.call(unpack(args))
 end
@@ -274,14 +279,20 @@ end
 return {claimed, #pending, last}
 `)
 
-// claimOwn runs claimOwnScript over every page of the consumer's pending
-// entries on a group and returns how many it claimed.
+// claimOwn claims again, to this consumer, the entries pending with it on a
+// group, and returns how many it claimed.
 func (s *Streams) claimOwn(ctx context.Context, topic, group string, below, idle time.Duration) (int, error) {
+	return s.claim(ctx, topic, group, s.cfg.Consumer, below, idle)
+}
+
+// claim runs claimPendingScript over every page of the entries pending with from
+// (with anyone when empty) and returns how many it claimed for this consumer.
+func (s *Streams) claim(ctx context.Context, topic, group, from string, below, idle time.Duration) (int, error) {
 	const page = 500
 	claimed := 0
 	start := "-"
 	for {
-		res, err := claimOwnScript.Run(ctx, s.writer, []string{topic}, group, s.cfg.Consumer, start, page, below.Milliseconds(), idle.Milliseconds()).Slice()
+		res, err := claimPendingScript.Run(ctx, s.writer, []string{topic}, group, from, s.cfg.Consumer, start, page, below.Milliseconds(), idle.Milliseconds()).Slice()
 		if err != nil {
 			return claimed, err
 		}
@@ -294,6 +305,24 @@ func (s *Streams) claimOwn(ctx context.Context, topic, group string, below, idle
 		}
 		start = "(" + last
 	}
+}
+
+// TakeOver takes, for this consumer, every entry pending on a group with any
+// consumer, as this replica takes the group's partition: what the previous
+// owner was handed and did not acknowledge (it died, or its last
+// acknowledgements were cut off as it closed). Marked idle, they are taken
+// by the subscriber's first claim, before it reads anything new, so that the
+// partition goes on where it stopped; the subscriber would claim them only
+// after ClaimIdle, and meanwhile read newer entries out of order.
+func (s *Streams) TakeOver(ctx context.Context, consumerGroup, topic string) error {
+	n, err := s.claim(ctx, topic, consumerGroup, "", 0, s.cfg.ClaimIdle)
+	if err != nil {
+		return fmt.Errorf("take over %s on %s: %w", consumerGroup, topic, err)
+	}
+	if n > 0 {
+		s.logger.Info("entries the previous owner held are taken over", watermill.LogFields{"consumer_group": consumerGroup, "topic": topic, "entries": n})
+	}
+	return nil
 }
 
 // refreshHeld resets the idle time of the entries held on every declared
