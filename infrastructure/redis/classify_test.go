@@ -83,6 +83,12 @@ func TestTheClientsErrorsAreClassified(t *testing.T) {
 	unreachable := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
 	defer unreachable.Close()
 	check(call{"a call to a port nothing listens on", func() error { return unreachable.Get(ctx, "s").Err() }, true})
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	// go-redis also hands out the error of a dial that another caller
+	// started and abandoned: not the server's answer, so transient (the
+	// breaker tells a caller's own ended context apart before it counts).
+	check(call{"a context error rather than a reply", func() error { return unreachable.Get(cancelled, "s").Err() }, true})
 	client.Close()
 	check(call{"a call on a closed client", func() error { return client.Get(ctx, "s").Err() }, true})
 }

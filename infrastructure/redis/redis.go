@@ -6,8 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
 	"time"
 
@@ -58,19 +56,22 @@ func (c *Client) do(ctx context.Context, call func(ctx context.Context) error) e
 	return c.breaker.Do(ctx, func(ctx context.Context) error { return classify(call(ctx)) })
 }
 
-// classify marks the failures of an unreachable server, and the answers of
-// one that cannot serve for now, as transient.
+// classify marks every failure that is not the server's answer as
+// transient: an unreachable server, and also whatever the client's pool
+// hands back instead of a reply (its own timeouts and exhaustion, or the
+// error of a dial another caller started and gave up). Only a reply, or the
+// answer of a server that cannot serve for now, is told apart. A breaker
+// counts a non-transient error as the server answering, so one of the pool's
+// errors taken for an answer would close it while the server is down.
 func classify(err error) error {
 	if err == nil || errors.Is(err, goredis.Nil) {
 		return err
 	}
-	var netErr net.Error
-	if errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, goredis.ErrClosed) || errors.Is(err, goredis.ErrPoolTimeout) ||
-		cannotServe(err) {
-		return fault.Unavailable("redis", err)
+	var reply goredis.Error
+	if errors.As(err, &reply) && !cannotServe(err) {
+		return err
 	}
-	return err
+	return fault.Unavailable("redis", err)
 }
 
 // cannotServe reports a server's answer that it cannot serve now: loading
