@@ -44,7 +44,7 @@ test:
 ## prints a table of what the clients saw. FAULTS_RUN picks faults by name,
 ## FAULTS_SHOP another build of the shop binary
 test-faults:
-	$(GO) test -count=1 -tags faults -run TheSystemComesThroughFaults -timeout 15m -v ./service/
+	$(GO) test -count=1 -tags faults -run 'TheSystemComesThroughFaults|ReplicasShareThePartitions' -timeout 18m -v ./service/
 
 ## test-short: the suite without the race detector, faster
 test-short:

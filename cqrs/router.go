@@ -116,6 +116,8 @@ func (c RouterConfig) Validate() error {
 //     message only after its handler succeeded.
 //   - the cause middleware gives the handler's context the message's
 //     correlation and causation, which records appended by the handler carry.
+//   - logHandled logs, at debug level, each message its handler handled,
+//     with the aggregate and version and when the handling started.
 //   - Recoverer turns a panic into an error that Retry sees.
 func NewRouter(cfg RouterConfig, poison message.Publisher, topics Topics, known *KnownNames, dedup *Deduplicator, logger *slog.Logger) (*message.Router, error) {
 	cfg.setDefaults()
@@ -163,7 +165,7 @@ func NewRouter(cfg RouterConfig, poison message.Publisher, topics Topics, known 
 			return middleware.NewThrottle(int64(cfg.ThrottlePerSecond), time.Second).Middleware(h)
 		})
 	}
-	router.AddMiddleware(known.Middleware, dedup.Middleware, withCause, middleware.Recoverer)
+	router.AddMiddleware(known.Middleware, dedup.Middleware, withCause, logHandled(logger), middleware.Recoverer)
 	return router, nil
 }
 
@@ -378,5 +380,27 @@ func withCause(h message.HandlerFunc) message.HandlerFunc {
 			slog.String("handler", message.HandlerNameFromCtx(msg.Context())), slog.Int("attempt", attempt))
 		msg.SetContext(ctx)
 		return h(msg)
+	}
+}
+
+// logHandled logs each message a handler handled, at debug level: with the
+// aggregate's id and version and the start of the handling, it shows which
+// replica handled which of an aggregate's events, in what order and whether
+// two handlings ever overlapped.
+func logHandled(logger *slog.Logger) message.HandlerMiddleware {
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			ctx := msg.Context()
+			if !logger.Enabled(ctx, slog.LevelDebug) {
+				return h(msg)
+			}
+			started := time.Now()
+			out, err := h(msg)
+			if err == nil {
+				logger.DebugContext(ctx, "message handled", "aggregate_id", msg.Metadata.Get(AggregateIDKey),
+					"aggregate_version", msg.Metadata.Get(AggregateVersionKey), "started", started)
+			}
+			return out, err
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"shop/cqrs"
 	"shop/infrastructure/amqp/amqptest"
 	"shop/ports/loadgen"
 	"shop/service"
@@ -90,12 +91,14 @@ func benchmarkOrders(b *testing.B, bus string) {
 		products = append(products, id)
 	}
 	p := sys.Platform()
-	sub, err := p.Bus.Subscribers("loadgen")
-	if err != nil {
-		b.Fatal(err)
+	subscriber := func(partition int) (message.Subscriber, error) {
+		sub, err := p.Bus.Subscribers(cqrs.PartitionName("loadgen", partition))
+		if err == nil {
+			b.Cleanup(func() { _ = sub.Close() })
+		}
+		return sub, err
 	}
-	defer sub.Close()
-	completions, err := loadgen.Tap(ctx, sub, p.Topics, p.Marshaler)
+	completions, err := loadgen.Tap(ctx, subscriber, p.Topics, p.Marshaler)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -591,3 +591,10 @@ func (f *faultRun) mongo(t *testing.T) (context.Context, *mongo.Client) {
 	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
 	return ctx, c
 }
+
+// serve starts a service as startService did before, and waits until it
+// answers.
+func (rs *realSystem) serve(name string) {
+	rs.launch(name)
+	rs.waitServing(name)
+}

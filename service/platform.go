@@ -51,6 +51,8 @@ type Platform struct {
 	Leases cqrs.Leases
 	// member names this process among the replicas of its services.
 	member string
+	// assignments share each service's partitions with its other replicas.
+	assignments sync.Map // service name → *cqrs.Assignment
 	// routerEnded hears of every router whose Run returned on its own, with
 	// its error: its handlers are left without messages, and the process
 	// must not go on as if it served.
@@ -397,6 +399,7 @@ func (p *Platform) newAssignment(cfg Config, service string, processors *cqrs.Pr
 		return nil, err
 	}
 	p.Metrics.PartitionsOwned(processors.Handlers(), func() int { return len(a.Owned()) })
+	p.assignments.Store(service, a)
 	return a, nil
 }
 
@@ -471,5 +474,17 @@ func (p *Platform) health(cfg Config) *httpport.Health {
 	if p.Redis != nil {
 		breakers = append(breakers, p.Redis.Breaker())
 	}
-	return httpport.NewHealth(breakers, p.Bus.readFailures, deps...)
+	h := httpport.NewHealth(breakers, p.Bus.readFailures, deps...)
+	h.Partitions = p.partitionsOwned
+	return h
+}
+
+// partitionsOwned lists the partitions each service of the process consumes.
+func (p *Platform) partitionsOwned() map[string][]int {
+	owned := map[string][]int{}
+	p.assignments.Range(func(service, a any) bool {
+		owned[service.(string)] = append([]int{}, a.(*cqrs.Assignment).Owned()...)
+		return true
+	})
+	return owned
 }

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -270,6 +271,16 @@ func benchmarkRealServers(b *testing.B, bus, shopPath string) {
 // given, with databases, topics and keys of the run's own, removed when tb
 // ends; partitions 0 keeps the services' default.
 func startRealSystem(tb testing.TB, kind, bus, shopBin, ferretBin, amqpURL, redisURL string, partitions int) (*realSystem, cqrs.Topics) {
+	rs, topics, env := newRealSystem(tb, kind, bus, shopBin, ferretBin, amqpURL, redisURL, partitions)
+	for _, name := range service.AllServices {
+		rs.startService(name, env)
+	}
+	return rs, topics
+}
+
+// newRealSystem starts FerretDB, and returns the services' environment,
+// for a run whose services are started by the caller.
+func newRealSystem(tb testing.TB, kind, bus, shopBin, ferretBin, amqpURL, redisURL string, partitions int) (*realSystem, cqrs.Topics, map[string]string) {
 	rs := &realSystem{
 		tb: tb, run: kind + strings.ReplaceAll(uuid.NewString()[:8], "-", ""), bus: bus,
 		procs: map[string]*exec.Cmd{}, urls: map[string]string{},
@@ -301,10 +312,8 @@ func startRealSystem(tb testing.TB, kind, bus, shopBin, ferretBin, amqpURL, redi
 	if partitions > 0 {
 		env["PARTITIONS"] = strconv.Itoa(partitions)
 	}
-	for _, name := range service.AllServices {
-		rs.startService(shopBin, name, env)
-	}
-	return rs, topics
+	rs.bin = shopBin
+	return rs, topics, env
 }
 
 // progress prints how an open loop goes, every second in which an order
@@ -396,24 +405,33 @@ func (rs *realSystem) serveFerretDB() {
 	})
 }
 
-func (rs *realSystem) startService(bin, name string, env map[string]string) {
+func (rs *realSystem) startService(name string, env map[string]string) {
+	rs.launchService(name, env)
+	rs.waitServing(name)
+}
+
+// launchService starts a service's process without waiting for it. A name
+// such as "inventory#2" is a further replica of the service before the #.
+func (rs *realSystem) launchService(name string, env map[string]string) {
 	port := freePort(rs.tb)
 	e := maps.Clone(env)
 	e["PORT"] = strconv.Itoa(port)
-	e["REDIS_CONSUMER_NAME"] = name
-	rs.bin = bin
+	e["REDIS_CONSUMER_NAME"] = strings.ReplaceAll(name, "#", "-")
 	if rs.envs == nil {
 		rs.envs = map[string]map[string]string{}
 	}
 	rs.envs[name] = e
 	rs.urls[name] = fmt.Sprintf("http://127.0.0.1:%d", port)
-	rs.serve(name)
+	rs.launch(name)
 }
 
-// serve starts a service as startService did before, and waits until it
-// answers.
-func (rs *realSystem) serve(name string) {
-	rs.procs[name] = rs.start(name, rs.bin, []string{"serve", "--services", name}, rs.envs[name])
+func (rs *realSystem) launch(name string) {
+	svc, _, _ := strings.Cut(name, "#")
+	rs.procs[name] = rs.start(name, rs.bin, []string{"serve", "--services", svc}, rs.envs[name])
+}
+
+// waitServing waits until a service started answers its health check.
+func (rs *realSystem) waitServing(name string) {
 	rs.waitFor(name, func() bool {
 		resp, err := rs.client.Get(rs.urls[name] + "/health")
 		if err != nil {
@@ -502,20 +520,22 @@ func (rs *realSystem) tap(ctx context.Context, bus, amqpURL, redisURL string, to
 	}
 	rs.tb.Cleanup(func() { _ = b.Close() })
 	for p := range topics.Partitions {
-		if err := b.Declare(ctx, "loadgen", topics.Events(notification.AggregateType, p)); err != nil {
+		if err := b.Declare(ctx, cqrs.PartitionName("loadgen", p), topics.Events(notification.AggregateType, p)); err != nil {
 			rs.tb.Fatal(err)
 		}
 	}
-	sub, err := b.Subscribers("loadgen")
-	if err != nil {
-		rs.tb.Fatal(err)
+	subscriber := func(partition int) (message.Subscriber, error) {
+		sub, err := b.Subscribers(cqrs.PartitionName("loadgen", partition))
+		if err == nil {
+			rs.tb.Cleanup(func() { _ = sub.Close() })
+		}
+		return sub, err
 	}
-	rs.tb.Cleanup(func() { _ = sub.Close() })
 	registry, err := service.NewRegistry()
 	if err != nil {
 		rs.tb.Fatal(err)
 	}
-	completions, err := loadgen.Tap(ctx, sub, topics, cqrs.Marshaler{Registry: registry})
+	completions, err := loadgen.Tap(ctx, subscriber, topics, cqrs.Marshaler{Registry: registry})
 	if err != nil {
 		rs.tb.Fatal(err)
 	}
@@ -739,7 +759,9 @@ func (rs *realSystem) cleanUp(bus, amqpURL, redisURL string, topics cqrs.Topics)
 			queues = append(queues, topics.Prefix+b.ConsumerGroup)
 			exchanges = append(exchanges, b.Topic)
 		}
-		queues = append(queues, topics.Prefix+"loadgen")
+		for p := range topics.Partitions {
+			queues = append(queues, topics.Prefix+cqrs.PartitionName("loadgen", p))
+		}
 		amqptest.DeleteQueues(rs.tb, amqpURL, queues, append(exchanges, topics.Poison()))
 	case service.BusRedis:
 		opts, err := goredis.ParseURL(redisURL)

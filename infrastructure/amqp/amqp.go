@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -144,10 +145,55 @@ func classify(err error) error {
 	return err
 }
 
-// Subscriber consumes a consumer group's queue, bound to the exchange of each
+// Subscriber consumes a consumer group's queue, bound to the exchange of the
 // topic it subscribes to.
+//
+// The queue is named after the consumer group alone, so a subscriber takes
+// one topic: a second topic would bind the same queue to both exchanges and
+// mix their messages in one stream. Subscribing another topic is refused
+// (ErrSecondTopic); each consumer group of the topology has one topic.
 func (b *Bus) Subscriber(consumerGroup string) (message.Subscriber, error) {
-	return wamqp.NewSubscriberWithConnection(b.config(consumerGroup), b.logger, b.subConn)
+	sub, err := wamqp.NewSubscriberWithConnection(b.config(consumerGroup), b.logger, b.subConn)
+	if err != nil {
+		return nil, err
+	}
+	return &oneTopicSubscriber{Subscriber: sub, group: consumerGroup}, nil
+}
+
+// ErrSecondTopic is the refusal to subscribe a consumer group's queue to a
+// second topic.
+var ErrSecondTopic = errors.New("rabbitmq: a consumer group's queue takes one topic")
+
+type oneTopicSubscriber struct {
+	*wamqp.Subscriber
+	group string
+
+	mu    sync.Mutex
+	topic string
+}
+
+func (s *oneTopicSubscriber) claim(topic string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.topic != "" && s.topic != topic {
+		return fmt.Errorf("%w: %s already takes %s, not also %s", ErrSecondTopic, s.group, s.topic, topic)
+	}
+	s.topic = topic
+	return nil
+}
+
+func (s *oneTopicSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	if err := s.claim(topic); err != nil {
+		return nil, err
+	}
+	return s.Subscriber.Subscribe(ctx, topic)
+}
+
+func (s *oneTopicSubscriber) SubscribeInitialize(topic string) error {
+	if err := s.claim(topic); err != nil {
+		return err
+	}
+	return s.Subscriber.SubscribeInitialize(topic)
 }
 
 // Declare creates a consumer group's queue and binds it to a topic's
@@ -159,7 +205,7 @@ func (b *Bus) Declare(consumerGroup, topic string) error {
 		return err
 	}
 	defer sub.Close()
-	return sub.(*wamqp.Subscriber).SubscribeInitialize(topic)
+	return sub.(*oneTopicSubscriber).SubscribeInitialize(topic)
 }
 
 // Connected reports whether both connections are up.

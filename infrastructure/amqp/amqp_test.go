@@ -2,6 +2,7 @@ package amqp_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -246,5 +247,41 @@ func TestOneConsumerOfAQueueIsActiveAndTakesEveryMessageInOrder(t *testing.T) {
 		if d.consumer != got[0].consumer || d.id != published[i] {
 			t.Fatalf("delivery %d went to consumer %d (the first to %d), message %s (want %s)", i, d.consumer, got[0].consumer, d.id, published[i])
 		}
+	}
+}
+
+// A consumer group's queue is named after the group, so one subscriber
+// taking a second topic would mix two topics' messages in one queue: it is
+// refused, and the first topic's subscription goes on.
+func TestASubscriberRefusesASecondTopic(t *testing.T) {
+	t.Parallel()
+	_, prefix, topic, bus := declared(t)
+	other := prefix + "events.stock.0"
+	sub, err := bus.Subscriber("group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	msgs, err := sub.Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sub.Subscribe(ctx, other); !errors.Is(err, amqp.ErrSecondTopic) {
+		t.Fatalf("second topic: %v, want %v", err, amqp.ErrSecondTopic)
+	}
+	m := message.NewMessage(watermill.NewUUID(), []byte("{}"))
+	if err := bus.Publisher().Publish(topic, m); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-msgs:
+		got.Ack()
+		if got.UUID != m.UUID {
+			t.Fatalf("got %s, want %s", got.UUID, m.UUID)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first topic's message did not arrive")
 	}
 }

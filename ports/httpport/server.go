@@ -177,6 +177,9 @@ type Health struct {
 	deps     []Dependency
 	breakers []Breaker
 	readers  ReadFailures
+	// Partitions, when set, lists the partitions this replica consumes, by
+	// service.
+	Partitions func() map[string][]int
 }
 
 // ReadFailures lists the consumer groups that cannot read the bus now, with
@@ -196,6 +199,9 @@ type healthBody struct {
 	CircuitBreakers map[string]string `json:"circuitBreakers,omitempty"`
 	// Consumers names the consumer groups that cannot read the bus.
 	Consumers map[string]string `json:"consumers,omitempty"`
+	// Partitions lists, by service, the partitions whose events this
+	// replica handles; the other replicas handle the rest.
+	Partitions map[string][]int `json:"partitions,omitempty"`
 }
 
 func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -238,6 +244,9 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, b := range h.breakers {
 			body.CircuitBreakers[b.Name()] = b.State()
 		}
+	}
+	if h.Partitions != nil {
+		body.Partitions = h.Partitions()
 	}
 	writeJSON(w, status, body)
 }

@@ -384,12 +384,18 @@ func place(ctx context.Context, client *http.Client, url, body string) (string, 
 }
 
 // Tap watches the notifications' events on the bus and reports each order
-// whose confirmation or rejection was recorded as sent. sub must be a
-// subscriber of its own consumer group, so that it sees every event.
-func Tap(ctx context.Context, sub message.Subscriber, topics cqrs.Topics, marshaler cqrs.Marshaler) (<-chan Completion, error) {
+// whose confirmation or rejection was recorded as sent. subscriber(p) gives
+// the subscriber of partition p's topic, of a consumer group of its own (so
+// that it sees every event) and one per partition, as a consumer group takes
+// one topic on RabbitMQ.
+func Tap(ctx context.Context, subscriber func(partition int) (message.Subscriber, error), topics cqrs.Topics, marshaler cqrs.Marshaler) (<-chan Completion, error) {
 	out := make(chan Completion, 4096)
 	sentName := (&notification.Sent{}).EventName()
 	for p := range topics.Partitions {
+		sub, err := subscriber(p)
+		if err != nil {
+			return nil, err
+		}
 		msgs, err := sub.Subscribe(ctx, topics.Events(notification.AggregateType, p))
 		if err != nil {
 			return nil, err
