@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,11 @@ func TestKubernetesManifestsDecodeStrictly(t *testing.T) {
 	deployments := map[string]*appsv1.Deployment{}
 	services := map[string]bool{}
 	hpas := map[string]string{}
+	// A partition is consumed by one replica at a time: replicas beyond
+	// the partition count would stand idle.
+	maxReplicas := map[string]int32{}
+	partitions := 0
+	var err error
 	for _, f := range files {
 		if filepath.Base(f) == "kustomization.yaml" {
 			continue
@@ -84,6 +90,13 @@ func TestKubernetesManifestsDecodeStrictly(t *testing.T) {
 				services[o.Name] = true
 			case *autoscalingv2.HorizontalPodAutoscaler:
 				hpas[o.Name] = o.Spec.ScaleTargetRef.Name
+				maxReplicas[o.Name] = o.Spec.MaxReplicas
+			case *corev1.ConfigMap:
+				if v, ok := o.Data["PARTITIONS"]; ok {
+					if partitions, err = strconv.Atoi(v); err != nil {
+						t.Fatalf("%s: PARTITIONS %q: %v", f, v, err)
+					}
+				}
 			}
 		}
 	}
@@ -98,6 +111,9 @@ func TestKubernetesManifestsDecodeStrictly(t *testing.T) {
 				if d.Spec.Template.Labels[k] != v {
 					t.Errorf("%s: the selector does not select the pods", name)
 				}
+			}
+			if partitions == 0 || int(maxReplicas[name]) > partitions {
+				t.Errorf("%s: at most %d replicas, more than the %d partitions that can be active", name, maxReplicas[name], partitions)
 			}
 			c := d.Spec.Template.Spec.Containers[0]
 			if c.LivenessProbe == nil || c.ReadinessProbe == nil || c.Resources.Requests.Cpu().IsZero() || c.Resources.Limits.Memory().IsZero() {

@@ -32,6 +32,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"shop/cqrs"
 	"shop/infrastructure/amqp/amqptest"
 	"shop/infrastructure/redis/redistest"
 	"shop/service"
@@ -597,4 +598,15 @@ func (f *faultRun) mongo(t *testing.T) (context.Context, *mongo.Client) {
 func (rs *realSystem) serve(name string) {
 	rs.launch(name)
 	rs.waitServing(name)
+}
+
+// startRealSystem starts FerretDB and the three services on the brokers
+// given, with databases, topics and keys of the run's own, removed when tb
+// ends; partitions 0 keeps the services' default.
+func startRealSystem(tb testing.TB, kind, bus, shopBin, ferretBin, amqpURL, redisURL string, partitions int) (*realSystem, cqrs.Topics) {
+	rs, topics, env := newRealSystem(tb, kind, bus, shopBin, ferretBin, amqpURL, redisURL, partitions)
+	for _, name := range service.AllServices {
+		rs.startService(name, env)
+	}
+	return rs, topics
 }

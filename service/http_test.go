@@ -244,6 +244,16 @@ func TestHealth(t *testing.T) {
 			if _, ok := r.body["uptime"].(float64); !ok {
 				t.Fatalf("%s: uptime %v", svc, r.body["uptime"])
 			}
+			// The only replica of its service consumes every partition.
+			partitions := service.DefaultConfig().Topics.Partitions
+			if be.bus != service.BusGoChannel {
+				partitions = 2
+			}
+			byService, _ := r.body["partitions"].(map[string]any)
+			owned, _ := byService[svc].([]any)
+			if len(owned) != partitions {
+				t.Fatalf("%s: partitions %s, want all %d", svc, r.raw, partitions)
+			}
 		}
 	})
 }

@@ -53,7 +53,8 @@ import (
 // it ran at.
 //
 // BENCH_BUSES picks the brokers (amqp,redis), BENCH_PARTITIONS the services'
-// PARTITIONS. BENCH_SHOPS runs several builds
+// PARTITIONS, BENCH_REPLICAS how many processes of each service run (their
+// metrics summed). BENCH_SHOPS runs several builds
 // of the shop binary side by side, name=path pairs (old=/tmp/old/shop,new=);
 // an empty path builds the working tree's. Run it with `make bench-real`.
 func BenchmarkRealServers(b *testing.B) {
@@ -180,7 +181,12 @@ func benchmarkRealServers(b *testing.B, bus, shopPath string) {
 		amqpURL = amqptest.URL(b)
 	}
 	partitions := envInt(b, "BENCH_PARTITIONS", 0)
-	rs, topics := startRealSystem(b, "bench", bus, shopBin, ferretBin, amqpURL, redisURL, partitions)
+	rs, topics, env := newRealSystem(b, "bench", bus, shopBin, ferretBin, amqpURL, redisURL, partitions)
+	for _, svc := range service.AllServices {
+		for i := range max(envInt(b, "BENCH_REPLICAS", 1), 1) {
+			rs.startService(replicaName(svc, i), env)
+		}
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -267,15 +273,13 @@ func benchmarkRealServers(b *testing.B, bus, shopPath string) {
 	}
 }
 
-// startRealSystem starts FerretDB and the three services on the brokers
-// given, with databases, topics and keys of the run's own, removed when tb
-// ends; partitions 0 keeps the services' default.
-func startRealSystem(tb testing.TB, kind, bus, shopBin, ferretBin, amqpURL, redisURL string, partitions int) (*realSystem, cqrs.Topics) {
-	rs, topics, env := newRealSystem(tb, kind, bus, shopBin, ferretBin, amqpURL, redisURL, partitions)
-	for _, name := range service.AllServices {
-		rs.startService(name, env)
+// replicaName names the i-th process of a service: the first by the
+// service's name, so that it answers at the service's own address.
+func replicaName(svc string, i int) string {
+	if i == 0 {
+		return svc
 	}
-	return rs, topics
+	return fmt.Sprintf("%s#%d", svc, i+1)
 }
 
 // newRealSystem starts FerretDB, and returns the services' environment,
@@ -660,14 +664,21 @@ func (rs *realSystem) check(res loadgen.Result, products []string, reservedBefor
 	}
 }
 
+// scrape reads every service's metrics, summed over its replicas.
 func (rs *realSystem) scrape() map[string]loadgen.Series {
 	out := map[string]loadgen.Series{}
-	for _, name := range service.AllServices {
-		s, err := loadgen.Scrape(context.Background(), rs.client, rs.urls[name]+"/metrics")
+	for name, url := range rs.urls {
+		s, err := loadgen.Scrape(context.Background(), rs.client, url+"/metrics")
 		if err != nil {
 			rs.tb.Fatal(err)
 		}
-		out[name] = s
+		svc, _, _ := strings.Cut(name, "#")
+		if out[svc] == nil {
+			out[svc] = loadgen.Series{}
+		}
+		for k, v := range s {
+			out[svc][k] += v
+		}
 	}
 	return out
 }

@@ -160,13 +160,6 @@ func replicasShare(t *testing.T, bus, shopBin, ferretBin string) {
 	checkOrderKept(t, rs, inventory)
 }
 
-func replicaName(svc string, i int) string {
-	if i == 0 {
-		return svc // the first answers at the service's own address
-	}
-	return fmt.Sprintf("%s#%d", svc, i+1)
-}
-
 // handling is one "message handled" log line.
 type handling struct {
 	replica   string
