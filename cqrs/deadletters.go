@@ -13,6 +13,7 @@ import (
 
 	"shop/app/fault"
 	"shop/app/operations"
+	"shop/cqrs/metadata"
 )
 
 // ReplaysKey counts how often an operator published a message again.
@@ -63,11 +64,11 @@ func DeadLetterFromMessage(msg *message.Message) operations.DeadLetter {
 		Handler:   md.Get(middleware.PoisonedHandlerKey),
 		Topic:     md.Get(middleware.PoisonedTopicKey),
 		Reason:    md.Get(middleware.ReasonForPoisonedKey),
-		EventType: md.Get(NameKey),
+		EventType: md.Get(metadata.NameKey),
 		Payload:   append([]byte(nil), msg.Payload...),
 	}
-	d.AggregateID = md.Get(AggregateIDKey)
-	d.AggregateVersion, _ = strconv.Atoi(md.Get(AggregateVersionKey))
+	d.AggregateID = md.Get(metadata.AggregateIDKey)
+	d.AggregateVersion, _ = strconv.Atoi(md.Get(metadata.AggregateVersionKey))
 	d.Replays, _ = strconv.Atoi(md.Get(ReplaysKey))
 	// A replay is a new chance: an early message waits its full patience
 	// again. Its address stays, so that only its handler takes it.

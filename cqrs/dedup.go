@@ -9,6 +9,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"shop/app/fault"
+	"shop/cqrs/metadata"
 )
 
 // ProcessedMessages remembers which messages a handler has handled.
@@ -118,10 +119,10 @@ func (k *KnownNames) Interested(routerHandler string, types map[string]bool) {
 // could not be read goes on, to be poisoned.
 func (k *KnownNames) SkipIgnored(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
-		name := msg.Metadata.Get(NameKey)
+		name := msg.Metadata.Get(metadata.NameKey)
 		k.mu.RLock()
 		types, registered := k.interests[message.HandlerNameFromCtx(msg.Context())]
-		ignored := registered && k.names[name] && !types[name] && msg.Metadata.Get(UndecodableKey) == ""
+		ignored := registered && k.names[name] && !types[name] && msg.Metadata.Get(metadata.UndecodableKey) == ""
 		k.mu.RUnlock()
 		if ignored {
 			return nil, nil
@@ -142,10 +143,10 @@ func (k *KnownNames) Add(names ...string) {
 // Middleware is the router middleware.
 func (k *KnownNames) Middleware(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
-		if reason := msg.Metadata.Get(UndecodableKey); reason != "" {
+		if reason := msg.Metadata.Get(metadata.UndecodableKey); reason != "" {
 			return nil, fault.Malformed(fmt.Errorf("message %s could not be read: %s", msg.UUID, reason))
 		}
-		name := msg.Metadata.Get(NameKey)
+		name := msg.Metadata.Get(metadata.NameKey)
 		k.mu.RLock()
 		known := k.names[name]
 		k.mu.RUnlock()

@@ -10,22 +10,8 @@ import (
 
 	"shop/app/eventstore"
 	"shop/app/fault"
+	"shop/cqrs/metadata"
 	"shop/domain/es"
-)
-
-// Metadata keys every message carries. NameKey is Watermill's own.
-const (
-	NameKey             = "name"
-	SchemaVersionKey    = "schema_version"
-	AggregateTypeKey    = "aggregate_type"
-	AggregateIDKey      = "aggregate_id"
-	AggregateVersionKey = "aggregate_version"
-	OccurredAtKey       = "occurred_at"
-	CorrelationIDKey    = "correlation_id"
-	CausationIDKey      = "causation_id"
-	// UndecodableKey is set by a transport on a message it could not read,
-	// with the reason; the router poisons such a message.
-	UndecodableKey = "undecodable"
 )
 
 // Marshaler turns stored event records into Watermill messages and back. An
@@ -60,14 +46,14 @@ func (m Marshaler) marshalRecord(r eventstore.Record) (*message.Message, error) 
 	}
 	msg := message.NewMessage(r.EventID, payload)
 	msg.Metadata = message.Metadata{
-		NameKey:             r.Type,
-		SchemaVersionKey:    strconv.Itoa(version),
-		AggregateTypeKey:    r.AggregateType,
-		AggregateIDKey:      r.AggregateID,
-		AggregateVersionKey: strconv.Itoa(r.Version),
-		OccurredAtKey:       r.OccurredAt.UTC().Format(time.RFC3339Nano),
-		CorrelationIDKey:    r.CorrelationID,
-		CausationIDKey:      r.CausationID,
+		metadata.NameKey:             r.Type,
+		metadata.SchemaVersionKey:    strconv.Itoa(version),
+		metadata.AggregateTypeKey:    r.AggregateType,
+		metadata.AggregateIDKey:      r.AggregateID,
+		metadata.AggregateVersionKey: strconv.Itoa(r.Version),
+		metadata.OccurredAtKey:       r.OccurredAt.UTC().Format(time.RFC3339Nano),
+		metadata.CorrelationIDKey:    r.CorrelationID,
+		metadata.CausationIDKey:      r.CausationID,
 	}
 	return msg, nil
 }
@@ -79,9 +65,9 @@ func (m Marshaler) Unmarshal(msg *message.Message, v any) error {
 	if !ok {
 		return fmt.Errorf("cannot unmarshal into %T: not an event", v)
 	}
-	version, err := strconv.Atoi(msg.Metadata.Get(SchemaVersionKey))
+	version, err := strconv.Atoi(msg.Metadata.Get(metadata.SchemaVersionKey))
 	if err != nil {
-		return fault.Malformed(fmt.Errorf("message %s: schema version %q", msg.UUID, msg.Metadata.Get(SchemaVersionKey)))
+		return fault.Malformed(fmt.Errorf("message %s: schema version %q", msg.UUID, msg.Metadata.Get(metadata.SchemaVersionKey)))
 	}
 	return m.Registry.DecodeInto(e, version, msg.Payload)
 }
@@ -100,7 +86,7 @@ func (m Marshaler) Name(v any) string {
 
 // NameFromMessage is the wire name a message carries.
 func (Marshaler) NameFromMessage(msg *message.Message) string {
-	return msg.Metadata.Get(NameKey)
+	return msg.Metadata.Get(metadata.NameKey)
 }
 
 // RecordFromMessage rebuilds the envelope of an event message around its
@@ -108,16 +94,16 @@ func (Marshaler) NameFromMessage(msg *message.Message) string {
 func RecordFromMessage(msg *message.Message, e es.Event) (eventstore.Record, error) {
 	var problems []error
 	md := msg.Metadata
-	version, err := strconv.Atoi(md.Get(AggregateVersionKey))
+	version, err := strconv.Atoi(md.Get(metadata.AggregateVersionKey))
 	if err != nil || version < 1 {
-		problems = append(problems, fmt.Errorf("aggregate version %q", md.Get(AggregateVersionKey)))
+		problems = append(problems, fmt.Errorf("aggregate version %q", md.Get(metadata.AggregateVersionKey)))
 	}
-	schema, _ := strconv.Atoi(md.Get(SchemaVersionKey))
-	occurred, err := time.Parse(time.RFC3339Nano, md.Get(OccurredAtKey))
+	schema, _ := strconv.Atoi(md.Get(metadata.SchemaVersionKey))
+	occurred, err := time.Parse(time.RFC3339Nano, md.Get(metadata.OccurredAtKey))
 	if err != nil {
-		problems = append(problems, fmt.Errorf("occurred at %q", md.Get(OccurredAtKey)))
+		problems = append(problems, fmt.Errorf("occurred at %q", md.Get(metadata.OccurredAtKey)))
 	}
-	if md.Get(AggregateIDKey) == "" || md.Get(AggregateTypeKey) == "" {
+	if md.Get(metadata.AggregateIDKey) == "" || md.Get(metadata.AggregateTypeKey) == "" {
 		problems = append(problems, errors.New("aggregate type or id missing"))
 	}
 	if len(problems) > 0 {
@@ -125,14 +111,14 @@ func RecordFromMessage(msg *message.Message, e es.Event) (eventstore.Record, err
 	}
 	return eventstore.Record{
 		EventID:       msg.UUID,
-		AggregateType: md.Get(AggregateTypeKey),
-		AggregateID:   md.Get(AggregateIDKey),
+		AggregateType: md.Get(metadata.AggregateTypeKey),
+		AggregateID:   md.Get(metadata.AggregateIDKey),
 		Version:       version,
-		Type:          md.Get(NameKey),
+		Type:          md.Get(metadata.NameKey),
 		SchemaVersion: schema,
 		Event:         e,
-		CorrelationID: md.Get(CorrelationIDKey),
-		CausationID:   md.Get(CausationIDKey),
+		CorrelationID: md.Get(metadata.CorrelationIDKey),
+		CausationID:   md.Get(metadata.CausationIDKey),
 		OccurredAt:    occurred,
 	}, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"shop/app/eventstore"
 	"shop/app/fault"
+	"shop/cqrs/metadata"
 )
 
 // EventHandler is what policies and projections implement: they get the
@@ -195,7 +196,7 @@ func (p *Processors) StartPartition(ctx context.Context, partition int) (stop fu
 // nobody knows were refused by KnownNames before).
 func (p *Processors) dispatch(handles map[string]bool, h EventHandler) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
-		name := msg.Metadata.Get(NameKey)
+		name := msg.Metadata.Get(metadata.NameKey)
 		if !handles[name] {
 			return nil
 		}

@@ -16,6 +16,7 @@ import (
 
 	"shop/app/eventstore"
 	"shop/app/fault"
+	"shop/cqrs/metadata"
 	"shop/infrastructure/logging"
 )
 
@@ -397,8 +398,8 @@ func logHandled(logger *slog.Logger) message.HandlerMiddleware {
 			started := time.Now()
 			out, err := h(msg)
 			if err == nil {
-				logger.DebugContext(ctx, "message handled", "aggregate_id", msg.Metadata.Get(AggregateIDKey),
-					"aggregate_version", msg.Metadata.Get(AggregateVersionKey), "started", started)
+				logger.DebugContext(ctx, "message handled", "aggregate_id", msg.Metadata.Get(metadata.AggregateIDKey),
+					"aggregate_version", msg.Metadata.Get(metadata.AggregateVersionKey), "started", started)
 			}
 			return out, err
 		}

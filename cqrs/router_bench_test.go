@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
 	"shop/cqrs"
+	"shop/cqrs/metadata"
 	"shop/infrastructure/memory"
 )
 
@@ -41,7 +42,7 @@ func BenchmarkRouterPerMessage(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				msg := message.NewMessage(watermill.NewUUID(), []byte("{}"))
-				msg.Metadata.Set(cqrs.NameKey, "bench.msg")
+				msg.Metadata.Set(metadata.NameKey, "bench.msg")
 				if err := pubsub.Publish("bench", msg); err != nil {
 					b.Fatal(err)
 				}

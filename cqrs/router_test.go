@@ -19,6 +19,7 @@ import (
 	"shop/app/fault"
 	"shop/app/readmodel"
 	"shop/cqrs"
+	"shop/cqrs/metadata"
 	"shop/infrastructure/logging"
 	"shop/infrastructure/memory"
 )
@@ -72,7 +73,7 @@ func fastRetries(maxRetries int) cqrs.RouterConfig {
 
 func (h *harness) publish(uuid string) *message.Message {
 	msg := message.NewMessage(uuid, []byte("{}"))
-	msg.Metadata.Set(cqrs.NameKey, "test.msg")
+	msg.Metadata.Set(metadata.NameKey, "test.msg")
 	if err := h.pubsub.Publish(testTopic, msg); err != nil {
 		h.t.Fatal(err)
 	}
@@ -239,7 +240,7 @@ func TestMessagesOfUnknownTypeArePoisonedUnhandled(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, fastRetries(3), nil, func(*message.Message, int32) error { return nil })
 	msg := message.NewMessage(watermill.NewUUID(), []byte("{}"))
-	msg.Metadata.Set(cqrs.NameKey, "nobody.knows")
+	msg.Metadata.Set(metadata.NameKey, "nobody.knows")
 	if err := h.pubsub.Publish(testTopic, msg); err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +307,7 @@ func closingRouter(t *testing.T, cfg cqrs.RouterConfig, poison message.Publisher
 	t.Cleanup(func() { _ = router.Close() })
 	publish = func() {
 		msg := message.NewMessage(watermill.NewUUID(), []byte("{}"))
-		msg.Metadata.Set(cqrs.NameKey, "test.msg")
+		msg.Metadata.Set(metadata.NameKey, "test.msg")
 		if err := pubsub.Publish(testTopic, msg); err != nil {
 			t.Fatal(err)
 		}
@@ -431,7 +432,7 @@ func runUntilCleanup(t *testing.T, router *message.Router, pubsub *gochannel.GoC
 func publishTestMessage(t *testing.T, pubsub *gochannel.GoChannel) {
 	t.Helper()
 	msg := message.NewMessage(watermill.NewUUID(), []byte("{}"))
-	msg.Metadata.Set(cqrs.NameKey, "test.msg")
+	msg.Metadata.Set(metadata.NameKey, "test.msg")
 	if err := pubsub.Publish(testTopic, msg); err != nil {
 		t.Fatal(err)
 	}
@@ -564,7 +565,7 @@ func TestEachHandlerIsThrottledOnItsOwn(t *testing.T) {
 		go func() {
 			for range each {
 				msg := message.NewMessage(watermill.NewUUID(), []byte("{}"))
-				msg.Metadata.Set(cqrs.NameKey, "test.msg")
+				msg.Metadata.Set(metadata.NameKey, "test.msg")
 				_ = pubsub.Publish(fmt.Sprintf("topic-%d", i), msg)
 			}
 		}()

@@ -16,6 +16,7 @@ import (
 	"shop/app/fault"
 	"shop/app/orders"
 	"shop/cqrs"
+	"shop/cqrs/metadata"
 	"shop/domain/inventory"
 	"shop/domain/order"
 	"shop/service"
@@ -116,8 +117,8 @@ func TestAnUndecodableMessageIsPoisonedAndDoesNotBlockTheNextOnes(t *testing.T) 
 		topic := p.Topics.Events(order.AggregateType, p.Topics.Partition(orders.OrderIDForKey(key)))
 		bad := message.NewMessage(watermill.NewUUID(), []byte(`{"OrderID": 42`))
 		bad.Metadata = message.Metadata{
-			cqrs.NameKey: "order.placed", cqrs.SchemaVersionKey: "2", cqrs.AggregateTypeKey: order.AggregateType,
-			cqrs.AggregateIDKey: "broken", cqrs.AggregateVersionKey: "1", cqrs.OccurredAtKey: time.Now().Format(time.RFC3339Nano),
+			metadata.NameKey: "order.placed", metadata.SchemaVersionKey: "2", metadata.AggregateTypeKey: order.AggregateType,
+			metadata.AggregateIDKey: "broken", metadata.AggregateVersionKey: "1", metadata.OccurredAtKey: time.Now().Format(time.RFC3339Nano),
 		}
 		published := make(chan error, 1)
 		go func() { published <- p.Bus.Publisher.Publish(topic, bad) }()
@@ -160,10 +161,10 @@ func TestMessagesOfUnknownTypeOrWithoutEnvelopeArePoisoned(t *testing.T) {
 		topic := p.Topics.Events(inventory.ReservationAggregateType, 0)
 
 		unknown := message.NewMessage(watermill.NewUUID(), []byte(`{}`))
-		unknown.Metadata.Set(cqrs.NameKey, "inventory.reservation_teleported")
+		unknown.Metadata.Set(metadata.NameKey, "inventory.reservation_teleported")
 		noEnvelope := message.NewMessage(watermill.NewUUID(), []byte(`{"OrderID":"o","Lines":[]}`))
-		noEnvelope.Metadata.Set(cqrs.NameKey, (&inventory.ReservationConfirmed{}).EventName())
-		noEnvelope.Metadata.Set(cqrs.SchemaVersionKey, "1")
+		noEnvelope.Metadata.Set(metadata.NameKey, (&inventory.ReservationConfirmed{}).EventName())
+		noEnvelope.Metadata.Set(metadata.SchemaVersionKey, "1")
 
 		for _, m := range []*message.Message{unknown, noEnvelope} {
 			go func() { _ = p.Bus.Publisher.Publish(topic, m) }()

@@ -78,8 +78,7 @@ func TestTheSystemComesThroughFaults(t *testing.T) {
 	pick := regexp.MustCompile(os.Getenv("FAULTS_RUN"))
 	kill := func(name string) func(t *testing.T, f *faultRun) {
 		return func(t *testing.T, f *faultRun) {
-			_ = f.rs.procs[name].Process.Kill()
-			_, _ = f.rs.procs[name].Process.Wait()
+			f.rs.kill(name)
 			time.Sleep(2 * time.Second)
 			f.rs.serve(name)
 		}
@@ -609,4 +608,14 @@ func startRealSystem(tb testing.TB, kind, bus, shopBin, ferretBin, amqpURL, redi
 		rs.startService(name, env)
 	}
 	return rs, topics
+}
+
+// kill kills a service's process (kill -9) and waits until it is gone.
+func (rs *realSystem) kill(name string) {
+	_ = rs.procs[name].Process.Kill()
+	_, _ = rs.procs[name].Process.Wait()
+	if rs.down == nil {
+		rs.down = map[string]bool{}
+	}
+	rs.down[name] = true
 }

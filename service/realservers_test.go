@@ -162,6 +162,8 @@ type realSystem struct {
 	ferretPort int
 	running    []runningProcess
 	client     *http.Client
+	// down names the services' processes killed and not started again.
+	down map[string]bool
 }
 
 func benchmarkRealServers(b *testing.B, bus, shopPath string) {
@@ -431,6 +433,7 @@ func (rs *realSystem) launchService(name string, env map[string]string) {
 
 func (rs *realSystem) launch(name string) {
 	svc, _, _ := strings.Cut(name, "#")
+	delete(rs.down, name)
 	rs.procs[name] = rs.start(name, rs.bin, []string{"serve", "--services", svc}, rs.envs[name])
 }
 
@@ -668,6 +671,9 @@ func (rs *realSystem) check(res loadgen.Result, products []string, reservedBefor
 func (rs *realSystem) scrape() map[string]loadgen.Series {
 	out := map[string]loadgen.Series{}
 	for name, url := range rs.urls {
+		if rs.down[name] {
+			continue
+		}
 		s, err := loadgen.Scrape(context.Background(), rs.client, url+"/metrics")
 		if err != nil {
 			rs.tb.Fatal(err)

@@ -64,11 +64,10 @@ func replicasShare(t *testing.T, bus, shopBin, ferretBin string) {
 		rs.waitServing(name)
 	}
 	inventory := names[replicaCount : 2*replicaCount]
-	dead := map[string]bool{}
 	owners := func() map[string][]int {
 		out := map[string][]int{}
 		for _, name := range inventory {
-			if dead[name] {
+			if rs.down[name] {
 				continue
 			}
 			var h struct {
@@ -87,7 +86,7 @@ func replicasShare(t *testing.T, bus, shopBin, ferretBin string) {
 			var all []int
 			o := owners()
 			for _, ps := range o {
-				if len(ps) == 0 {
+				if len(ps) != replicaPartitions/live {
 					return false
 				}
 				all = append(all, ps...)
@@ -117,6 +116,14 @@ func replicasShare(t *testing.T, bus, shopBin, ferretBin string) {
 	check := func(res loadgen.Result, reservedBefore int) {
 		t.Helper()
 		rs.settle(ctx)
+		// A stock event that overtook its predecessor (two replicas' relays
+		// publish one product's events) waits and comes back behind its
+		// topic: the products view may take a moment more than the quiet
+		// that settle waits for.
+		want := reservedBefore + res.Confirmed
+		for deadline := time.Now().Add(30 * time.Second); rs.reserved(products) != want && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+		}
 		rs.check(res, products, reservedBefore)
 	}
 
@@ -142,16 +149,13 @@ func replicasShare(t *testing.T, bus, shopBin, ferretBin string) {
 	done := make(chan loadgen.Result)
 	go func() { done <- load(300) }()
 	time.Sleep(2 * time.Second)
-	_ = rs.procs[killed].Process.Kill()
-	_, _ = rs.procs[killed].Process.Wait()
-	dead[killed] = true
+	rs.kill(killed)
 	rs.waitFor("the partitions taken over", shared(replicaCount-1))
 	t.Logf("after the kill: %v", owners())
 	check(<-done, reserved)
 
 	// Back again: it gets partitions back.
 	rs.serve(killed)
-	dead[killed] = false
 	rs.waitFor("the partitions shared again", shared(replicaCount))
 	t.Logf("after the return: %v", owners())
 	reserved = rs.reserved(products)

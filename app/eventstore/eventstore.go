@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"shop/domain/es"
+	"shop/domain/refusal"
 )
 
 var (
@@ -22,9 +23,9 @@ var (
 	// version: another writer appended first. Reload and try again.
 	ErrConflict = errors.New("concurrency conflict")
 	// ErrNotFound is returned when an aggregate has no events.
-	ErrNotFound = errors.New("aggregate not found")
+	ErrNotFound = refusal.New(refusal.NotFound, "not_found", "aggregate not found")
 	// ErrAlreadyExists is returned when adding an aggregate whose stream already has events.
-	ErrAlreadyExists = errors.New("aggregate already exists")
+	ErrAlreadyExists = refusal.New(refusal.Conflict, "already_exists", "aggregate already exists")
 )
 
 // Record is a stored event: the domain event and everything around it. The

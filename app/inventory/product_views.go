@@ -8,11 +8,12 @@ import (
 
 	"shop/app/eventstore"
 	"shop/domain/inventory"
+	"shop/domain/refusal"
 )
 
 var (
 	// ErrProductNotFound is returned for a product the catalog does not hold.
-	ErrProductNotFound = errors.New("product not found")
+	ErrProductNotFound = refusal.New(refusal.NotFound, "product_not_found", "no product has this id")
 )
 
 // ProductView is a product's stock as queries see it.

@@ -5,12 +5,13 @@ package operations
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"shop/domain/refusal"
 )
 
 // Status is where a dead letter stands.
@@ -42,12 +43,12 @@ func StatusFromString(s string) (Status, error) {
 func (s Status) String() string { return s.s }
 
 // ErrDeadLetterNotFound is returned for an id the archive does not hold.
-var ErrDeadLetterNotFound = errors.New("dead letter not found")
+var ErrDeadLetterNotFound = refusal.New(refusal.NotFound, "not_found", "dead letter not found")
 
 // ErrInvalidArgument is wrapped by the refusals of what a use case was asked:
 // a filter that cannot match, a bound out of range, a selection too broad to
 // be meant. Nothing was changed; asking differently may succeed.
-var ErrInvalidArgument = errors.New("invalid argument")
+var ErrInvalidArgument = refusal.New(refusal.Invalid, "invalid_argument", "invalid argument")
 
 func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidArgument, fmt.Sprintf(format, args...))

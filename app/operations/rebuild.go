@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"shop/app/eventstore"
+	"shop/domain/refusal"
 )
 
 // Rebuild is a read model that can be rebuilt from the events it projects.
@@ -111,11 +112,11 @@ type RebuildReport struct {
 }
 
 // ErrUnknownProjection is returned for a read model nobody can rebuild here.
-var ErrUnknownProjection = errors.New("unknown projection")
+var ErrUnknownProjection = refusal.New(refusal.NotFound, "not_found", "unknown projection")
 
 // ErrRebuildRunning is returned when the read model is being rebuilt already:
 // two rebuilds would each swap in their copy and drop the other's.
-var ErrRebuildRunning = errors.New("a rebuild of this projection is already running")
+var ErrRebuildRunning = refusal.New(refusal.Conflict, "rebuild_running", "a rebuild of this projection is already running")
 
 // heldHere is the lease of a read model only this process can rebuild.
 type heldHere struct{}

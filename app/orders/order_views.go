@@ -2,15 +2,15 @@ package orders
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"shop/domain/money"
 	"shop/domain/order"
+	"shop/domain/refusal"
 )
 
 // ErrOrderNotFound is returned for an order the read model does not hold.
-var ErrOrderNotFound = errors.New("order not found")
+var ErrOrderNotFound = refusal.New(refusal.NotFound, "order_not_found", "no order has this id")
 
 // OrderView is an order as queries see it.
 type OrderView struct {

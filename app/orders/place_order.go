@@ -17,15 +17,16 @@ import (
 	"shop/app/eventstore"
 	"shop/app/fault"
 	"shop/domain/order"
+	"shop/domain/refusal"
 )
 
 var (
 	// ErrAlreadyPlaced is returned when a request with an idempotency key was
 	// already fulfilled: the order with the command's id is the answer.
-	ErrAlreadyPlaced = errors.New("order already placed for this idempotency key")
+	ErrAlreadyPlaced = refusal.New(refusal.Conflict, "already_placed", "order already placed for this idempotency key")
 	// ErrIdempotencyKeyReused is returned when an idempotency key comes back
 	// with a different order.
-	ErrIdempotencyKeyReused = errors.New("idempotency key already used for a different order")
+	ErrIdempotencyKeyReused = refusal.New(refusal.Invalid, "idempotency_key_reused", "this Idempotency-Key was used for a different order; use a new key")
 )
 
 // PlaceOrder places a new order. With an IdempotencyKey, OrderID must be

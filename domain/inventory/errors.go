@@ -1,14 +1,15 @@
 package inventory
 
 import (
-	"errors"
 	"fmt"
+
+	"shop/domain/refusal"
 )
 
 var (
 	// ErrReservationDecided is returned when confirming or rejecting a
 	// reservation that was already decided or cancelled.
-	ErrReservationDecided = errors.New("reservation already decided")
+	ErrReservationDecided = refusal.New(refusal.Conflict, "reservation_decided", "reservation already decided")
 )
 
 // InsufficientStockError is returned when an order asks for more units than

@@ -15,11 +15,12 @@ import (
 
 	"shop/domain/es"
 	"shop/domain/money"
+	"shop/domain/refusal"
 )
 
 // ErrFinal is returned when recording an attempt of a notification that was
 // already sent or given up on.
-var ErrFinal = errors.New("notification already final")
+var ErrFinal = refusal.New(refusal.Conflict, "notification_final", "notification already final")
 
 // ErrRecipientUnknown is returned when an order's notification is asked for
 // before the order's placement said whom to tell.

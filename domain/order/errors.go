@@ -1,12 +1,12 @@
 package order
 
-import "errors"
+import "shop/domain/refusal"
 
 var (
 	// ErrNotPending is returned when confirming or rejecting an order that was
 	// already decided or cancelled.
-	ErrNotPending = errors.New("order is not pending")
+	ErrNotPending = refusal.New(refusal.Conflict, "order_not_pending", "order is not pending")
 	// ErrNotCancellable is returned when cancelling an order that was rejected
 	// or already cancelled.
-	ErrNotCancellable = errors.New("order cannot be cancelled")
+	ErrNotCancellable = refusal.New(refusal.Conflict, "order_not_cancellable", "order cannot be cancelled")
 )

@@ -5,6 +5,8 @@ package validation
 import (
 	"fmt"
 	"strings"
+
+	"shop/domain/refusal"
 )
 
 // Violation is one broken rule, named by the field it concerns (a path such as
@@ -18,6 +20,9 @@ type Violation struct {
 type Error struct {
 	Violations []Violation
 }
+
+// Is makes invalid input a refusal (refusal.ErrRefused), of kind Invalid.
+func (e *Error) Is(target error) bool { return target == refusal.ErrRefused }
 
 func (e *Error) Error() string {
 	parts := make([]string, len(e.Violations))

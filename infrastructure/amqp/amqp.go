@@ -20,7 +20,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"shop/app/fault"
-	"shop/cqrs"
+	"shop/cqrs/metadata"
 )
 
 // Config is how the bus talks to RabbitMQ.
@@ -231,7 +231,7 @@ func (b *Bus) Close() error {
 // marshaler is watermill-amqp's, except that it never fails to unmarshal:
 // watermill-amqp nacks a message it cannot unmarshal with requeue, before any
 // middleware runs, so such a message would come back forever and block its
-// queue. Instead it is handed on with cqrs.UndecodableKey set, and the router
+// queue. Instead it is handed on with metadata.UndecodableKey set, and the router
 // poisons it with the reason.
 type marshaler struct {
 	wamqp.DefaultMarshaler
@@ -256,7 +256,7 @@ func (m marshaler) Unmarshal(d amqp091.Delivery) (*message.Message, error) {
 			out.Metadata.Set(k, s)
 		}
 	}
-	out.Metadata.Set(cqrs.UndecodableKey, reason)
+	out.Metadata.Set(metadata.UndecodableKey, reason)
 	return out, nil
 }
 

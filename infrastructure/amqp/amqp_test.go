@@ -11,6 +11,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"shop/cqrs"
+	"shop/cqrs/metadata"
 	"shop/infrastructure/amqp"
 	"shop/infrastructure/amqp/amqptest"
 )
@@ -71,7 +72,7 @@ func TestAMessageThatCannotBeReadIsHandedOnMarkedInsteadOfRequeuedForever(t *tes
 		t.Fatal("RabbitMQ refused the message")
 	}
 	good := message.NewMessage(watermill.NewUUID(), []byte("{}"))
-	good.Metadata.Set(cqrs.NameKey, "order.placed")
+	good.Metadata.Set(metadata.NameKey, "order.placed")
 	if err := bus.Publisher().Publish(topic, good); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestAMessageThatCannotBeReadIsHandedOnMarkedInsteadOfRequeuedForever(t *tes
 		select {
 		case m := <-msgs:
 			m.Ack()
-			reason := m.Metadata.Get(cqrs.UndecodableKey)
+			reason := m.Metadata.Get(metadata.UndecodableKey)
 			if (want == "undecodable") != (reason != "") || (want == "good" && m.UUID != good.UUID) {
 				t.Fatalf("message %d: %s %v", i, m.UUID, m.Metadata)
 			}

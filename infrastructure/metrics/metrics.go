@@ -17,9 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"shop/app/eventstore"
-	"shop/app/orders"
-	"shop/domain/order"
-	"shop/domain/validation"
+	"shop/domain/refusal"
 )
 
 // Namespace starts every metric's name.
@@ -103,11 +101,9 @@ func (m *Metrics) ObserveRequest(service, route, method string, status int, took
 // state says no) is told apart from a failure (a bug, a dependency down).
 func (m *Metrics) ObserveCommand(name string, took time.Duration, err error) {
 	outcome := "ok"
-	var invalid *validation.Error
 	switch {
 	case err == nil:
-	case errors.As(err, &invalid), errors.Is(err, eventstore.ErrNotFound), errors.Is(err, eventstore.ErrAlreadyExists),
-		errors.Is(err, order.ErrNotCancellable), errors.Is(err, orders.ErrAlreadyPlaced), errors.Is(err, orders.ErrIdempotencyKeyReused):
+	case errors.Is(err, refusal.ErrRefused):
 		outcome = "refused"
 	default:
 		outcome = "failed"

@@ -16,7 +16,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	goredis "github.com/redis/go-redis/v9"
 
-	"shop/cqrs"
+	"shop/cqrs/metadata"
 )
 
 // StreamsConfig is how the bus uses Redis Streams.
@@ -316,6 +316,11 @@ func (s *Streams) claim(ctx context.Context, topic, group, from string, below, i
 // after ClaimIdle, and meanwhile read newer entries out of order.
 func (s *Streams) TakeOver(ctx context.Context, consumerGroup, topic string) error {
 	n, err := s.claim(ctx, topic, consumerGroup, "", 0, s.cfg.ClaimIdle)
+	if goredis.HasErrorPrefix(err, "NOGROUP") {
+		// No group, so nothing held: Redis lost its data, or nothing was
+		// published yet. The subscriber creates the group.
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("take over %s on %s: %w", consumerGroup, topic, err)
 	}
@@ -369,7 +374,7 @@ func (sharedClient) Close() error { return nil }
 
 // unmarshaller is watermill-redisstream's, except that it never fails: the
 // subscriber stops reading its stream at a message it cannot unmarshal.
-// Instead the message is handed on with cqrs.UndecodableKey set, and the
+// Instead the message is handed on with metadata.UndecodableKey set, and the
 // router poisons it with the reason.
 type unmarshaller struct {
 	redisstream.DefaultMarshallerUnmarshaller
@@ -395,7 +400,7 @@ func (unmarshaller) undecodable(values map[string]any, reason string) *message.M
 	}
 	payload, _ := values["payload"].(string)
 	msg := message.NewMessage(id, []byte(payload))
-	msg.Metadata.Set(cqrs.UndecodableKey, reason)
+	msg.Metadata.Set(metadata.UndecodableKey, reason)
 	return msg
 }
 

@@ -12,7 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	goredis "github.com/redis/go-redis/v9"
 
-	"shop/cqrs"
+	"shop/cqrs/metadata"
 	"shop/infrastructure/redis"
 	"shop/infrastructure/redis/redistest"
 )
@@ -48,7 +48,7 @@ func TestAnEntryThatCannotBeReadIsHandedOnMarkedAndDoesNotStopTheStream(t *testi
 		t.Fatal(err)
 	}
 	good := message.NewMessage(watermill.NewUUID(), []byte("{}"))
-	good.Metadata.Set(cqrs.NameKey, "order.placed")
+	good.Metadata.Set(metadata.NameKey, "order.placed")
 	if err := s.Publisher().Publish(topic, good); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestAnEntryThatCannotBeReadIsHandedOnMarkedAndDoesNotStopTheStream(t *testi
 		select {
 		case m := <-msgs:
 			m.Ack()
-			reason := m.Metadata.Get(cqrs.UndecodableKey)
+			reason := m.Metadata.Get(metadata.UndecodableKey)
 			if (want == "undecodable") != (reason != "") || (want == "good" && m.UUID != good.UUID) {
 				t.Fatalf("message %d: %s %v", i, m.UUID, m.Metadata)
 			}
@@ -190,26 +190,7 @@ func TestARestartedConsumerTakesBackItsPendingEntriesBeforeNewOnes(t *testing.T)
 	// leave the previous run's entries to it.
 	go restarted.KeepHeld(ctx)
 	time.Sleep(cfg.ClaimIdle/3 + 200*time.Millisecond)
-	sub, err := restarted.Subscriber("group")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	msgs, err := sub.Subscribe(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, want := range ids {
-		select {
-		case m := <-msgs:
-			m.Ack()
-			if m.UUID != want {
-				t.Fatalf("entry %d is %s, want %s: the restart reordered the stream", i, m.UUID, want)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("entry %d never came", i)
-		}
-	}
+	receiveInOrder(ctx, t, restarted, topic, ids)
 }
 
 func TestTheTrimmerLeavesStreamsThatAreNotTheTopicsAlone(t *testing.T) {
@@ -409,5 +390,68 @@ func TestAConsumerGroupLostWithRedisDataIsCreatedAgain(t *testing.T) {
 	defer mu.Unlock()
 	if recreated == 0 {
 		t.Fatal("the group's re-creation was not told")
+	}
+}
+
+// A replica that takes a partition over takes first what the previous owner
+// was handed and did not acknowledge, before anything newer; where the group
+// does not exist (Redis lost its data, nothing published yet) there is
+// nothing to take, and the subscriber creates it.
+func TestTakeOverDeliversWhatThePreviousOwnerHeldFirst(t *testing.T) {
+	t.Parallel()
+	url := redistest.URL(t)
+	topic := redistest.Prefix(t) + "events.order.0"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	next := streams(t, url)
+	if err := next.TakeOver(ctx, "group", topic); err != nil {
+		t.Fatalf("no group yet: %v", err)
+	}
+	previous := streams(t, url)
+	if err := previous.Declare(ctx, "group", topic); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range 3 {
+		m := message.NewMessage(watermill.NewUUID(), []byte("{}"))
+		if err := previous.Publisher().Publish(topic, m); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.UUID)
+	}
+	// The previous owner was handed the first entry and stopped without
+	// acknowledging it (killed): it stays pending on that consumer.
+	if err := raw(t, url).XReadGroup(ctx, &goredis.XReadGroupArgs{Group: "group", Consumer: "previous", Streams: []string{topic, ">"}, Count: 1}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := next.TakeOver(ctx, "group", topic); err != nil {
+		t.Fatal(err)
+	}
+	receiveInOrder(ctx, t, next, topic, ids)
+}
+
+// receiveInOrder subscribes "group" to topic on s and receives the entries
+// ids, in that order, acknowledging each.
+func receiveInOrder(ctx context.Context, t *testing.T, s *redis.Streams, topic string, ids []string) {
+	t.Helper()
+	sub, err := s.Subscriber("group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	msgs, err := sub.Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range ids {
+		select {
+		case m := <-msgs:
+			m.Ack()
+			if m.UUID != want {
+				t.Fatalf("entry %d is %s, want %s (in order %v)", i, m.UUID, want, ids)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("entry %d never came", i)
+		}
 	}
 }

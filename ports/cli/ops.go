@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"shop/app/operations"
+	"shop/domain/refusal"
 	"shop/infrastructure/logging"
 	"shop/ports/opsview"
 	"shop/service"
@@ -137,7 +138,8 @@ func (o output) progress(label string) operations.Progress {
 // refused marks as a wrong command what the operators' use cases refused to
 // do as asked: nothing was changed, and asking differently may succeed.
 func refused(err error) error {
-	if errors.Is(err, operations.ErrInvalidArgument) || errors.Is(err, operations.ErrDeadLetterNotFound) || errors.Is(err, operations.ErrUnknownProjection) {
+	// A conflict (a rebuild already running) is not a wrong command.
+	if r, ok := refusal.Of(err); ok && r.Kind != refusal.Conflict {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	return err

@@ -157,18 +157,16 @@ func (a adminHandler) runEventReplay(w http.ResponseWriter, r *http.Request, req
 	writeReport(w, report, req.Limit)
 }
 
-// operationsError maps the operators' refusals to 400, 404 and 409.
+// operationsError answers an operator's invalid argument with 400; its other
+// refusals are answered by their kind, as every refusal is.
 func operationsError(err error) error {
 	var he *httpError
 	switch {
 	case errors.As(err, &he):
 		return err
-	case errors.Is(err, operations.ErrDeadLetterNotFound), errors.Is(err, operations.ErrUnknownProjection):
-		return &httpError{status: http.StatusNotFound, code: "not_found", message: err.Error()}
 	case errors.Is(err, operations.ErrInvalidArgument):
+		// An argument of the request, not its entity: 400, not 422.
 		return badRequest("invalid_argument", err.Error())
-	case errors.Is(err, operations.ErrRebuildRunning):
-		return &httpError{status: http.StatusConflict, code: "rebuild_running", message: err.Error()}
 	}
 	return err
 }

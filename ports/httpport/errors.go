@@ -9,9 +9,8 @@ import (
 
 	"shop/app/eventstore"
 	"shop/app/fault"
-	"shop/app/inventory"
 	"shop/app/orders"
-	"shop/domain/order"
+	"shop/domain/refusal"
 	"shop/domain/validation"
 )
 
@@ -63,6 +62,7 @@ func describe(err error) (int, errorBody) {
 	var verr *validation.Error
 	var maxBytes *http.MaxBytesError
 	var unknown *orders.OutcomeUnknownError
+	refused, isRefusal := refusal.Of(err)
 	switch {
 	case errors.As(err, &he):
 		return he.status, errorBody{errorDetail{Code: he.code, Message: he.message, Details: he.details}}
@@ -76,23 +76,22 @@ func describe(err error) (int, errorBody) {
 		return http.StatusUnprocessableEntity, errorBody{errorDetail{Code: "validation_failed", Message: "the request is not valid", Details: details}}
 	case errors.As(err, &unknown):
 		return http.StatusServiceUnavailable, errorBody{errorDetail{Code: "outcome_unknown", Message: outcomeUnknownMessage(unknown)}}
-	case errors.Is(err, orders.ErrIdempotencyKeyReused):
-		return http.StatusUnprocessableEntity, errorBody{errorDetail{Code: "idempotency_key_reused", Message: "this Idempotency-Key was used for a different order; use a new key"}}
-	case errors.Is(err, orders.ErrOrderNotFound):
-		return http.StatusNotFound, errorBody{errorDetail{Code: "order_not_found", Message: "no order has this id"}}
-	case errors.Is(err, inventory.ErrProductNotFound):
-		return http.StatusNotFound, errorBody{errorDetail{Code: "product_not_found", Message: "no product has this id"}}
-	case errors.Is(err, eventstore.ErrNotFound):
-		return http.StatusNotFound, errorBody{errorDetail{Code: "not_found", Message: err.Error()}}
-	case errors.Is(err, order.ErrNotCancellable):
-		return http.StatusConflict, errorBody{errorDetail{Code: "order_not_cancellable", Message: err.Error()}}
-	case errors.Is(err, eventstore.ErrAlreadyExists):
-		return http.StatusConflict, errorBody{errorDetail{Code: "already_exists", Message: err.Error()}}
+	case isRefusal:
+		return refusalStatus[refused.Kind], errorBody{errorDetail{Code: refused.Code, Message: err.Error()}}
 	case fault.IsTransient(err), errors.Is(err, eventstore.ErrConflict):
 		return http.StatusServiceUnavailable, errorBody{errorDetail{Code: "unavailable", Message: "the service cannot answer right now; try again"}}
 	default:
 		return http.StatusInternalServerError, errorBody{errorDetail{Code: "internal", Message: "the request failed; the error was logged"}}
 	}
+}
+
+// refusalStatus answers each kind of refusal (domain/refusal): every
+// refusal the domain and the use cases declare is answered by its kind, with
+// its code.
+var refusalStatus = map[refusal.Kind]int{
+	refusal.Invalid:  http.StatusUnprocessableEntity,
+	refusal.NotFound: http.StatusNotFound,
+	refusal.Conflict: http.StatusConflict,
 }
 
 // outcomeUnknownMessage tells a client whose write may have been stored how
