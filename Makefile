@@ -63,9 +63,11 @@ bench:
 bench-real:
 	$(GO) test -run '^$$' -bench RealServers -benchtime $(BENCH_ORDERS)x -timeout 60m ./service/
 
-## lint: vet, formatting, and staticcheck when it is installed
+## lint: vet, formatting, dependencies pointing inward (architecture/), and
+## staticcheck when it is installed
 lint:
 	$(GO) vet ./...
+	$(GO) test -count=1 ./architecture/
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "not gofmt'ed:"; echo "$$out"; exit 1; fi
 	@if command -v staticcheck >/dev/null 2>&1; then staticcheck ./...; \
 	elif [ -x "$$($(GO) env GOPATH)/bin/staticcheck" ]; then "$$($(GO) env GOPATH)/bin/staticcheck" ./...; \

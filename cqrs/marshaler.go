@@ -21,7 +21,7 @@ import (
 // only events are used: the services send each other nothing but events, and
 // a service's policies call its own command handlers directly.
 type Marshaler struct {
-	Registry *Registry
+	Registry *eventstore.Registry
 }
 
 // Marshal encodes an eventstore.Record.

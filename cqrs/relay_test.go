@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"shop/app/eventstore"
+	"shop/app/eventstore/eventstoretest"
 	"shop/cqrs"
 	"shop/domain/order"
 	"shop/infrastructure/memory"
@@ -132,7 +133,7 @@ func origins(t *testing.T, store eventstore.Store) []eventstore.Origin {
 
 func TestAppendedEventsArePublishedInOrderThroughFailures(t *testing.T) {
 	t.Parallel()
-	store := memory.NewEventStore(registry(t))
+	store := memory.NewEventStore(eventstoretest.Codec(t))
 	pub := &recordingPublisher{failFirst: 3}
 	relay, _ := startRelay(t, store, pub)
 	for i := range 20 {
@@ -155,7 +156,7 @@ func TestAppendedEventsArePublishedInOrderThroughFailures(t *testing.T) {
 
 func TestTheCheckpointStaysBeforeWhatIsNotPublishedYet(t *testing.T) {
 	t.Parallel()
-	store := memory.NewEventStore(registry(t))
+	store := memory.NewEventStore(eventstoretest.Codec(t))
 	pub := &gatedPublisher{gate: make(chan struct{})}
 	relay, _ := startRelay(t, store, pub)
 	recs := orderHistory("o", 2)
@@ -190,7 +191,7 @@ func TestTheCheckpointStaysBeforeWhatIsNotPublishedYet(t *testing.T) {
 
 func TestARelayThatDiedHasWhatItDidNotPublishPublishedByAnother(t *testing.T) {
 	t.Parallel()
-	store := memory.NewEventStore(registry(t))
+	store := memory.NewEventStore(eventstoretest.Codec(t))
 	// The first relay takes the records, cannot publish them, and dies.
 	dead, stop := startRelay(t, store, &gatedPublisher{gate: make(chan struct{})})
 	for _, id := range []string{"a", "b", "c"} {
@@ -211,7 +212,7 @@ func TestARelayThatDiedHasWhatItDidNotPublishPublishedByAnother(t *testing.T) {
 
 func TestATakeoverReadsABoundedNumberOfPagesPerSweepAndTheNextGoesOn(t *testing.T) {
 	t.Parallel()
-	store := memory.NewEventStore(registry(t))
+	store := memory.NewEventStore(eventstoretest.Codec(t))
 	dead, stop := startRelay(t, store, &gatedPublisher{gate: make(chan struct{})})
 	for i := range 10 {
 		appendThrough(t, dead, store, orderHistory(fmt.Sprint("o-", i), 3))
@@ -265,7 +266,7 @@ func (s steppedBackStore) OriginRecords(ctx context.Context, origin string, from
 
 func TestATakeoverPublishesEachAggregatesVersionsInOrderWhenTheClockSteppedBack(t *testing.T) {
 	t.Parallel()
-	store := memory.NewEventStore(registry(t))
+	store := memory.NewEventStore(eventstoretest.Codec(t))
 	dead, stop := startRelay(t, store, &gatedPublisher{gate: make(chan struct{})})
 	for _, id := range []string{"x", "y", "z"} {
 		appendThrough(t, dead, store, orderHistory(id, 3))
@@ -295,7 +296,7 @@ func (s failingStore) Append(ctx context.Context, recs []eventstore.Record) erro
 
 func TestAnAppendWhoseOutcomeIsUnknownIsPublishedIfItWasStored(t *testing.T) {
 	t.Parallel()
-	store := memory.NewEventStore(registry(t))
+	store := memory.NewEventStore(eventstoretest.Codec(t))
 	pub := &recordingPublisher{}
 	relay, _ := startRelay(t, store, pub)
 	for _, tc := range []struct {
@@ -323,7 +324,7 @@ func TestAnAppendWhoseOutcomeIsUnknownIsPublishedIfItWasStored(t *testing.T) {
 
 func TestARelayOpensANewOriginEveryWhileAndDropsTheOldOnceDrained(t *testing.T) {
 	t.Parallel()
-	store := memory.NewEventStore(registry(t))
+	store := memory.NewEventStore(eventstoretest.Codec(t))
 	pub := &recordingPublisher{}
 	relay, _ := startRelay(t, store, pub, func(c *cqrs.RelayConfig) { c.RotateEvery = 20 * time.Millisecond })
 	seen := map[string]bool{}
@@ -345,7 +346,7 @@ func TestARelayOpensANewOriginEveryWhileAndDropsTheOldOnceDrained(t *testing.T) 
 
 func TestARelayWhoseOriginWasTakenOverOpensAnother(t *testing.T) {
 	t.Parallel()
-	store := memory.NewEventStore(registry(t))
+	store := memory.NewEventStore(eventstoretest.Codec(t))
 	pub := &recordingPublisher{}
 	relay, _ := startRelay(t, store, pub)
 	first := orderHistory("a", 1)
@@ -371,7 +372,7 @@ func TestARelayWhoseOriginWasTakenOverOpensAnother(t *testing.T) {
 
 func TestANewRelayNeedsItsOriginStoredBeforeTheFirstAppend(t *testing.T) {
 	t.Parallel()
-	store := memory.NewEventStore(registry(t))
+	store := memory.NewEventStore(eventstoretest.Codec(t))
 	relay, _ := startRelay(t, store, &recordingPublisher{})
 	slip, err := relay.Begin(context.Background())
 	if err != nil {

@@ -73,7 +73,10 @@ func newInventory(d serviceDeps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	policy := inventory.NewOrderPolicy(app.Commands.ReserveStock, app.Commands.ReleaseStock)
+	policy, err := inventory.NewOrderPolicy(app.Commands.ReserveStock, app.Commands.ReleaseStock)
+	if err != nil {
+		return nil, err
+	}
 	if err := proc.AddEventHandler(handlerInventoryOrders, order.AggregateType, policy.Events(), policy, cqrs.EventHandlerOptions{Deduplicate: true}); err != nil {
 		return nil, err
 	}

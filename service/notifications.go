@@ -40,7 +40,10 @@ func newNotifications(d serviceDeps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	policy := notifications.NewOrderPolicy(app.Commands.SendNotification)
+	policy, err := notifications.NewOrderPolicy(app.Commands.SendNotification)
+	if err != nil {
+		return nil, err
+	}
 	if err := proc.AddEventHandler(handlerNotificationsOrders, order.AggregateType, policy.Events(), policy, cqrs.EventHandlerOptions{Deduplicate: true}); err != nil {
 		return nil, err
 	}

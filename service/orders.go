@@ -58,7 +58,10 @@ func newOrders(d serviceDeps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	policy := orders.NewReservationPolicy(app.Commands.ConfirmOrder, app.Commands.RejectOrder)
+	policy, err := orders.NewReservationPolicy(app.Commands.ConfirmOrder, app.Commands.RejectOrder)
+	if err != nil {
+		return nil, err
+	}
 	if err := proc.AddEventHandler(handlerOrdersReservations, inventory.ReservationAggregateType, policy.Events(), policy, cqrs.EventHandlerOptions{Deduplicate: true}); err != nil {
 		return nil, err
 	}

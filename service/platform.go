@@ -33,7 +33,7 @@ import (
 // the logger. Each service still keeps its own data.
 type Platform struct {
 	Logger    *slog.Logger
-	Registry  *cqrs.Registry
+	Registry  *eventstore.Registry
 	Marshaler cqrs.Marshaler
 	Topics    cqrs.Topics
 	Bus       Bus
@@ -92,12 +92,12 @@ type Bus struct {
 }
 
 // NewRegistry registers the events of every bounded context.
-func NewRegistry() (*cqrs.Registry, error) {
-	return cqrs.NewRegistry(
-		cqrs.AggregateEvents{AggregateType: order.AggregateType, Events: order.Events()},
-		cqrs.AggregateEvents{AggregateType: inventory.StockAggregateType, Events: inventory.StockEvents()},
-		cqrs.AggregateEvents{AggregateType: inventory.ReservationAggregateType, Events: inventory.ReservationEvents()},
-		cqrs.AggregateEvents{AggregateType: notification.AggregateType, Events: notification.Events()},
+func NewRegistry() (*eventstore.Registry, error) {
+	return eventstore.NewRegistry(
+		eventstore.AggregateEvents{AggregateType: order.AggregateType, Events: order.Events()},
+		eventstore.AggregateEvents{AggregateType: inventory.StockAggregateType, Events: inventory.StockEvents()},
+		eventstore.AggregateEvents{AggregateType: inventory.ReservationAggregateType, Events: inventory.ReservationEvents()},
+		eventstore.AggregateEvents{AggregateType: notification.AggregateType, Events: notification.Events()},
 	)
 }
 

@@ -11,7 +11,6 @@ import (
 
 	"shop/app/eventstore"
 	"shop/app/eventstore/eventstoretest"
-	"shop/cqrs"
 	"shop/domain/inventory"
 	"shop/infrastructure/memory"
 )
@@ -60,7 +59,7 @@ func newStockRepo(t *testing.T, store eventstore.Store, ob eventstore.Outbox) *e
 }
 
 func stockStore(t *testing.T) eventstore.Store {
-	r, err := cqrs.NewRegistry(cqrs.AggregateEvents{AggregateType: inventory.StockAggregateType, Events: inventory.StockEvents()})
+	r, err := eventstore.NewRegistry(eventstore.AggregateEvents{AggregateType: inventory.StockAggregateType, Events: inventory.StockEvents()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +197,7 @@ func TestRepositoryConfigIsValidated(t *testing.T) {
 func TestCreateOrUpdateReadsOnlyWhatExists(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	r, err := cqrs.NewRegistry(cqrs.AggregateEvents{AggregateType: inventory.ReservationAggregateType, Events: inventory.ReservationEvents()})
+	r, err := eventstore.NewRegistry(eventstore.AggregateEvents{AggregateType: inventory.ReservationAggregateType, Events: inventory.ReservationEvents()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"shop/app/orders"
-	"shop/cqrs"
 )
 
 // IdempotencyKeys runs the contract; newKeys returns an empty store keeping keys for ttl.
@@ -52,8 +51,15 @@ func IdempotencyKeys(t *testing.T, newKeys func(t *testing.T, ttl time.Duration)
 	})
 }
 
+// ProcessedMessagesStore is what the suite needs of a store of handled
+// message ids (the deduplicator's, cqrs.ProcessedMessages).
+type ProcessedMessagesStore interface {
+	Processed(ctx context.Context, key string) (bool, error)
+	MarkProcessed(ctx context.Context, key string) error
+}
+
 // ProcessedMessages runs the contract; newStore returns an empty store keeping keys for ttl.
-func ProcessedMessages(t *testing.T, newStore func(t *testing.T, ttl time.Duration) cqrs.ProcessedMessages) {
+func ProcessedMessages(t *testing.T, newStore func(t *testing.T, ttl time.Duration) ProcessedMessagesStore) {
 	ctx := context.Background()
 	s := newStore(t, 1500*time.Millisecond)
 	if seen, err := s.Processed(ctx, "h:1"); err != nil || seen {

@@ -9,7 +9,6 @@ import (
 	"shop/app/eventstore"
 	"shop/app/eventstore/eventstoretest"
 	"shop/app/inventory"
-	"shop/cqrs"
 	domain "shop/domain/inventory"
 	"shop/domain/order"
 	"shop/infrastructure/memory"
@@ -26,9 +25,9 @@ type service struct {
 
 func newService(t *testing.T) service {
 	t.Helper()
-	r, err := cqrs.NewRegistry(
-		cqrs.AggregateEvents{AggregateType: domain.StockAggregateType, Events: domain.StockEvents()},
-		cqrs.AggregateEvents{AggregateType: domain.ReservationAggregateType, Events: domain.ReservationEvents()},
+	r, err := eventstore.NewRegistry(
+		eventstore.AggregateEvents{AggregateType: domain.StockAggregateType, Events: domain.StockEvents()},
+		eventstore.AggregateEvents{AggregateType: domain.ReservationAggregateType, Events: domain.ReservationEvents()},
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +212,10 @@ func TestTheOrderPolicyReservesAPlacedOrderAndReleasesACancelledOne(t *testing.T
 	ctx := context.Background()
 	s := newService(t)
 	s.add(t, "p", 10)
-	policy := inventory.NewOrderPolicy(s.app.Commands.ReserveStock, s.app.Commands.ReleaseStock)
+	policy, err := inventory.NewOrderPolicy(s.app.Commands.ReserveStock, s.app.Commands.ReleaseStock)
+	if err != nil {
+		t.Fatal(err)
+	}
 	placed := &order.Placed{OrderID: "o-1", Items: []order.Item{{ProductID: "p", ProductName: "P", Quantity: 4, UnitPrice: 100}}}
 	for range 2 {
 		if err := policy.Handle(ctx, eventstore.Record{AggregateID: "o-1", Type: placed.EventName(), Event: placed}); err != nil {

@@ -6,55 +6,58 @@ import (
 	"strings"
 
 	"shop/app/eventstore"
+	"shop/app/reaction"
 	"shop/domain/notification"
 	"shop/domain/order"
 )
 
-// OrderPolicy tells the customer whenever an order is placed, confirmed,
-// rejected or cancelled, through this service's own command handler, which
-// sends a notification once per order, kind and channel however often the
-// event comes. The placement names the recipient of the order's later
-// notifications.
-type OrderPolicy struct {
+// NewOrderPolicy builds the policy that tells the customer whenever an order
+// is placed, confirmed, rejected or cancelled, through this service's own
+// command handler, which sends a notification once per order, kind and
+// channel however often the event comes. The placement names the recipient
+// of the order's later notifications.
+func NewOrderPolicy(notify SendNotificationHandler) (*reaction.Handler, error) {
+	p := orderPolicy{notify: notify}
+	return reaction.New(reaction.On(p.placed), reaction.On(p.confirmed), reaction.On(p.rejected), reaction.On(p.cancelled))
+}
+
+type orderPolicy struct {
 	notify SendNotificationHandler
 }
 
-// NewOrderPolicy builds the policy.
-func NewOrderPolicy(notify SendNotificationHandler) *OrderPolicy {
-	return &OrderPolicy{notify: notify}
-}
-
-// Events lists the events the policy reacts to.
-func (p *OrderPolicy) Events() []string {
-	return []string{
-		(&order.Placed{}).EventName(), (&order.Confirmed{}).EventName(),
-		(&order.Rejected{}).EventName(), (&order.Cancelled{}).EventName(),
-	}
-}
-
-func (p *OrderPolicy) Handle(ctx context.Context, rec eventstore.Record) error {
-	cmd := SendNotification{OrderID: rec.AggregateID}
-	switch e := rec.Event.(type) {
-	case *order.Placed:
-		cmd.Kind, cmd.Subject, cmd.Body = notification.KindOrderCreated, "Order received", fmt.Sprintf("We received your order %s for %s.", e.OrderID, e.Total)
-		cmd.Recipient = &Recipient{
+func (p orderPolicy) placed(ctx context.Context, rec eventstore.Record, e *order.Placed) error {
+	return p.notify.Handle(ctx, SendNotification{
+		OrderID: rec.AggregateID, Kind: notification.KindOrderCreated,
+		Subject: "Order received", Body: fmt.Sprintf("We received your order %s for %s.", e.OrderID, e.Total),
+		Recipient: &Recipient{
 			CustomerID: e.CustomerID, Total: e.Total,
 			Contact: notification.Contact{Email: e.Contact.Email, Phone: e.Contact.Phone, DeviceToken: e.Contact.DeviceToken},
-		}
-	case *order.Confirmed:
-		cmd.Kind, cmd.Subject, cmd.Body = notification.KindOrderConfirmed, "Order confirmed", fmt.Sprintf("Your order %s is confirmed.", e.OrderID)
-	case *order.Rejected:
-		cmd.Kind, cmd.Subject, cmd.Body = notification.KindOrderRejected, "Order could not be fulfilled",
-			fmt.Sprintf("Your order %s was rejected: %s.", e.OrderID, describe(e.Reasons))
-	case *order.Cancelled:
-		cmd.Kind, cmd.Subject, cmd.Body = notification.KindOrderCancelled, "Order cancelled", fmt.Sprintf("Your order %s was cancelled.", e.OrderID)
-		if e.Reason != "" {
-			cmd.Body = fmt.Sprintf("Your order %s was cancelled: %s.", e.OrderID, e.Reason)
-		}
-	default:
-		return fmt.Errorf("notification order policy: unexpected event %s", rec.Type)
+		},
+	})
+}
+
+func (p orderPolicy) confirmed(ctx context.Context, rec eventstore.Record, e *order.Confirmed) error {
+	return p.notify.Handle(ctx, SendNotification{
+		OrderID: rec.AggregateID, Kind: notification.KindOrderConfirmed,
+		Subject: "Order confirmed", Body: fmt.Sprintf("Your order %s is confirmed.", e.OrderID),
+	})
+}
+
+func (p orderPolicy) rejected(ctx context.Context, rec eventstore.Record, e *order.Rejected) error {
+	return p.notify.Handle(ctx, SendNotification{
+		OrderID: rec.AggregateID, Kind: notification.KindOrderRejected,
+		Subject: "Order could not be fulfilled", Body: fmt.Sprintf("Your order %s was rejected: %s.", e.OrderID, describe(e.Reasons)),
+	})
+}
+
+func (p orderPolicy) cancelled(ctx context.Context, rec eventstore.Record, e *order.Cancelled) error {
+	body := fmt.Sprintf("Your order %s was cancelled.", e.OrderID)
+	if e.Reason != "" {
+		body = fmt.Sprintf("Your order %s was cancelled: %s.", e.OrderID, e.Reason)
 	}
-	return p.notify.Handle(ctx, cmd)
+	return p.notify.Handle(ctx, SendNotification{
+		OrderID: rec.AggregateID, Kind: notification.KindOrderCancelled, Subject: "Order cancelled", Body: body,
+	})
 }
 
 func describe(reasons []order.ItemRejection) string {

@@ -12,7 +12,7 @@ import (
 	"shop/app/eventstore/eventstoretest"
 	"shop/app/fault"
 	"shop/app/notifications"
-	"shop/cqrs"
+	"shop/app/reaction"
 	"shop/domain/notification"
 	"shop/domain/order"
 	"shop/infrastructure/memory"
@@ -47,7 +47,7 @@ var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func newStore(t *testing.T) *eventstoretest.CountingStore {
 	t.Helper()
-	r, err := cqrs.NewRegistry(cqrs.AggregateEvents{AggregateType: notification.AggregateType, Events: notification.Events()})
+	r, err := eventstore.NewRegistry(eventstore.AggregateEvents{AggregateType: notification.AggregateType, Events: notification.Events()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func newStore(t *testing.T) *eventstoretest.CountingStore {
 // process is the notifications service of one process over store: its own
 // repository, with its own cache.
 type process struct {
-	policy *notifications.OrderPolicy
+	policy *reaction.Handler
 	list   notifications.ListNotificationsHandler
 }
 
@@ -73,7 +73,11 @@ func newProcess(t *testing.T, store eventstore.Store, s *sender) process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return process{policy: notifications.NewOrderPolicy(send), list: notifications.NewListNotificationsHandler(repo, nil)}
+	policy, err := notifications.NewOrderPolicy(send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return process{policy: policy, list: notifications.NewListNotificationsHandler(repo, nil)}
 }
 
 func placed(orderID string, contact order.Contact) eventstore.Record {

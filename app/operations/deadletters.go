@@ -1,10 +1,8 @@
-// Package operations holds the operators' use cases: the archive of dead
-// letters and their replay, the replay of stored events, and the rebuild of
-// read models. The command line and the admin HTTP API drive them.
 package operations
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -168,4 +166,231 @@ type DeadLetters interface {
 	// replayed message can fail again before the replay is recorded, and then
 	// it stays failed.
 	Replayed(ctx context.Context, id string, failures int, a Action) error
+}
+
+// Archive stores a poisoned message.
+func (o *Operations) Archive(ctx context.Context, d DeadLetter) error {
+	now := o.clock.Now()
+	d.ID = deadLetterID(d.MessageID, d.Handler)
+	d.FirstFailedAt, d.LastFailedAt, d.Failures, d.Status = now, now, 1, StatusFailed
+	return o.deadLetters.Record(ctx, d)
+}
+
+// DeadLetter returns one dead letter by its id or its message id.
+func (o *Operations) DeadLetter(ctx context.Context, id string) (DeadLetter, error) {
+	d, err := o.deadLetters.Get(ctx, id)
+	if !errors.Is(err, ErrDeadLetterNotFound) {
+		return d, err
+	}
+	found, err := o.deadLetters.List(ctx, DeadLetterFilter{IDs: []string{id}, Limit: 2})
+	switch {
+	case err != nil:
+		return DeadLetter{}, err
+	case len(found) == 1:
+		return found[0], nil
+	case len(found) > 1:
+		return DeadLetter{}, invalidf("message %s failed in several handlers; name one of: %s@…", id, id)
+	}
+	return DeadLetter{}, fmt.Errorf("%w: %s", ErrDeadLetterNotFound, id)
+}
+
+// DeadLetters lists dead letters.
+func (o *Operations) DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLetter, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return o.deadLetters.List(ctx, f)
+}
+
+// DefaultMaxReplays is how often a dead letter is replayed before it is
+// quarantined, unless the operator says otherwise.
+const DefaultMaxReplays = 3
+
+// ReplayDeadLetters publishes the selected dead letters again, each to its
+// original topic, in the order of each aggregate's versions so that a
+// consumer gets an aggregate's events in order. A dead letter already
+// replayed maxReplays times is quarantined instead. Each is marked replayed
+// only after its publish succeeded, so a run cut short can be run again.
+// Without statuses in the filter, only failed dead letters are selected.
+func (o *Operations) ReplayDeadLetters(ctx context.Context, f DeadLetterFilter, maxReplays int, dryRun bool, pace Pace, by string, progress Progress) (report Report, err error) {
+	if len(f.Statuses) == 0 {
+		f.Statuses = []Status{StatusFailed}
+	}
+	if maxReplays < 1 {
+		return Report{}, invalidf("max replays must be at least 1, not %d", maxReplays)
+	}
+	selected, err := o.selectDeadLetters(ctx, f)
+	if err != nil {
+		return Report{}, err
+	}
+	slices.SortStableFunc(selected, func(a, b DeadLetter) int {
+		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.AggregateID, b.AggregateID); c != 0 {
+			return c
+		}
+		if a.AggregateVersion != b.AggregateVersion {
+			return a.AggregateVersion - b.AggregateVersion
+		}
+		return a.FirstFailedAt.Compare(b.FirstFailedAt)
+	})
+	report = newDeadLetterReport(selected, dryRun)
+	if dryRun {
+		// What the run would do with each: quarantine it, or publish it.
+		for _, d := range selected {
+			if d.Replays >= maxReplays {
+				report.Quarantined++
+			}
+		}
+		return report, nil
+	}
+	run := o.startRun("dead-letters", describeDeadLetterFilter(f), by)
+	report.RunID = run.ID
+	defer func() { err = errors.Join(err, o.finishRun(ctx, run, report, err)) }()
+	for i, d := range selected {
+		if i > 0 && !pace.wait(ctx) {
+			report.Stopped = true
+			break
+		}
+		action := Action{At: o.clock.Now(), By: by}
+		if d.Replays >= maxReplays {
+			action.What = fmt.Sprintf("quarantined after %d replays", d.Replays)
+			if err = o.deadLetters.Act(ctx, d.ID, StatusQuarantined, action); err != nil {
+				return report, err
+			}
+			report.Quarantined++
+		} else {
+			if err = o.republisher.Republish(ctx, d, d.Replays+1); err != nil {
+				return report, fmt.Errorf("replay %s: %w", d.ID, err)
+			}
+			action.What = fmt.Sprintf("replayed (%d)", d.Replays+1)
+			if err = o.deadLetters.Replayed(ctx, d.ID, d.Failures, action); err != nil {
+				return report, err
+			}
+			report.Published++
+		}
+		if progress != nil {
+			progress(i+1, len(selected))
+		}
+	}
+	return report, nil
+}
+
+// selectDeadLetters lists the dead letters the filter selects. Ids it names
+// must exist, though the other filters may leave them out: an unknown id is
+// a mistake the operator hears of before anything is done.
+func (o *Operations) selectDeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLetter, error) {
+	selected, err := o.DeadLetters(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, id := range f.IDs {
+		if slices.ContainsFunc(selected, func(d DeadLetter) bool { return d.ID == id || d.MessageID == id }) {
+			continue
+		}
+		_, err := o.deadLetters.Get(ctx, id)
+		switch {
+		case errors.Is(err, ErrDeadLetterNotFound):
+			missing = append(missing, id)
+		case err != nil:
+			return nil, err
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrDeadLetterNotFound, strings.Join(missing, ", "))
+	}
+	return selected, nil
+}
+
+// newDeadLetterReport counts the selected dead letters by reason, handler
+// and type.
+func newDeadLetterReport(selected []DeadLetter, dryRun bool) Report {
+	report := Report{DryRun: dryRun, Selected: len(selected), DeadLetters: selected, ByReason: map[string]int{}, ByHandler: map[string]int{}, ByType: map[string]int{}}
+	for _, d := range selected {
+		report.ByReason[d.Reason]++
+		report.ByHandler[d.HandlerName()]++
+		report.ByType[d.EventType]++
+	}
+	return report
+}
+
+// DiscardDeadLetters marks the selected dead letters discarded: they need no
+// handling. The filter must select something explicitly.
+func (o *Operations) DiscardDeadLetters(ctx context.Context, f DeadLetterFilter, dryRun bool, by string) (Report, error) {
+	if f.Handler == "" && f.Topic == "" && f.EventType == "" && f.Reason == "" && f.Since.IsZero() && f.Until.IsZero() && len(f.IDs) == 0 {
+		return Report{}, invalidf("discard needs ids or a filter: it will not discard every dead letter")
+	}
+	if len(f.Statuses) == 0 {
+		f.Statuses = []Status{StatusFailed, StatusQuarantined}
+	}
+	selected, err := o.selectDeadLetters(ctx, f)
+	if err != nil {
+		return Report{}, err
+	}
+	report := newDeadLetterReport(selected, dryRun)
+	if dryRun {
+		return report, nil
+	}
+	for _, d := range selected {
+		if err := o.deadLetters.Act(ctx, d.ID, StatusDiscarded, Action{At: o.clock.Now(), What: "discarded", By: by}); err != nil {
+			return report, err
+		}
+	}
+	return report, nil
+}
+
+// Stats counts the dead letters by status, handler, type and reason.
+type Stats struct {
+	Total     int
+	ByStatus  map[string]int
+	ByHandler map[string]int
+	ByType    map[string]int
+	ByReason  map[string]int
+}
+
+// DeadLetterStats counts the dead letters the filter selects.
+func (o *Operations) DeadLetterStats(ctx context.Context, f DeadLetterFilter) (Stats, error) {
+	all, err := o.DeadLetters(ctx, f)
+	if err != nil {
+		return Stats{}, err
+	}
+	s := Stats{Total: len(all), ByStatus: map[string]int{}, ByHandler: map[string]int{}, ByType: map[string]int{}, ByReason: map[string]int{}}
+	for _, d := range all {
+		s.ByStatus[d.Status.String()]++
+		s.ByHandler[d.HandlerName()]++
+		s.ByType[d.EventType]++
+		s.ByReason[d.Reason]++
+	}
+	return s, nil
+}
+
+func describeDeadLetterFilter(f DeadLetterFilter) string {
+	var parts []string
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	add("handler", f.Handler)
+	add("topic", f.Topic)
+	add("event-type", f.EventType)
+	add("reason", f.Reason)
+	if !f.Since.IsZero() {
+		add("since", f.Since.Format(time.RFC3339))
+	}
+	if !f.Until.IsZero() {
+		add("until", f.Until.Format(time.RFC3339))
+	}
+	add("ids", strings.Join(f.IDs, ","))
+	var statuses []string
+	for _, s := range f.Statuses {
+		statuses = append(statuses, s.String())
+	}
+	add("status", strings.Join(statuses, ","))
+	if f.Limit > 0 {
+		add("limit", fmt.Sprint(f.Limit))
+	}
+	return strings.Join(parts, " ")
 }

@@ -229,7 +229,12 @@ func (o *Operations) RebuildProjection(ctx context.Context, name string, progres
 	if err := copy.Swap(finish); err != nil {
 		return report, errors.Join(err, copy.Abandon(finish))
 	}
-	time.Sleep(r.Settle)
+	// Writes already under way against the old read model settle; bounded,
+	// as the rest of the finish is, by its deadline.
+	select {
+	case <-finish.Done():
+	case <-time.After(r.Settle):
+	}
 	// Recording times come from the clocks of the processes that appended;
 	// a minute of margin covers their skew.
 	if err := project(finish, eventstore.Filter{Since: began.Add(-time.Minute)}, &report.CaughtUp); err != nil {

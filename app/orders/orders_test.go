@@ -13,7 +13,6 @@ import (
 	"shop/app/eventstore/eventstoretest"
 	"shop/app/fault"
 	"shop/app/orders"
-	"shop/cqrs"
 	"shop/domain/inventory"
 	"shop/domain/order"
 	"shop/infrastructure/memory"
@@ -31,7 +30,7 @@ func newApp(t *testing.T) (orders.Application, *eventstoretest.CountingStore) {
 // returns that store too.
 func newAppOn(t *testing.T, wrap func(eventstore.Store) eventstore.Store) (orders.Application, *eventstoretest.CountingStore, eventstore.Store) {
 	t.Helper()
-	r, err := cqrs.NewRegistry(cqrs.AggregateEvents{AggregateType: order.AggregateType, Events: order.Events()})
+	r, err := eventstore.NewRegistry(eventstore.AggregateEvents{AggregateType: order.AggregateType, Events: order.Events()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +114,10 @@ func TestTheReservationPolicyDecidesAnOrderOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	app, store := newApp(t)
-	policy := orders.NewReservationPolicy(app.Commands.ConfirmOrder, app.Commands.RejectOrder)
+	policy, err := orders.NewReservationPolicy(app.Commands.ConfirmOrder, app.Commands.RejectOrder)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, id := range []string{"o-1", "o-2"} {
 		if _, err := app.Commands.PlaceOrder.Handle(ctx, placeOrder(id, "")); err != nil {
 			t.Fatal(err)

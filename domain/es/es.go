@@ -17,17 +17,24 @@ import (
 // of a name was stored, the name must never change: it is a contract, not a
 // Go identifier. The same holds for the exported field names of the struct,
 // which are its encoded form; changing them is a new schema version with an
-// upcaster (see cqrs/).
+// upcaster (EventType.Upcasts).
 type Event interface {
 	EventName() string
 }
 
 // EventType declares one kind of event of a bounded context: the schema
-// version its Go struct has today and how to make an empty one to decode into.
+// version its Go struct has today, how to make an empty one to decode into,
+// and how the payloads of its older versions, as they were stored, become
+// the next version's: Upcasts[v] turns version v into v+1, for every v below
+// SchemaVersion. Stored events are never rewritten.
 type EventType struct {
 	SchemaVersion int
 	New           func() Event
+	Upcasts       map[int]Upcast
 }
+
+// Upcast rewrites the encoded payload of one schema version into the next.
+type Upcast func(payload []byte) ([]byte, error)
 
 // Name is the wire name of the event type.
 func (t EventType) Name() string { return t.New().EventName() }

@@ -13,7 +13,7 @@ const AggregateType = "order"
 // Events lists every event of an order with the schema version its struct has.
 func Events() []es.EventType {
 	return []es.EventType{
-		{SchemaVersion: 2, New: func() es.Event { return &Placed{} }},
+		{SchemaVersion: 2, New: func() es.Event { return &Placed{} }, Upcasts: map[int]es.Upcast{1: placedV1ToV2}},
 		{SchemaVersion: 1, New: func() es.Event { return &Confirmed{} }},
 		{SchemaVersion: 1, New: func() es.Event { return &Rejected{} }},
 		{SchemaVersion: 1, New: func() es.Event { return &Cancelled{} }},
@@ -23,7 +23,7 @@ func Events() []es.EventType {
 // Placed: a customer placed an order; its stock is not reserved yet.
 //
 // Schema 2. Schema 1, written by the platform this one replaces, held decimal
-// prices and no contact; cqrs/ upcasts it.
+// prices and no contact; placedV1ToV2 upcasts it.
 type Placed struct {
 	OrderID    string
 	CustomerID string

@@ -10,7 +10,6 @@ import (
 	"shop/app/inventory"
 	"shop/app/orders"
 	"shop/app/readmodel/readmodeltest"
-	"shop/cqrs"
 	"shop/infrastructure/memory"
 )
 
@@ -31,7 +30,7 @@ func TestIdempotencyKeys(t *testing.T) {
 
 func TestProcessedMessages(t *testing.T) {
 	t.Parallel()
-	idempotencytest.ProcessedMessages(t, func(_ *testing.T, ttl time.Duration) cqrs.ProcessedMessages {
+	idempotencytest.ProcessedMessages(t, func(_ *testing.T, ttl time.Duration) idempotencytest.ProcessedMessagesStore {
 		return memory.NewProcessedMessages(ttl, 1000)
 	})
 }

@@ -8,7 +8,6 @@ import (
 	"shop/app/fault"
 	"shop/app/idempotencytest"
 	"shop/app/orders"
-	"shop/cqrs"
 	"shop/infrastructure/breaker"
 	"shop/infrastructure/redis"
 	"shop/infrastructure/redis/redistest"
@@ -35,7 +34,7 @@ func TestIdempotencyKeys(t *testing.T) {
 func TestProcessedMessages(t *testing.T) {
 	t.Parallel()
 	url := redistest.URL(t)
-	idempotencytest.ProcessedMessages(t, func(t *testing.T, ttl time.Duration) cqrs.ProcessedMessages {
+	idempotencytest.ProcessedMessages(t, func(t *testing.T, ttl time.Duration) idempotencytest.ProcessedMessagesStore {
 		return redis.NewProcessedMessages(connect(t, url), ttl)
 	})
 }

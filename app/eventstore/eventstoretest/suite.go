@@ -16,7 +16,6 @@ import (
 	"github.com/google/uuid"
 
 	"shop/app/eventstore"
-	"shop/cqrs"
 	"shop/domain/es"
 	"shop/domain/order"
 )
@@ -27,7 +26,7 @@ type NewStore func(t *testing.T, codec eventstore.Codec) eventstore.Store
 // Codec is the registry the suite's stores encode with.
 func Codec(t *testing.T) eventstore.Codec {
 	t.Helper()
-	r, err := cqrs.NewRegistry(cqrs.AggregateEvents{AggregateType: order.AggregateType, Events: order.Events()})
+	r, err := eventstore.NewRegistry(eventstore.AggregateEvents{AggregateType: order.AggregateType, Events: order.Events()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,4 @@
-// Package cqrs wires the application to Watermill: the registry of event types
-// with their schema versions and upcasters, the message marshaler, topic
-// naming, the command bus, the event processors, the router with its
-// middleware stack, and the relay that publishes stored events.
-package cqrs
+package eventstore
 
 import (
 	"encoding/json"
@@ -17,9 +13,6 @@ import (
 // ErrUnknownEventType is returned for an event type the registry does not hold.
 var ErrUnknownEventType = errors.New("unknown event type")
 
-// Upcaster rewrites the encoded payload of one schema version into the next.
-type Upcaster func(payload []byte) ([]byte, error)
-
 // Registry knows every event type of the system by wire name: the aggregate
 // type it belongs to, its current schema version, and how to bring older
 // payloads up to date. It is built once, in the composition root.
@@ -30,7 +23,7 @@ type Registry struct {
 type eventType struct {
 	aggregateType string
 	schema        es.EventType
-	upcasters     map[int]Upcaster // from version → to version+1
+	upcasters     map[int]es.Upcast // from version → to version+1
 }
 
 // AggregateEvents is the event list of one aggregate type.
@@ -39,8 +32,9 @@ type AggregateEvents struct {
 	Events        []es.EventType
 }
 
-// NewRegistry registers the events of every aggregate given, and the upcasters
-// this package knows for them. Duplicate names and schema versions below 1 are
+// NewRegistry registers the events of every aggregate given, with their
+// upcasts. Duplicate names, schema versions below 1, and an upcast missing
+// for a version below the current one or given for one at or above it, are
 // errors.
 func NewRegistry(aggregates ...AggregateEvents) (*Registry, error) {
 	r := &Registry{types: map[string]*eventType{}}
@@ -53,33 +47,20 @@ func NewRegistry(aggregates ...AggregateEvents) (*Registry, error) {
 			if t.SchemaVersion < 1 {
 				return nil, fmt.Errorf("event type %s: schema version %d, want 1 or more", name, t.SchemaVersion)
 			}
-			r.types[name] = &eventType{aggregateType: a.AggregateType, schema: t, upcasters: map[int]Upcaster{}}
-		}
-	}
-	for _, u := range knownUpcasters() {
-		if _, ok := r.types[u.eventType]; ok {
-			if err := r.AddUpcaster(u.eventType, u.from, u.upcast); err != nil {
-				return nil, err
+			for from := range t.Upcasts {
+				if from < 1 || from >= t.SchemaVersion {
+					return nil, fmt.Errorf("event type %s: upcast from version %d, but the current version is %d", name, from, t.SchemaVersion)
+				}
 			}
+			for from := 1; from < t.SchemaVersion; from++ {
+				if t.Upcasts[from] == nil {
+					return nil, fmt.Errorf("event type %s: no upcast from version %d", name, from)
+				}
+			}
+			r.types[name] = &eventType{aggregateType: a.AggregateType, schema: t, upcasters: t.Upcasts}
 		}
 	}
 	return r, nil
-}
-
-// AddUpcaster registers how to turn a payload of schema version from into from+1.
-func (r *Registry) AddUpcaster(eventType string, from int, u Upcaster) error {
-	t, ok := r.types[eventType]
-	if !ok {
-		return fmt.Errorf("upcaster for %s: %w", eventType, ErrUnknownEventType)
-	}
-	if from < 1 || from >= t.schema.SchemaVersion {
-		return fmt.Errorf("upcaster for %s from version %d: current version is %d", eventType, from, t.schema.SchemaVersion)
-	}
-	if _, dup := t.upcasters[from]; dup {
-		return fmt.Errorf("upcaster for %s from version %d registered twice", eventType, from)
-	}
-	t.upcasters[from] = u
-	return nil
 }
 
 // New returns an empty event of the type, to decode into.

@@ -1,19 +1,18 @@
-package cqrs_test
+package eventstore_test
 
 import (
-	"errors"
 	"testing"
 	"time"
 
+	"shop/app/eventstore"
 	"shop/app/fault"
-	"shop/cqrs"
 	"shop/domain/es"
 	"shop/domain/order"
 )
 
-func registry(t *testing.T) *cqrs.Registry {
+func registry(t *testing.T) *eventstore.Registry {
 	t.Helper()
-	r, err := cqrs.NewRegistry(cqrs.AggregateEvents{AggregateType: order.AggregateType, Events: order.Events()})
+	r, err := eventstore.NewRegistry(eventstore.AggregateEvents{AggregateType: order.AggregateType, Events: order.Events()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,21 +95,22 @@ func TestDecodeRefusals(t *testing.T) {
 
 func TestRegistryRefusesDuplicatesAndBadUpcasters(t *testing.T) {
 	t.Parallel()
-	_, err := cqrs.NewRegistry(
-		cqrs.AggregateEvents{AggregateType: "a", Events: order.Events()},
-		cqrs.AggregateEvents{AggregateType: "b", Events: order.Events()},
+	_, err := eventstore.NewRegistry(
+		eventstore.AggregateEvents{AggregateType: "a", Events: order.Events()},
+		eventstore.AggregateEvents{AggregateType: "b", Events: order.Events()},
 	)
 	if err == nil {
 		t.Fatal("duplicate event types accepted")
 	}
-	r := registry(t)
-	if err := r.AddUpcaster("order.confirmed", 1, nil); err == nil {
-		t.Fatal("upcaster to a version beyond the current one accepted")
+	placed := order.Events()[0]
+	bad := map[string]es.EventType{
+		"an upcast to a version beyond the current one": {SchemaVersion: 1, New: placed.New, Upcasts: map[int]es.Upcast{1: placed.Upcasts[1]}},
+		"no upcast from an older version":               {SchemaVersion: 2, New: placed.New},
+		"an upcast from version 0":                      {SchemaVersion: 2, New: placed.New, Upcasts: map[int]es.Upcast{0: placed.Upcasts[1], 1: placed.Upcasts[1]}},
 	}
-	if err := r.AddUpcaster("order.placed", 1, nil); err == nil {
-		t.Fatal("second upcaster for the same version accepted")
-	}
-	if err := r.AddUpcaster("nope", 1, nil); !errors.Is(err, cqrs.ErrUnknownEventType) {
-		t.Fatalf("unknown type: %v", err)
+	for name, et := range bad {
+		if _, err := eventstore.NewRegistry(eventstore.AggregateEvents{AggregateType: "a", Events: []es.EventType{et}}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package cqrs
+package order
 
 import (
 	"bytes"
@@ -8,22 +8,7 @@ import (
 	"time"
 
 	"shop/domain/money"
-	"shop/domain/order"
 )
-
-type knownUpcaster struct {
-	eventType string
-	from      int
-	upcast    Upcaster
-}
-
-// knownUpcasters lists every schema migration of stored events. Adding a
-// schema version means adding its upcaster here; stored events are never rewritten.
-func knownUpcasters() []knownUpcaster {
-	return []knownUpcaster{
-		{eventType: (&order.Placed{}).EventName(), from: 1, upcast: orderPlacedV1ToV2},
-	}
-}
 
 // orderPlacedV1 is the order event as the platform this one replaces stored
 // it: camel-case fields, prices as decimal numbers of the major unit, a
@@ -41,24 +26,24 @@ type orderPlacedV1 struct {
 	CreatedAt   time.Time   `json:"createdAt"`
 }
 
-// orderPlacedV1ToV2 converts decimal prices to minor units. The old platform
+// placedV1ToV2 converts decimal prices to minor units. The old platform
 // computed prices in binary floating point, so a stored 1099.9899999999998 is
 // read exactly and rounded to the nearest cent rather than refused. The total
 // is recomputed from the lines, as version 2 defines it.
-func orderPlacedV1ToV2(payload []byte) ([]byte, error) {
+func placedV1ToV2(payload []byte) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	var v1 orderPlacedV1
 	if err := dec.Decode(&v1); err != nil {
 		return nil, err
 	}
-	v2 := order.Placed{OrderID: v1.OrderID, CustomerID: v1.CustomerID, PlacedAt: v1.CreatedAt}
+	v2 := Placed{OrderID: v1.OrderID, CustomerID: v1.CustomerID, PlacedAt: v1.CreatedAt}
 	for i, it := range v1.Items {
 		price, err := centsOf(it.UnitPrice)
 		if err != nil {
 			return nil, fmt.Errorf("items[%d].unitPrice: %w", i, err)
 		}
-		item := order.Item{ProductID: it.ProductID, ProductName: it.ProductName, Quantity: it.Quantity, UnitPrice: price}
+		item := Item{ProductID: it.ProductID, ProductName: it.ProductName, Quantity: it.Quantity, UnitPrice: price}
 		v2.Items = append(v2.Items, item)
 		v2.Total += item.Total()
 	}
