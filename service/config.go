@@ -30,9 +30,6 @@ const (
 	Notifications = "notifications"
 )
 
-// AllServices lists every service in start order.
-var AllServices = []string{Orders, Inventory, Notifications}
-
 // Config is everything a process needs to run some of the services. With no
 // environment set, everything runs embedded: an in-process bus and in-memory stores.
 type Config struct {

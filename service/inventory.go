@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
-	"shop/app/decorator"
 	"shop/app/eventstore"
 	"shop/app/inventory"
 	"shop/cqrs"
@@ -24,89 +24,82 @@ var demoCatalog = []inventory.AddProduct{
 	{ProductID: "prod-654", Name: "USB-C Dock", InitialStock: 0},
 }
 
-func newInventory(d serviceDeps) (*Service, error) {
-	p, cfg := d.platform, d.cfg
-	logger := p.Logger.With("service", Inventory)
-	store, err := p.eventStore(d.ctx, Inventory)
+const (
+	handlerInventoryOrders     = "inventory.order-policy"
+	handlerInventoryProjection = "inventory.product-projection"
+)
+
+var inventorySpec = serviceSpec{
+	name: Inventory,
+	subscriptions: []subscription{
+		{handler: handlerInventoryOrders, aggregateType: order.AggregateType, deduplicate: true},
+		{handler: handlerInventoryProjection, aggregateType: domain.StockAggregateType},
+	},
+	build: buildInventory,
+}
+
+func buildInventory(c serviceCore) (serviceParts, error) {
+	p := c.platform
+	stock, err := inventory.NewStockRepository(repository[*domain.Stock](c))
 	if err != nil {
-		return nil, err
+		return serviceParts{}, err
 	}
-	store = d.adapters.store(Inventory, store)
-	relay, err := p.newRelay(cfg, Inventory, store)
+	reservations, err := inventory.NewReservationRepository(repository[*domain.Reservation](c))
 	if err != nil {
-		return nil, err
+		return serviceParts{}, err
 	}
-	stock, err := inventory.NewStockRepository(eventstore.RepositoryConfig[*domain.Stock]{Store: store, Outbox: relay, Clock: p.Clock, IDs: p.IDs})
+	views, err := p.productViews(c.ctx)
 	if err != nil {
-		return nil, err
+		return serviceParts{}, err
 	}
-	reservations, err := inventory.NewReservationRepository(eventstore.RepositoryConfig[*domain.Reservation]{Store: store, Outbox: relay, Clock: p.Clock, IDs: p.IDs})
-	if err != nil {
-		return nil, err
-	}
-	views, err := p.productViews(d.ctx)
-	if err != nil {
-		return nil, err
-	}
-	obs := decorator.Observability{Logger: logger, Metrics: p.Metrics}
 
 	var app inventory.Application
-	if app.Commands.AddProduct, err = inventory.NewAddProductHandler(stock, p.Clock, obs); err != nil {
-		return nil, err
+	if app.Commands.AddProduct, err = inventory.NewAddProductHandler(stock, p.Clock, c.obs); err != nil {
+		return serviceParts{}, err
 	}
-	if app.Commands.Restock, err = inventory.NewRestockHandler(stock, p.Clock, obs); err != nil {
-		return nil, err
+	if app.Commands.Restock, err = inventory.NewRestockHandler(stock, p.Clock, c.obs); err != nil {
+		return serviceParts{}, err
 	}
-	if app.Commands.ReserveStock, err = inventory.NewReserveStockHandler(stock, reservations, p.Clock, obs); err != nil {
-		return nil, err
+	if app.Commands.ReserveStock, err = inventory.NewReserveStockHandler(stock, reservations, p.Clock, c.obs); err != nil {
+		return serviceParts{}, err
 	}
-	if app.Commands.ReleaseStock, err = inventory.NewReleaseStockHandler(stock, reservations, p.Clock, obs); err != nil {
-		return nil, err
+	if app.Commands.ReleaseStock, err = inventory.NewReleaseStockHandler(stock, reservations, p.Clock, c.obs); err != nil {
+		return serviceParts{}, err
 	}
 	app.Queries = inventory.Queries{
 		Product:  inventory.NewGetProductHandler(views),
 		Products: inventory.NewListProductsHandler(views),
 		Stock:    inventory.NewGetStockHandler(stock),
 	}
-
-	proc, err := p.newProcessors(cfg, p.processedMessages(cfg))
-	if err != nil {
-		return nil, err
-	}
 	policy, err := inventory.NewOrderPolicy(app.Commands.ReserveStock, app.Commands.ReleaseStock)
 	if err != nil {
-		return nil, err
+		return serviceParts{}, err
 	}
-	if err := proc.AddEventHandler(handlerInventoryOrders, order.AggregateType, policy.Events(), policy, cqrs.EventHandlerOptions{Deduplicate: true}); err != nil {
-		return nil, err
-	}
-	if err := proc.AddEventHandler(handlerInventoryProjection, domain.StockAggregateType, p.eventNames(domain.StockAggregateType), inventory.NewProductProjection(views), cqrs.EventHandlerOptions{}); err != nil {
-		return nil, err
-	}
-
-	rebuild, err := productsRebuild(store, views)
+	rebuild, err := productsRebuild(c.store, views)
 	if err != nil {
-		return nil, err
+		return serviceParts{}, err
 	}
-	svc := &Service{
-		Name:       Inventory,
-		Handler:    httpport.NewInventoryHandler(app, p.httpBase(cfg, Inventory, logger)),
-		Store:      store,
-		processors: proc,
-		relay:      relay,
-		rebuild:    rebuild,
+	parts := serviceParts{
+		handlers: map[string]cqrs.EventHandler{
+			handlerInventoryOrders:     policy,
+			handlerInventoryProjection: inventory.NewProductProjection(views),
+		},
+		api: func(base httpport.Base, _ httpport.Admin) http.Handler {
+			return httpport.NewInventoryHandler(app, base)
+		},
+		rebuild: rebuild,
 	}
-	if cfg.DemoCatalog {
-		svc.onStart = func(ctx context.Context) error {
+	if c.cfg.DemoCatalog {
+		parts.onStart = func(ctx context.Context) error {
 			for _, cmd := range demoCatalog {
 				err := app.Commands.AddProduct.Handle(ctx, cmd)
 				if err != nil && !errors.Is(err, eventstore.ErrAlreadyExists) {
 					return fmt.Errorf("demo catalog: %w", err)
 				}
 			}
-			logger.Info("demo catalog ready", "products", len(demoCatalog))
+			c.logger.Info("demo catalog ready", "products", len(demoCatalog))
 			return nil
 		}
 	}
-	return svc, nil
+	return parts, nil
 }

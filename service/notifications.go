@@ -1,8 +1,8 @@
 package service
 
 import (
-	"shop/app/decorator"
-	"shop/app/eventstore"
+	"net/http"
+
 	"shop/app/notifications"
 	"shop/cqrs"
 	"shop/domain/notification"
@@ -11,47 +11,37 @@ import (
 	"shop/ports/httpport"
 )
 
-func newNotifications(d serviceDeps) (*Service, error) {
-	p, cfg := d.platform, d.cfg
-	logger := p.Logger.With("service", Notifications)
-	store, err := p.eventStore(d.ctx, Notifications)
+const handlerNotificationsOrders = "notifications.order-policy"
+
+var notificationsSpec = serviceSpec{
+	name: Notifications,
+	subscriptions: []subscription{
+		{handler: handlerNotificationsOrders, aggregateType: order.AggregateType, deduplicate: true},
+	},
+	build: buildNotifications,
+}
+
+func buildNotifications(c serviceCore) (serviceParts, error) {
+	p := c.platform
+	repo, err := notifications.NewRepository(repository[*notification.Correspondence](c))
 	if err != nil {
-		return nil, err
+		return serviceParts{}, err
 	}
-	store = d.adapters.store(Notifications, store)
-	relay, err := p.newRelay(cfg, Notifications, store)
-	if err != nil {
-		return nil, err
-	}
-	repo, err := notifications.NewRepository(eventstore.RepositoryConfig[*notification.Correspondence]{Store: store, Outbox: relay, Clock: p.Clock, IDs: p.IDs})
-	if err != nil {
-		return nil, err
-	}
-	sender := p.sender(d.adapters.sender(notifier.NewLog(logger)))
-	obs := decorator.Observability{Logger: logger, Metrics: p.Metrics}
+	sender := p.sender(c.adapters.sender(notifier.NewLog(c.logger)))
 
 	var app notifications.Application
-	if app.Commands.SendNotification, err = notifications.NewSendNotificationHandler(repo, sender, p.Clock, cfg.NotificationMaxAttempts, obs); err != nil {
-		return nil, err
+	if app.Commands.SendNotification, err = notifications.NewSendNotificationHandler(repo, sender, p.Clock, c.cfg.NotificationMaxAttempts, c.obs); err != nil {
+		return serviceParts{}, err
 	}
 	app.Queries = notifications.Queries{Notifications: notifications.NewListNotificationsHandler(repo, p.notificationArchive())}
-
-	proc, err := p.newProcessors(cfg, p.processedMessages(cfg))
-	if err != nil {
-		return nil, err
-	}
 	policy, err := notifications.NewOrderPolicy(app.Commands.SendNotification)
 	if err != nil {
-		return nil, err
+		return serviceParts{}, err
 	}
-	if err := proc.AddEventHandler(handlerNotificationsOrders, order.AggregateType, policy.Events(), policy, cqrs.EventHandlerOptions{Deduplicate: true}); err != nil {
-		return nil, err
-	}
-	return &Service{
-		Name:       Notifications,
-		Handler:    httpport.NewNotificationsHandler(app, p.httpBase(cfg, Notifications, logger)),
-		Store:      store,
-		processors: proc,
-		relay:      relay,
+	return serviceParts{
+		handlers: map[string]cqrs.EventHandler{handlerNotificationsOrders: policy},
+		api: func(base httpport.Base, _ httpport.Admin) http.Handler {
+			return httpport.NewNotificationsHandler(app, base)
+		},
 	}, nil
 }

@@ -5,7 +5,6 @@ package service
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 
 	"shop/app/eventstore"
@@ -56,34 +55,4 @@ func (a Adapters) store(service string, s eventstore.Store) eventstore.Store {
 		return s
 	}
 	return a.Store(service, s)
-}
-
-func newService(name string, deps serviceDeps) (*Service, error) {
-	svc, err := buildService(name, deps)
-	if err != nil {
-		return nil, err
-	}
-	if svc.assignment, err = deps.platform.newAssignment(deps.cfg, svc.Name, svc.processors); err != nil {
-		return nil, err
-	}
-	return svc, nil
-}
-
-func buildService(name string, deps serviceDeps) (*Service, error) {
-	switch name {
-	case Orders:
-		return newOrders(deps)
-	case Inventory:
-		return newInventory(deps)
-	case Notifications:
-		return newNotifications(deps)
-	}
-	return nil, fmt.Errorf("unknown service %q", name)
-}
-
-type serviceDeps struct {
-	ctx      context.Context
-	cfg      Config
-	platform *Platform
-	adapters Adapters
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"strings"
@@ -128,13 +129,7 @@ type Server struct {
 // StartServer starts a server on a free port; it is stopped when the test ends.
 func StartServer(t testing.TB) *Server {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	s := &Server{t: t, port: port, dir: t.TempDir()}
+	s := &Server{t: t, port: restartablePort(t), dir: t.TempDir()}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
@@ -189,4 +184,22 @@ func (s *Server) Stop() {
 	s.stop()
 	<-s.done
 	s.stop = nil
+}
+
+// restartablePort is a free port below the kernel's range for outgoing
+// connections (32768 and up on Linux): a server that a test stops and starts
+// again on the same port must not find it taken meanwhile by a connection
+// another test opened, as a port the kernel hands out for "127.0.0.1:0" can be.
+func restartablePort(t testing.TB) int {
+	t.Helper()
+	for range 100 {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			_ = l.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port found between 20000 and 32000")
+	return 0
 }
