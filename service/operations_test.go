@@ -57,6 +57,7 @@ func (s *shop) cli(args ...string) (int, string, string) {
 	var out, errOut bytes.Buffer
 	ops := s.system(service.Orders).Operations()
 	code := cli.Run(context.Background(), args, cli.Env{
+		System: service.CommandLine{},
 		Lookup: func(string) (string, bool) { return "", false },
 		Stdout: &out, Stderr: &errOut,
 		Operations: func(context.Context) (*operations.Operations, func() error, error) {

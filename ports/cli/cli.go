@@ -9,14 +9,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
 	"time"
 
 	"shop/app/operations"
-	"shop/infrastructure/logging"
-	"shop/service"
 )
 
 // Exit codes.
@@ -26,16 +23,32 @@ const (
 	ExitUsage   = 2
 )
 
-// Env is how the command line reads the environment.
+// Env is how the command line reads the environment, and what it runs.
 type Env struct {
 	Lookup func(string) (string, bool)
-	// Hostname names this process where a stable name is needed (Redis consumer groups).
-	Hostname string
+	// System is what the commands run, built by the composition root
+	// (service.CommandLine): the command line parses, the system runs.
+	System System
 	// Operations, when set, gives the operators' commands their use cases
 	// instead of connecting to the servers of the environment.
 	Operations func(ctx context.Context) (ops *operations.Operations, close func() error, err error)
 	Stdout     io.Writer
 	Stderr     io.Writer
+}
+
+// System is what the command line runs.
+type System interface {
+	// ParseServices reads a comma-separated list of services, refusing an
+	// unknown one.
+	ParseServices(s string) ([]string, error)
+	// Projections names the read models that can be rebuilt.
+	Projections() []string
+	// Serve runs the services the configuration read from lookup names,
+	// until ctx ends, logging to log.
+	Serve(ctx context.Context, lookup func(string) (string, bool), log io.Writer) error
+	// Operations connects the operators' use cases to the servers the
+	// configuration read from lookup names.
+	Operations(ctx context.Context, lookup func(string) (string, bool), log io.Writer) (ops *operations.Operations, close func() error, err error)
 }
 
 // errUsage marks an error in how the command was called.
@@ -130,7 +143,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	lookup := env.Lookup
 	if *services != "" {
-		if _, err := service.ParseServices(*services); err != nil {
+		if _, err := env.System.ParseServices(*services); err != nil {
 			return fmt.Errorf("%w: --services: %v", errUsage, err)
 		}
 		// The flag stands in for SERVICES, which PORT depends on.
@@ -141,35 +154,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 			return env.Lookup(key)
 		}
 	}
-	cfg, err := service.ConfigFromEnv(lookup, env.Hostname)
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	logger := logging.New(os.Stderr, cfg.LogFormat, cfg.LogLevel)
-	sys, err := service.New(ctx, cfg, logger, service.Adapters{})
-	if err != nil {
-		return err
-	}
-	return sys.Run(ctx, func(addrs map[string]string) {
-		for _, name := range cfg.Services {
-			logger.Info("listening", "service", name, "url", "http://"+displayAddr(addrs[name]))
-		}
-		if cfg.Runs(service.Orders) {
-			logger.Info("try it", "command", `curl -X POST http://localhost:`+portOf(addrs[service.Orders])+`/orders -H "Content-Type: application/json" -d '{"customerId":"123e4567-e89b-12d3-a456-426614174000","items":[{"productId":"prod-123","productName":"Laptop","quantity":1,"unitPrice":999.99}]}'`)
-		}
-	})
-}
-
-func displayAddr(addr string) string {
-	if strings.HasPrefix(addr, "[::]:") || strings.HasPrefix(addr, "0.0.0.0:") {
-		return "localhost:" + portOf(addr)
-	}
-	return addr
-}
-
-func portOf(addr string) string {
-	i := strings.LastIndexByte(addr, ':')
-	return addr[i+1:]
+	return env.System.Serve(ctx, lookup, env.Stderr)
 }
 
 // health asks a service's health endpoint, for container health checks in

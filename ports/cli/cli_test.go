@@ -9,11 +9,13 @@ import (
 	"testing"
 
 	"shop/ports/cli"
+	"shop/service"
 )
 
 func run(args []string, env map[string]string) (int, string, string) {
 	var out, errOut bytes.Buffer
 	code := cli.Run(context.Background(), args, cli.Env{
+		System: service.CommandLine{},
 		Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
 		Stdout: &out, Stderr: &errOut,
 	})

@@ -15,9 +15,7 @@ import (
 
 	"shop/app/operations"
 	"shop/domain/refusal"
-	"shop/infrastructure/logging"
 	"shop/ports/opsview"
-	"shop/service"
 )
 
 // openOperations gives a command the operators' use cases: those of the
@@ -26,16 +24,7 @@ func openOperations(ctx context.Context, env Env) (*operations.Operations, func(
 	if env.Operations != nil {
 		return env.Operations(ctx)
 	}
-	cfg, err := service.ConfigFromEnv(env.Lookup, env.Hostname)
-	if err != nil {
-		return nil, nil, fmt.Errorf("configuration: %w", err)
-	}
-	logger := logging.New(env.Stderr, logging.FormatText, cfg.LogLevel)
-	tools, err := service.NewTools(ctx, cfg, logger)
-	if err != nil {
-		return nil, nil, err
-	}
-	return tools.Operations, tools.Close, nil
+	return env.System.Operations(ctx, env.Lookup, env.Stderr)
 }
 
 // parseInterspersed parses flags that may come before or after the positional
@@ -361,7 +350,7 @@ func replay(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("%w: --delay must not be negative", errUsage)
 	}
 	if len(req.Services) > 0 {
-		services, err := service.ParseServices(strings.Join(req.Services, ","))
+		services, err := env.System.ParseServices(strings.Join(req.Services, ","))
 		if err != nil {
 			return fmt.Errorf("%w: --services: %v", errUsage, err)
 		}
@@ -397,8 +386,8 @@ func projections(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	if *projection != "" && !slices.Contains(service.Projections, *projection) {
-		return fmt.Errorf("%w: --projection %q: want one of %s", errUsage, *projection, strings.Join(service.Projections, ", "))
+	if known := env.System.Projections(); *projection != "" && !slices.Contains(known, *projection) {
+		return fmt.Errorf("%w: --projection %q: want one of %s", errUsage, *projection, strings.Join(known, ", "))
 	}
 	ops, closeOps, err := openOperations(ctx, env)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"shop/domain/order"
 	"shop/infrastructure/memory"
 	"shop/ports/cli"
+	"shop/service"
 )
 
 type systemClock struct{}
@@ -64,6 +65,7 @@ func newOperations(t *testing.T, pub *countingPublisher, rebuilds ...operations.
 func runOn(ops *operations.Operations, args ...string) (int, string, string) {
 	var out, errOut bytes.Buffer
 	code := cli.Run(context.Background(), args, cli.Env{
+		System: service.CommandLine{},
 		Lookup: func(string) (string, bool) { return "", false },
 		Stdout: &out, Stderr: &errOut,
 		Operations: func(context.Context) (*operations.Operations, func() error, error) {
