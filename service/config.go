@@ -235,39 +235,10 @@ func (c Config) Validate() error {
 	if c.Router.EarlyPatience <= c.RelaySweepAge+c.RelaySweepInterval {
 		err = errors.Join(err, errors.New("EARLY_PATIENCE must exceed RELAY_SWEEP_AGE + RELAY_SWEEP_INTERVAL, the time an unpublished event may wait for a sweep"))
 	}
-	switch c.Bus {
-	case BusGoChannel:
-		// GoChannel holds messages in this process's memory only: next to a
-		// durable event store, a stop would lose messages in flight while the
-		// store says they were published; and the services of other
-		// processes would never hear this one's events.
-		if c.MongoURL != "" {
-			err = errors.Join(err, errors.New("BUS=gochannel keeps messages in memory only: with MONGODB_URL, use BUS=amqp or BUS=redis"))
-		}
-		if len(c.Services) != len(AllServices) {
-			err = errors.Join(err, errors.New("BUS=gochannel reaches only this process: run every service (SERVICES unset), or use BUS=amqp or BUS=redis"))
-		}
-	case BusAMQP:
-		if e := c.AMQP.Validate(); e != nil {
-			err = errors.Join(err, e)
-		}
-	case BusRedis:
-		if c.RedisURL == "" {
-			err = errors.Join(err, errors.New("BUS=redis needs REDIS_URL"))
-		}
-		if c.Streams.Consumer == "" {
-			err = errors.Join(err, errors.New("BUS=redis needs REDIS_CONSUMER_NAME (or a host name)"))
-		}
-		// A predecessor in a dead consumer's pending list comes once claimed.
-		if c.Router.EarlyPatience <= c.Streams.ClaimIdle*5/4 {
-			err = errors.Join(err, errors.New("EARLY_PATIENCE must exceed REDIS_CLAIM_IDLE by a quarter, the time a dead consumer's entries take to be claimed"))
-		}
-		// A live consumer refreshes what it holds every third of it.
-		if c.Streams.ClaimIdle < time.Second {
-			err = errors.Join(err, errors.New("REDIS_CLAIM_IDLE must be at least 1000 (ms)"))
-		}
-	default:
-		err = errors.Join(err, fmt.Errorf("BUS %q: want gochannel, amqp or redis", c.Bus))
+	if kind, ok := buses[c.Bus]; !ok {
+		err = errors.Join(err, fmt.Errorf("BUS %q: want one of %s", c.Bus, busNames()))
+	} else if e := kind.validate(c); e != nil {
+		err = errors.Join(err, e)
 	}
 	if c.StreamTrimInterval <= 0 {
 		err = errors.Join(err, errors.New("REDIS_TRIM_INTERVAL must be positive"))

@@ -60,7 +60,7 @@ func TestBadConfigIsRefusedWithEveryReason(t *testing.T) {
 		t.Fatalf("PORT with three services: %v", err)
 	}
 	for env, want := range map[string]string{
-		"BUS=kafka":              "want gochannel, amqp or redis",
+		"BUS=kafka":              "want one of amqp, gochannel, redis",
 		"BUS=redis":              "needs REDIS_URL",
 		"BUS=amqp RABBITMQ_URL=": "RABBITMQ_URL is required",
 		// GoChannel is one process's memory: not durable, not shared.

@@ -7,11 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"github.com/google/uuid"
 
 	"shop/app/eventstore"
@@ -19,7 +17,6 @@ import (
 	"shop/domain/inventory"
 	"shop/domain/notification"
 	"shop/domain/order"
-	"shop/infrastructure/amqp"
 	"shop/infrastructure/breaker"
 	"shop/infrastructure/metrics"
 	"shop/infrastructure/mongo"
@@ -142,15 +139,7 @@ func newPlatform(cfg Config, logger *slog.Logger) (_ *Platform, err error) {
 			p.Leases = redis.NewLeases(p.Redis)
 		}
 	}
-	switch cfg.Bus {
-	case BusAMQP:
-		p.Bus, err = newAMQPBus(cfg, logger)
-	case BusRedis:
-		p.Bus, err = newStreamsBus(cfg, logger, p.Metrics.BusReadFailed)
-	default:
-		p.Bus = newGoChannelBus(logger)
-	}
-	if err != nil {
+	if p.Bus, err = buses[cfg.Bus].open(cfg, logger, p.Metrics.BusReadFailed); err != nil {
 		return nil, err
 	}
 	p.Bus.Publisher = countingPublisher{Publisher: p.Bus.Publisher, topics: cfg.Topics, metrics: p.Metrics}
@@ -193,156 +182,6 @@ func (p countingPublisher) Publish(topic string, msgs ...*message.Message) error
 		p.metrics.BusPublished(p.topics.Family(topic), len(msgs))
 	}
 	return err
-}
-
-// OpenBus connects to the broker cfg names, for a tool that watches the bus
-// of services running elsewhere (the load generator). The in-process bus
-// reaches no other process and is refused.
-func OpenBus(cfg Config, logger *slog.Logger) (Bus, error) {
-	switch cfg.Bus {
-	case BusAMQP:
-		return newAMQPBus(cfg, logger)
-	case BusRedis:
-		return newStreamsBus(cfg, logger, nil)
-	}
-	return Bus{}, fmt.Errorf("BUS %q reaches no other process: want amqp or redis", cfg.Bus)
-}
-
-// newGoChannelBus is the in-process bus of the embedded mode.
-//
-// Publishing blocks until every subscriber acknowledged the message: without
-// that, GoChannel hands each message to its subscribers on a goroutine of its
-// own, and two events of one aggregate can overtake each other. Blocking is
-// safe here because nothing that publishes waits for itself: the relays, the
-// poison queue and the operators' replays publish, and the command handlers
-// the policies call append to the store without publishing.
-func newGoChannelBus(logger *slog.Logger) Bus {
-	pubsub := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, cqrs.WatermillLogger(logger))
-	var closed atomic.Bool
-	requeue := &backgroundPublisher{publisher: pubsub, logger: logger}
-	return Bus{
-		Name:      "gochannel",
-		Publisher: pubsub,
-		Requeue:   requeue,
-		// Routers close their subscribers when they stop; the process's one
-		// GoChannel must stay open for the others until the last has stopped.
-		Subscribers: func(string) (message.Subscriber, error) { return sharedSubscriber{pubsub}, nil },
-		// A GoChannel keeps nothing for subscribers that are not there yet.
-		Declare: func(context.Context, string, string) error { return nil },
-		Check: func(context.Context) error {
-			if closed.Load() {
-				return errors.New("closed")
-			}
-			return nil
-		},
-		Close: func() error {
-			closed.Store(true)
-			err := pubsub.Close()
-			requeue.wait()
-			return err
-		},
-	}
-}
-
-// backgroundPublisher publishes without waiting. A handler of a blocking
-// GoChannel that publishes into the topic it reads would wait for the
-// delivery of its own message, which waits for the handler to return. What
-// it publishes lives in this process only, as everything on GoChannel does.
-type backgroundPublisher struct {
-	publisher message.Publisher
-	logger    *slog.Logger
-	running   sync.WaitGroup
-}
-
-func (p *backgroundPublisher) Publish(topic string, msgs ...*message.Message) error {
-	p.running.Go(func() {
-		if err := p.publisher.Publish(topic, msgs...); err != nil {
-			p.logger.Warn("message not published", "topic", topic, "error", err)
-		}
-	})
-	return nil
-}
-
-// Close does nothing: the bus closes the GoChannel, which ends what waits.
-func (p *backgroundPublisher) Close() error { return nil }
-
-func (p *backgroundPublisher) wait() { p.running.Wait() }
-
-type sharedSubscriber struct{ message.Subscriber }
-
-func (sharedSubscriber) Close() error { return nil }
-
-// draining makes RabbitMQ's subscribers let the messages they handed out be
-// acknowledged before they close (cqrs.DrainingSubscriber).
-func draining(subscriber func(consumerGroup string) (message.Subscriber, error), timeout time.Duration) func(string) (message.Subscriber, error) {
-	return func(consumerGroup string) (message.Subscriber, error) {
-		sub, err := subscriber(consumerGroup)
-		if err != nil {
-			return nil, err
-		}
-		return cqrs.NewDrainingSubscriber(sub, timeout), nil
-	}
-}
-
-func newAMQPBus(cfg Config, logger *slog.Logger) (Bus, error) {
-	amqpCfg := cfg.AMQP
-	amqpCfg.QueuePrefix = cfg.Topics.Prefix
-	b, err := amqp.New(amqpCfg, cqrs.WatermillLogger(logger))
-	if err != nil {
-		return Bus{}, err
-	}
-	return Bus{
-		Name:        "rabbitmq",
-		Publisher:   b.Publisher(),
-		Subscribers: draining(b.Subscriber, cfg.ShutdownTimeout),
-		Declare:     func(_ context.Context, group, topic string) error { return b.Declare(group, topic) },
-		Check: func(context.Context) error {
-			if !b.Connected() {
-				return errors.New("not connected")
-			}
-			return nil
-		},
-		Close:     b.Close,
-		exclusive: true,
-		backlog: func(ctx context.Context) (map[string]float64, error) {
-			var queues []string
-			for _, binding := range Topology(cfg.Topics) {
-				queues = append(queues, binding.ConsumerGroup)
-			}
-			return b.Backlog(ctx, queues)
-		},
-	}, nil
-}
-
-func newStreamsBus(cfg Config, logger *slog.Logger, readFailed func(consumerGroup string, recreated bool)) (Bus, error) {
-	streamsCfg := cfg.Streams
-	streamsCfg.ReadFailed = readFailed
-	// One blocking read per consumer group and partition of every service.
-	streamsCfg.Subscriptions = len(Topology(cfg.Topics))
-	s, err := redis.NewStreams(cfg.RedisURL, streamsCfg, cqrs.WatermillLogger(logger))
-	if err != nil {
-		return Bus{}, err
-	}
-	trimmer := s.NewTrimmer(cfg.Topics.Prefix, logger)
-	return Bus{
-		Name:        "redis",
-		Publisher:   s.Publisher(),
-		Subscribers: s.Subscriber,
-		Declare:     s.Declare,
-		takeOver:    s.TakeOver,
-		Check:       s.Ping,
-		Close:       s.Close,
-		run: func(ctx context.Context) {
-			var wg sync.WaitGroup
-			wg.Go(func() { s.KeepHeld(ctx) })
-			trimmer.Run(ctx, cfg.StreamTrimInterval)
-			wg.Wait()
-		},
-		backlog: func(ctx context.Context) (map[string]float64, error) { return s.Backlog(ctx, cfg.Topics.Prefix) },
-		// A failed read is retried every half second: a group not failing
-		// for three seconds reads again.
-		readFailures: func() map[string]string { return s.ReadFailures(3 * time.Second) },
-	}, nil
 }
 
 // newProcessors builds one service's processors on the platform's bus,

@@ -38,6 +38,19 @@ type StreamsConfig struct {
 	ReadFailed func(consumerGroup string, recreated bool)
 }
 
+// Validate reports every setting out of range.
+func (c StreamsConfig) Validate() error {
+	var err error
+	if c.Consumer == "" {
+		err = errors.Join(err, errors.New("BUS=redis needs REDIS_CONSUMER_NAME (or a host name)"))
+	}
+	// A live consumer refreshes what it holds every third of it.
+	if c.ClaimIdle < time.Second {
+		err = errors.Join(err, errors.New("REDIS_CLAIM_IDLE must be at least 1000 (ms)"))
+	}
+	return err
+}
+
 // Streams is the Redis Streams bus. Topics are streams; each consumer group
 // of the system is a Redis consumer group on each stream it reads, so every
 // group gets every message while the replicas of a service compete for them.
@@ -69,11 +82,8 @@ type readFailure struct {
 
 // NewStreams connects the bus to url.
 func NewStreams(url string, cfg StreamsConfig, logger watermill.LoggerAdapter) (*Streams, error) {
-	if cfg.Consumer == "" {
-		return nil, errors.New("redis streams: a consumer name is required")
-	}
-	if cfg.ClaimIdle <= 0 {
-		return nil, errors.New("redis streams: the claim idle time must be positive")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	opts, err := goredis.ParseURL(url)
 	if err != nil {
