@@ -25,17 +25,17 @@ func TestOrderIsConfirmedEndToEndWithItsNotifications(t *testing.T) {
 		if r.status != http.StatusCreated {
 			t.Fatalf("status %d: %s", r.status, r.raw)
 		}
-		o := r.body["order"].(map[string]any)
-		id := o["id"].(string)
-		if r.header.Get("Location") != "/orders/"+id || r.body["success"] != true || r.body["message"] != "Order created successfully" {
-			t.Fatalf("response %v, location %q", r.body, r.header.Get("Location"))
+		a := decode[orderAnswer](t, r)
+		o := a.Order
+		id := o.ID
+		if r.header.Get("Location") != "/orders/"+id || !a.Success || a.Message != "Order created successfully" {
+			t.Fatalf("response %s, location %q", r.raw, r.header.Get("Location"))
 		}
-		if o["status"] != "PENDING" || o["totalAmount"] != 2000.08 || o["customerId"] != "customer-1" || o["createdAt"] == "" || o["updatedAt"] == "" {
-			t.Fatalf("order %v", o)
+		if o.Status != "PENDING" || o.TotalAmount != "2000.08" || o.CustomerID != "customer-1" || o.CreatedAt == "" || o.UpdatedAt == "" || len(o.Items) != 2 {
+			t.Fatalf("order %+v", o)
 		}
-		first := o["items"].([]any)[0].(map[string]any)
-		if first["unitPrice"] != 999.99 || first["totalPrice"] != 1999.98 || first["quantity"] != 2.0 {
-			t.Fatalf("item %v", first)
+		if first := o.Items[0]; first.UnitPrice != "999.99" || first.TotalPrice != "1999.98" || first.Quantity != 2 {
+			t.Fatalf("item %+v", first)
 		}
 
 		s.waitOrder(id, "CONFIRMED")
@@ -44,7 +44,7 @@ func TestOrderIsConfirmedEndToEndWithItsNotifications(t *testing.T) {
 		got := s.waitNotifications(id, 4)
 		var kinds []string
 		for _, n := range got {
-			kinds = append(kinds, fmt.Sprintf("%s/%s", n["kind"], n["channel"]))
+			kinds = append(kinds, fmt.Sprintf("%s/%s", n.Kind, n.Channel))
 		}
 		want := []string{"order_confirmed/email", "order_confirmed/sms", "order_created/email", "order_created/sms"}
 		if !slices.Equal(kinds, want) {
@@ -66,22 +66,21 @@ func TestOrderIsRejectedForLackOfStockWithNothingLeftReserved(t *testing.T) {
 		id := s.placeOrder(orderBody("c", item{"plenty", 5, "1"}, item{"scarce", 2, "1"}, item{"ghost", 1, "1"}))
 
 		o := s.waitOrder(id, "REJECTED")
-		rejections := o["rejections"].([]any)
-		if len(rejections) != 2 {
-			t.Fatalf("rejections %v", rejections)
+		if len(o.Rejections) != 2 {
+			t.Fatalf("rejections %+v", o.Rejections)
 		}
-		scarce, ghost := rejections[0].(map[string]any), rejections[1].(map[string]any)
-		if scarce["productId"] != "scarce" || scarce["reason"] != "insufficient_stock" || scarce["requested"] != 2.0 || scarce["available"] != 1.0 {
-			t.Fatalf("scarce %v", scarce)
+		scarce, ghost := o.Rejections[0], o.Rejections[1]
+		if scarce.ProductID != "scarce" || scarce.Reason != "insufficient_stock" || scarce.Requested != 2 || scarce.Available != 1 {
+			t.Fatalf("scarce %+v", scarce)
 		}
-		if ghost["productId"] != "ghost" || ghost["reason"] != "unknown_product" {
-			t.Fatalf("ghost %v", ghost)
+		if ghost.ProductID != "ghost" || ghost.Reason != "unknown_product" {
+			t.Fatalf("ghost %+v", ghost)
 		}
 		s.waitProduct("plenty", 100, 0)
 		s.waitProduct("scarce", 1, 0)
 		n := s.waitNotifications(id, 2)
-		if n[0]["kind"] != "order_created" || n[1]["kind"] != "order_rejected" || n[0]["channel"] != "log" {
-			t.Fatalf("notifications %v", n)
+		if n[0].Kind != "order_created" || n[1].Kind != "order_rejected" || n[0].Channel != "log" {
+			t.Fatalf("notifications %+v", n)
 		}
 	})
 }
@@ -95,17 +94,17 @@ func TestCancelReleasesStock(t *testing.T) {
 		s.waitProduct("p", 6, 4)
 
 		r := s.post(service.Orders, "/orders/"+id+"/cancel", map[string]any{"reason": "changed my mind"})
-		if r.status != http.StatusOK || str(r.body, "order", "status") != "CANCELLED" {
+		if r.status != http.StatusOK || decode[orderAnswer](t, r).Order.Status != "CANCELLED" {
 			t.Fatalf("cancel: %d %s", r.status, r.raw)
 		}
 		o := s.waitOrder(id, "CANCELLED")
-		if o["cancelReason"] != "changed my mind" {
-			t.Fatalf("order %v", o)
+		if o.CancelReason != "changed my mind" {
+			t.Fatalf("order %+v", o)
 		}
 		s.waitProduct("p", 10, 0)
 		s.waitNotifications(id, 3)
 
-		if r := s.post(service.Orders, "/orders/"+id+"/cancel", nil); r.status != http.StatusConflict || str(r.body, "error", "code") != "order_not_cancellable" {
+		if r := s.post(service.Orders, "/orders/"+id+"/cancel", nil); r.status != http.StatusConflict || decode[errorAnswer](t, r).Error.Code != "order_not_cancellable" {
 			t.Fatalf("second cancel: %d %s", r.status, r.raw)
 		}
 	})
@@ -143,17 +142,17 @@ func TestIdempotencyKeySequential(t *testing.T) {
 		if first.status != http.StatusCreated || second.status != http.StatusOK {
 			t.Fatalf("statuses %d, %d: %s", first.status, second.status, second.raw)
 		}
-		id := str(first.body, "order", "id")
-		if str(second.body, "order", "id") != id || second.header.Get("Location") != "/orders/"+id {
+		id := decode[orderAnswer](t, first).Order.ID
+		if decode[orderAnswer](t, second).Order.ID != id || second.header.Get("Location") != "/orders/"+id {
 			t.Fatalf("second answer %s", second.raw)
 		}
 		other := s.do(http.MethodPost, service.Orders, "/orders", orderBody("c", item{"p", 2, "5"}), key)
-		if other.status != http.StatusUnprocessableEntity || str(other.body, "error", "code") != "idempotency_key_reused" {
+		if other.status != http.StatusUnprocessableEntity || decode[errorAnswer](t, other).Error.Code != "idempotency_key_reused" {
 			t.Fatalf("reused key: %d %s", other.status, other.raw)
 		}
 		s.waitOrder(id, "CONFIRMED")
 		s.waitProduct("p", 9, 1)
-		if page := s.get(service.Orders, "/orders?customerId=c"); len(page.body["orders"].([]any)) != 1 {
+		if page := s.get(service.Orders, "/orders?customerId=c"); len(decode[orderListAnswer](t, page).Orders) != 1 {
 			t.Fatalf("orders %s", page.raw)
 		}
 	})

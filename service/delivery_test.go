@@ -146,7 +146,7 @@ func TestAnUndecodableMessageIsPoisonedAndDoesNotBlockTheNextOnes(t *testing.T) 
 		}
 
 		r := s.do(http.MethodPost, service.Orders, "/orders", orderBody("c", item{"p", 1, "1"}), map[string]string{"Idempotency-Key": key})
-		if r.status != http.StatusCreated || str(r.body, "order", "id") != orders.OrderIDForKey(key) {
+		if r.status != http.StatusCreated || decode[orderAnswer](t, r).Order.ID != orders.OrderIDForKey(key) {
 			t.Fatalf("%d %s", r.status, r.raw)
 		}
 		s.waitOrder(orders.OrderIDForKey(key), "CONFIRMED")

@@ -340,7 +340,7 @@ func (s *shop) placeOrder(body map[string]any) string {
 	if r.status != http.StatusCreated {
 		s.t.Fatalf("place order: %d %s", r.status, r.raw)
 	}
-	return str(r.body, "order", "id")
+	return decode[orderAnswer](s.t, r).Order.ID
 }
 
 // placeOrderOnPartition places an order whose id falls on the partition, by
@@ -357,23 +357,23 @@ func (s *shop) placeOrderOnPartition(partition int, body map[string]any) string 
 		if r.status != http.StatusCreated {
 			s.t.Fatalf("place order: %d %s", r.status, r.raw)
 		}
-		return str(r.body, "order", "id")
+		return decode[orderAnswer](s.t, r).Order.ID
 	}
 }
 
 // waitOrderStatus waits until the read model shows the order in a final state
 // and returns its view.
-func (s *shop) waitOrder(id string, want string) map[string]any {
+func (s *shop) waitOrder(id string, want string) orderJSON {
 	s.t.Helper()
 	var last response
 	ok := eventually(30*time.Second, func() bool {
 		last = s.get(service.Orders, "/orders/"+id)
-		return last.status == http.StatusOK && str(last.body, "order", "status") == want
+		return last.status == http.StatusOK && decode[orderAnswer](s.t, last).Order.Status == want
 	})
 	if !ok {
 		s.t.Fatalf("order %s never became %s; last answer %d %s", id, want, last.status, last.raw)
 	}
-	return last.body["order"].(map[string]any)
+	return decode[orderAnswer](s.t, last).Order
 }
 
 func (s *shop) findProduct(id string) (available, reserved int, found bool) {
@@ -386,8 +386,8 @@ func (s *shop) findProduct(id string) (available, reserved int, found bool) {
 	default:
 		s.t.Fatalf("product %s: %d %s", id, r.status, r.raw)
 	}
-	p := r.body["product"].(map[string]any)
-	return int(p["available"].(float64)), int(p["reserved"].(float64)), true
+	p := decode[productAnswer](s.t, r).Product
+	return p.Available, p.Reserved, true
 }
 
 // waitProduct waits until the products read model shows the counts.
@@ -403,30 +403,26 @@ func (s *shop) waitProduct(id string, available, reserved int) {
 	}
 }
 
-func (s *shop) notifications(orderID string) []map[string]any {
+func (s *shop) notifications(orderID string) []notificationJSON {
 	s.t.Helper()
 	r := s.get(service.Notifications, "/notifications?orderId="+orderID)
 	if r.status != http.StatusOK {
 		s.t.Fatalf("notifications: %d %s", r.status, r.raw)
 	}
-	var out []map[string]any
-	for _, n := range r.body["notifications"].([]any) {
-		out = append(out, n.(map[string]any))
-	}
-	return out
+	return decode[notificationsAnswer](s.t, r).Notifications
 }
 
 // waitNotifications waits until the order has n notifications, all sent.
-func (s *shop) waitNotifications(orderID string, n int) []map[string]any {
+func (s *shop) waitNotifications(orderID string, n int) []notificationJSON {
 	s.t.Helper()
-	var got []map[string]any
+	var got []notificationJSON
 	if !eventually(30*time.Second, func() bool {
 		got = s.notifications(orderID)
 		if len(got) != n {
 			return false
 		}
 		for _, x := range got {
-			if x["status"] != "sent" {
+			if x.Status != "sent" {
 				return false
 			}
 		}
@@ -450,7 +446,9 @@ func eventually(timeout time.Duration, cond func() bool) bool {
 	}
 }
 
-// str digs a string out of decoded JSON.
+// str digs a string out of an answer that may have one shape or another (an
+// order, or an error while it is not there yet); an answer of one known
+// shape is read with decode.
 func str(m map[string]any, path ...string) string {
 	var v any = m
 	for _, p := range path {

@@ -1,7 +1,6 @@
 package service_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -67,14 +66,14 @@ func TestBadInputGetsAClearErrorAndChangesNothing(t *testing.T) {
 					body = tt.body
 				}
 				r := s.do(tt.method, tt.svc, tt.path, body, header)
-				if r.status != tt.status || str(r.body, "error", "code") != tt.code || str(r.body, "error", "message") == "" {
+				e := decode[errorAnswer](t, r).Error
+				if r.status != tt.status || e.Code != tt.code || e.Message == "" {
 					t.Fatalf("%d %s, want %d %s", r.status, r.raw, tt.status, tt.code)
 				}
 				if tt.field != "" {
-					details, _ := r.body["error"].(map[string]any)["details"].([]any)
 					found := false
-					for _, d := range details {
-						found = found || d.(map[string]any)["field"] == tt.field
+					for _, d := range e.Details {
+						found = found || d.Field == tt.field
 					}
 					if !found {
 						t.Fatalf("no detail for %s: %s", tt.field, r.raw)
@@ -83,7 +82,7 @@ func TestBadInputGetsAClearErrorAndChangesNothing(t *testing.T) {
 			})
 		}
 		// Nothing of the above placed an order or moved stock.
-		if r := s.get(service.Orders, "/orders"); len(r.body["orders"].([]any)) != 0 {
+		if r := s.get(service.Orders, "/orders"); len(decode[orderListAnswer](t, r).Orders) != 0 {
 			t.Fatalf("orders: %s", r.raw)
 		}
 		if n := countRecords(t, s.store(service.Orders)); n != 0 {
@@ -122,10 +121,11 @@ func TestListOrdersNewestFirstWithCursor(t *testing.T) {
 			if r.status != http.StatusOK || pages > 3 {
 				t.Fatalf("%d %s", r.status, r.raw)
 			}
-			for _, o := range r.body["orders"].([]any) {
-				seen = append(seen, o.(map[string]any)["id"].(string))
+			page := decode[orderListAnswer](t, r)
+			for _, o := range page.Orders {
+				seen = append(seen, o.ID)
 			}
-			cursor = str(r.body, "nextCursor")
+			cursor = page.NextCursor
 			if cursor == "" {
 				break
 			}
@@ -139,10 +139,10 @@ func TestListOrdersNewestFirstWithCursor(t *testing.T) {
 			}
 		}
 		r := s.get(service.Orders, "/orders?customerId=alice&status=REJECTED")
-		if got := r.body["orders"].([]any); len(got) != 2 || got[0].(map[string]any)["id"] != ids[3] {
+		if got := decode[orderListAnswer](t, r).Orders; len(got) != 2 || got[0].ID != ids[3] {
 			t.Fatalf("rejected: %s", r.raw)
 		}
-		if r := s.get(service.Orders, "/orders?customerId=nobody"); r.status != 200 || len(r.body["orders"].([]any)) != 0 {
+		if r := s.get(service.Orders, "/orders?customerId=nobody"); r.status != 200 || len(decode[orderListAnswer](t, r).Orders) != 0 {
 			t.Fatalf("nobody: %s", r.raw)
 		}
 	})
@@ -156,29 +156,27 @@ func TestOrderHistoryIsTheStoredEventsInOrder(t *testing.T) {
 		if r.header.Get("X-Correlation-ID") != "corr-42" {
 			t.Fatalf("correlation header %q", r.header.Get("X-Correlation-ID"))
 		}
-		id := str(r.body, "order", "id")
+		id := decode[orderAnswer](t, r).Order.ID
 		s.waitOrder(id, "CONFIRMED")
 		s.post(service.Orders, "/orders/"+id+"/cancel", nil)
 		h := s.get(service.Orders, "/orders/"+id+"/events")
-		events := h.body["events"].([]any)
+		events := decode[orderHistoryAnswer](t, h).Events
 		var types []string
-		for i, e := range events {
-			ev := e.(map[string]any)
-			types = append(types, ev["type"].(string))
-			if ev["version"] != float64(i+1) || ev["eventId"] == "" || ev["recordedAt"] == "" {
-				t.Fatalf("event %d: %v", i, ev)
+		for i, ev := range events {
+			types = append(types, ev.Type)
+			if ev.Version != i+1 || ev.EventID == "" || ev.RecordedAt == "" {
+				t.Fatalf("event %d: %+v", i, ev)
 			}
 		}
 		if strings.Join(types, ",") != "order.placed,order.confirmed,order.cancelled" {
 			t.Fatalf("types %v", types)
 		}
 		// The confirmation was caused by the reservation, in the same conversation.
-		confirmed := events[1].(map[string]any)
-		if confirmed["correlationId"] != "corr-42" || confirmed["causationId"] == "" || confirmed["causationId"] == events[0].(map[string]any)["causationId"] {
-			t.Fatalf("confirmed %v", confirmed)
+		confirmed := events[1]
+		if confirmed.CorrelationID != "corr-42" || confirmed.CausationID == "" || confirmed.CausationID == events[0].CausationID {
+			t.Fatalf("confirmed %+v", confirmed)
 		}
-		data, _ := json.Marshal(events[0].(map[string]any)["data"])
-		if !strings.Contains(string(data), `"Total":100`) {
+		if data := string(events[0].Data); !strings.Contains(data, `"Total":100`) {
 			t.Fatalf("data %s", data)
 		}
 	})
@@ -191,12 +189,11 @@ func TestProductsCatalog(t *testing.T) {
 		if r.status != http.StatusCreated || r.header.Get("Location") != "/products/prod-123" {
 			t.Fatalf("%d %s", r.status, r.raw)
 		}
-		p := r.body["product"].(map[string]any)
-		if p["productId"] != "prod-123" || p["name"] != "Laptop" || p["available"] != 25.0 || p["reserved"] != 0.0 {
-			t.Fatalf("product %v", p)
+		if p := decode[productAnswer](t, r).Product; p.ProductID != "prod-123" || p.Name != "Laptop" || p.Available != 25 || p.Reserved != 0 {
+			t.Fatalf("product %+v", p)
 		}
 		r = s.post(service.Inventory, "/products/prod-123/restock", map[string]any{"quantity": 10})
-		if r.status != http.StatusOK || str(r.body, "message") != "Product restocked" || r.body["product"].(map[string]any)["available"] != 35.0 {
+		if a := decode[productAnswer](t, r); r.status != http.StatusOK || a.Message != "Product restocked" || a.Product.Available != 35 {
 			t.Fatalf("restock %d %s", r.status, r.raw)
 		}
 		s.waitProduct("prod-123", 35, 0)
@@ -204,20 +201,20 @@ func TestProductsCatalog(t *testing.T) {
 			s.addProduct(id, 1)
 		}
 		if !eventually(5*time.Second, func() bool {
-			return len(s.get(service.Inventory, "/products").body["products"].([]any)) == 4
+			return len(decode[productListAnswer](t, s.get(service.Inventory, "/products")).Products) == 4
 		}) {
 			t.Fatal("catalog incomplete")
 		}
-		first := s.get(service.Inventory, "/products?limit=2")
-		next := str(first.body, "nextCursor")
-		second := s.get(service.Inventory, "/products?limit=2&cursor="+next)
-		ids := func(r response) (out []string) {
-			for _, p := range r.body["products"].([]any) {
-				out = append(out, p.(map[string]any)["productId"].(string))
+		first := decode[productListAnswer](t, s.get(service.Inventory, "/products?limit=2"))
+		next := first.NextCursor
+		second := decode[productListAnswer](t, s.get(service.Inventory, "/products?limit=2&cursor="+next))
+		ids := func(page productListAnswer) (out []string) {
+			for _, p := range page.Products {
+				out = append(out, p.ProductID)
 			}
 			return out
 		}
-		if strings.Join(ids(first), ",") != "a,b" || next != "b" || strings.Join(ids(second), ",") != "c,prod-123" || str(second.body, "nextCursor") != "" {
+		if strings.Join(ids(first), ",") != "a,b" || next != "b" || strings.Join(ids(second), ",") != "c,prod-123" || second.NextCursor != "" {
 			t.Fatalf("pages %v %v (%s)", ids(first), ids(second), next)
 		}
 	})
@@ -229,29 +226,25 @@ func TestHealth(t *testing.T) {
 		busName := map[string]string{service.BusGoChannel: "gochannel", service.BusAMQP: "rabbitmq", service.BusRedis: "redis"}[be.bus]
 		for _, svc := range service.AllServices {
 			r := s.get(svc, "/health")
-			if r.status != http.StatusOK || r.body["status"] != "healthy" || str(r.body, "services", busName) != "connected" || str(r.body, "timestamp") == "" {
+			h := decode[healthAnswer](t, r)
+			if r.status != http.StatusOK || h.Status != "healthy" || h.Services[busName] != "connected" || h.Timestamp == "" || h.Uptime < 0 {
 				t.Fatalf("%s: %d %s", svc, r.status, r.raw)
 			}
-			if be.mongo && str(r.body, "services", "mongodb") != "connected" {
+			if be.mongo && h.Services["mongodb"] != "connected" {
 				t.Fatalf("%s: %s", svc, r.raw)
 			}
-			if be.bus == service.BusAMQP && str(r.body, "services", "redis") != "connected" {
+			if be.bus == service.BusAMQP && h.Services["redis"] != "connected" {
 				t.Fatalf("%s: %s", svc, r.raw)
 			}
-			if str(r.body, "circuitBreakers", "notifier") != "closed" {
+			if h.CircuitBreakers["notifier"] != "closed" {
 				t.Fatalf("%s: breakers %s", svc, r.raw)
-			}
-			if _, ok := r.body["uptime"].(float64); !ok {
-				t.Fatalf("%s: uptime %v", svc, r.body["uptime"])
 			}
 			// The only replica of its service consumes every partition.
 			partitions := service.DefaultConfig().Topics.Partitions
 			if be.bus != service.BusGoChannel {
 				partitions = 2
 			}
-			byService, _ := r.body["partitions"].(map[string]any)
-			owned, _ := byService[svc].([]any)
-			if len(owned) != partitions {
+			if len(h.Partitions[svc]) != partitions {
 				t.Fatalf("%s: partitions %s, want all %d", svc, r.raw, partitions)
 			}
 		}

@@ -196,7 +196,7 @@ func TestLogLinesAreJSONAndNameWhatTheyAreAbout(t *testing.T) {
 	body := orderBody("c", item{"p", 1, "5"})
 	body["contact"] = map[string]any{"email": "secret.customer@example.com"}
 	r := s.do(http.MethodPost, service.Orders, "/orders", body, map[string]string{"X-Correlation-ID": "corr-logs-1"})
-	id := str(r.body, "order", "id")
+	id := decode[orderAnswer](t, r).Order.ID
 	s.waitOrder(id, "CONFIRMED")
 	s.waitNotifications(id, 2)
 

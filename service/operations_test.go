@@ -234,7 +234,7 @@ func TestARebuildReproducesTheLiveReadModels(t *testing.T) {
 				kind := map[string]string{"CONFIRMED": "order_confirmed", "REJECTED": "order_rejected", "CANCELLED": "order_cancelled"}[st]
 				sent := map[string]bool{}
 				for _, n := range s.notifications(id) {
-					sent[n["kind"].(string)] = n["status"] == "sent"
+					sent[n.Kind] = n.Status == "sent"
 				}
 				return kind != "" && sent["order_created"] && sent[kind]
 			}) {
@@ -304,16 +304,17 @@ func TestTheAdminAPI(t *testing.T) {
 		s.waitDeadLetters(operations.StatusFailed, 1)
 		bearer := map[string]string{"Authorization": "Bearer " + adminToken}
 		for _, header := range []map[string]string{nil, {"Authorization": "Bearer wrong-token-0123456789"}, {"Authorization": adminToken}} {
-			if r := s.do(http.MethodGet, service.Orders, "/admin/dead-letters", nil, header); r.status != http.StatusUnauthorized || str(r.body, "error", "code") != "unauthorized" {
+			if r := s.do(http.MethodGet, service.Orders, "/admin/dead-letters", nil, header); r.status != http.StatusUnauthorized || decode[errorAnswer](t, r).Error.Code != "unauthorized" {
 				t.Fatalf("%v: %d %s", header, r.status, r.raw)
 			}
 		}
 		r := s.do(http.MethodGet, service.Orders, "/admin/dead-letters?status=failed", nil, bearer)
-		if r.status != http.StatusOK || len(r.body["deadLetters"].([]any)) != 1 {
+		dead := decodePart[deadLettersAnswer](t, r).DeadLetters
+		if r.status != http.StatusOK || len(dead) != 1 {
 			t.Fatalf("dead letters: %d %s", r.status, r.raw)
 		}
-		dlID := r.body["deadLetters"].([]any)[0].(map[string]any)["id"].(string)
-		if r := s.do(http.MethodGet, service.Orders, "/admin/dead-letters/"+dlID, nil, bearer); r.status != http.StatusOK || str(r.body, "deadLetter", "payload", "OrderID") != id {
+		dlID := dead[0].ID
+		if r := s.do(http.MethodGet, service.Orders, "/admin/dead-letters/"+dlID, nil, bearer); r.status != http.StatusOK || decodePart[deadLetterAnswer](t, r).DeadLetter.Payload.OrderID != id {
 			t.Fatalf("dead letter: %d %s", r.status, r.raw)
 		}
 		for body, want := range map[string]int{
@@ -330,12 +331,12 @@ func TestTheAdminAPI(t *testing.T) {
 		}
 		bug.broken.Store(false)
 		r = s.do(http.MethodPost, service.Orders, "/admin/dead-letters/replay", `{"ids": ["`+dlID+`"]}`, bearer)
-		if r.status != http.StatusOK || r.body["report"].(map[string]any)["published"] != 1.0 {
+		if r.status != http.StatusOK || decodePart[reportAnswer](t, r).Report.Published != 1 {
 			t.Fatalf("replay: %d %s", r.status, r.raw)
 		}
 		s.waitOrder(id, "CONFIRMED")
 		r = s.do(http.MethodPost, service.Orders, "/admin/replay", `{"eventType": "order.placed", "dryRun": true}`, bearer)
-		if r.status != http.StatusOK || r.body["report"].(map[string]any)["selected"] != 1.0 {
+		if r.status != http.StatusOK || decodePart[reportAnswer](t, r).Report.Selected != 1 {
 			t.Fatalf("event replay: %d %s", r.status, r.raw)
 		}
 		for body, want := range map[string]int{
@@ -351,11 +352,11 @@ func TestTheAdminAPI(t *testing.T) {
 			}
 		}
 		r = s.do(http.MethodGet, service.Orders, "/admin/replay/stats", nil, bearer)
-		if r.status != http.StatusOK || r.body["deadLetters"].(map[string]any)["total"] != 1.0 || len(r.body["recentRuns"].([]any)) != 1 {
+		if stats := decodePart[statsAnswer](t, r); r.status != http.StatusOK || stats.DeadLetters.Total != 1 || len(stats.RecentRuns) != 1 {
 			t.Fatalf("stats: %d %s", r.status, r.raw)
 		}
 		r = s.do(http.MethodPost, service.Orders, "/admin/projections/rebuild", `{"projection": "orders"}`, bearer)
-		if r.status != http.StatusOK || len(r.body["rebuilds"].([]any)) != 1 {
+		if r.status != http.StatusOK || len(decodePart[rebuildsAnswer](t, r).Rebuilds) != 1 {
 			t.Fatalf("rebuild: %d %s", r.status, r.raw)
 		}
 		if r := s.do(http.MethodPost, service.Orders, "/admin/projections/rebuild", `{"projection": "carts"}`, bearer); r.status != http.StatusNotFound {

@@ -45,13 +45,13 @@ func TestAnEventThatOvertookItsPredecessorWaitsForIt(t *testing.T) {
 			t.Fatalf("the cancellation shows the contact: %s", r.raw)
 		}
 		view := s.waitOrder("overtaken-1", "CANCELLED")
-		if view["cancelReason"] != "too slow" {
-			t.Fatalf("order %v", view)
+		if view.CancelReason != "too slow" {
+			t.Fatalf("order %+v", view)
 		}
 		s.waitProduct("p", 10, 0)
 		kinds := map[string]bool{}
 		for _, n := range s.waitNotifications("overtaken-1", 2) {
-			kinds[n["kind"].(string)] = true
+			kinds[n.Kind] = true
 		}
 		if !kinds["order_created"] || !kinds["order_cancelled"] {
 			t.Fatalf("notifications %v", kinds)

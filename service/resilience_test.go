@@ -82,25 +82,26 @@ func TestOrdersCompleteWhileRedisIsDown(t *testing.T) {
 	body := orderBody("c", item{"p", 2, "5"})
 	first := s.do(http.MethodPost, service.Orders, "/orders", body, map[string]string{"Idempotency-Key": "k-1"})
 	again := s.do(http.MethodPost, service.Orders, "/orders", body, map[string]string{"Idempotency-Key": "k-1"})
-	if first.status != http.StatusCreated || again.status != http.StatusOK || str(again.body, "order", "id") != str(first.body, "order", "id") {
+	if first.status != http.StatusCreated || again.status != http.StatusOK || decode[orderAnswer](t, again).Order.ID != decode[orderAnswer](t, first).Order.ID {
 		t.Fatalf("without Redis: %d %s / %d %s", first.status, first.raw, again.status, again.raw)
 	}
 	other := s.do(http.MethodPost, service.Orders, "/orders", orderBody("c", item{"p", 1, "5"}), map[string]string{"Idempotency-Key": "k-1"})
 	if other.status != http.StatusUnprocessableEntity {
 		t.Fatalf("reused key without Redis: %d %s", other.status, other.raw)
 	}
-	id := str(first.body, "order", "id")
+	id := decode[orderAnswer](t, first).Order.ID
 	s.waitOrder(id, "CONFIRMED")
 	s.waitNotifications(id, 2)
 	s.waitProduct("p", 8, 2)
-	h := s.get(service.Orders, "/health")
-	if h.status != http.StatusOK || h.body["status"] != "degraded" || str(h.body, "services", "redis") != "disconnected" || str(h.body, "services", "rabbitmq") != "connected" {
-		t.Fatalf("health %d %s", h.status, h.raw)
+	r := s.get(service.Orders, "/health")
+	h := decode[healthAnswer](t, r)
+	if r.status != http.StatusOK || h.Status != "degraded" || h.Services["redis"] != "disconnected" || h.Services["rabbitmq"] != "connected" {
+		t.Fatalf("health %d %s", r.status, r.raw)
 	}
 	// Open, or half-open once its first short open period is over, but
 	// never closed while Redis is down.
-	if state := str(h.body, "circuitBreakers", "redis"); state != "open" && state != "half-open" {
-		t.Fatalf("redis breaker %q: %s", state, h.raw)
+	if state := h.CircuitBreakers["redis"]; state != "open" && state != "half-open" {
+		t.Fatalf("redis breaker %q: %s", state, r.raw)
 	}
 }
 
