@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -131,6 +132,24 @@ func origins(t *testing.T, store eventstore.Store) []eventstore.Origin {
 	return all
 }
 
+// renewedSince waits until the relay renewed its origins after since, twice:
+// what a renewal would move has had its chance to.
+func renewedSince(t *testing.T, store eventstore.Store, since time.Time) {
+	t.Helper()
+	for range 2 {
+		waitFor(t, func() bool {
+			all := origins(t, store)
+			for _, o := range all {
+				if !o.RenewedAt.After(since) {
+					return false
+				}
+			}
+			return len(all) > 0
+		})
+		since = time.Now()
+	}
+}
+
 func TestAppendedEventsArePublishedInOrderThroughFailures(t *testing.T) {
 	t.Parallel()
 	store := memory.NewEventStore(eventstoretest.Codec(t))
@@ -168,7 +187,7 @@ func TestTheCheckpointStaysBeforeWhatIsNotPublishedYet(t *testing.T) {
 		t.Fatal(err)
 	}
 	begun := time.Now()
-	time.Sleep(50 * time.Millisecond) // several renewals
+	renewedSince(t, store, begun)
 	for _, o := range origins(t, store) {
 		if !o.PublishedBefore.Before(recs[0].RecordedAt) {
 			t.Fatalf("checkpoint %v passed a record recorded at %v and not published", o.PublishedBefore, recs[0].RecordedAt)
@@ -176,7 +195,7 @@ func TestTheCheckpointStaysBeforeWhatIsNotPublishedYet(t *testing.T) {
 	}
 	close(pub.gate)
 	waitFor(t, func() bool { return len(pub.snapshot()) == 2 })
-	time.Sleep(50 * time.Millisecond)
+	renewedSince(t, store, time.Now())
 	for _, o := range origins(t, store) {
 		if !o.PublishedBefore.Before(begun) {
 			t.Fatalf("checkpoint %v passed an append begun at %v and not ended", o.PublishedBefore, begun)
@@ -348,7 +367,8 @@ func TestARelayWhoseOriginWasTakenOverOpensAnother(t *testing.T) {
 	t.Parallel()
 	store := memory.NewEventStore(eventstoretest.Codec(t))
 	pub := &recordingPublisher{}
-	relay, _ := startRelay(t, store, pub)
+	var logs syncBuffer
+	relay, _ := startRelay(t, store, pub, func(c *cqrs.RelayConfig) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 	first := orderHistory("a", 1)
 	appendThrough(t, relay, store, first)
 	// Another relay found it unrenewed (this one was paused) and took it.
@@ -358,7 +378,7 @@ func TestARelayWhoseOriginWasTakenOverOpensAnother(t *testing.T) {
 	if saved, err := store.SaveOrigin(context.Background(), taken, o.RenewedAt); err != nil || !saved {
 		t.Fatalf("take over: %v %v", saved, err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "relay lost an origin to another relay") })
 	next := orderHistory("b", 1)
 	appendThrough(t, relay, store, next)
 	if next[0].Origin == first[0].Origin {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +31,8 @@ type stallingProxy struct {
 	// answering is closed unless the server's answers are held: the
 	// requests reach it, and it answers as of then.
 	answering chan struct{}
+	// heldRequests and heldAnswers count what waits in the proxy now.
+	heldRequests, heldAnswers atomic.Int32
 }
 
 func newStallingProxy(t *testing.T, target string) *stallingProxy {
@@ -73,10 +76,16 @@ func (p *stallingProxy) forward(from, to net.Conn, answers bool) {
 			p.mu.Lock()
 			flowing, answering := p.flowing, p.answering
 			p.mu.Unlock()
+			held := &p.heldRequests
+			if answers {
+				held = &p.heldAnswers
+			}
+			held.Add(1)
 			<-flowing
 			if answers {
 				<-answering
 			}
+			held.Add(-1)
 			if _, werr := to.Write(buf[:n]); werr != nil {
 				return
 			}
@@ -139,7 +148,8 @@ func TestAStalledPointerLookupHoldsUpOnlyAsLongAsEachCallerWaits(t *testing.T) {
 		_, err := views.Get(ctx, "o-1")
 		first <- err
 	}()
-	time.Sleep(200 * time.Millisecond) // the first query is looking at the pointer
+	// The first query is looking at the pointer.
+	waitUntil(t, func() bool { return proxy.heldRequests.Load() > 0 })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
@@ -208,7 +218,8 @@ func TestAPointerReadBeforeASwapButAnsweredAfterIsNotActedOn(t *testing.T) {
 		defer cancel()
 		created <- slow.Create(ctx, inventory.ProductView{ProductID: "p-late", Name: "Late", Available: 1, Version: 1})
 	}()
-	time.Sleep(300 * time.Millisecond) // its pointer lookup was answered, the answer held
+	// Its pointer lookup was answered, the answer held.
+	waitUntil(t, func() bool { return proxy.heldAnswers.Load() > 0 })
 
 	_, steps, err := operator.Rebuilding(ctx)
 	if err != nil {
@@ -335,5 +346,15 @@ func TestThePointerLookupIsTheHalfOpenBreakersTrialNotACallInsideIt(t *testing.T
 	}
 	if b.State() != "closed" {
 		t.Fatalf("the breaker after a query that succeeded: %s", b.State())
+	}
+}
+
+// waitUntil waits, for up to ten seconds, until cond holds.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
 	}
 }
