@@ -8,7 +8,6 @@ import (
 
 	"shop/app/eventstore"
 	"shop/app/inventory"
-	"shop/cqrs"
 	domain "shop/domain/inventory"
 	"shop/domain/order"
 	"shop/ports/httpport"
@@ -33,7 +32,7 @@ var inventorySpec = serviceSpec{
 	name: Inventory,
 	subscriptions: []subscription{
 		{handler: handlerInventoryOrders, aggregateType: order.AggregateType, deduplicate: true},
-		{handler: handlerInventoryProjection, aggregateType: domain.StockAggregateType},
+		{handler: handlerInventoryProjection, aggregateType: domain.StockAggregateType, everyEvent: true},
 	},
 	build: buildInventory,
 }
@@ -75,14 +74,18 @@ func buildInventory(c serviceCore) (serviceParts, error) {
 	if err != nil {
 		return serviceParts{}, err
 	}
+	projection, err := inventory.NewProductProjection(views)
+	if err != nil {
+		return serviceParts{}, err
+	}
 	rebuild, err := productsRebuild(c.store, views)
 	if err != nil {
 		return serviceParts{}, err
 	}
 	parts := serviceParts{
-		handlers: map[string]cqrs.EventHandler{
+		handlers: map[string]eventHandler{
 			handlerInventoryOrders:     policy,
-			handlerInventoryProjection: inventory.NewProductProjection(views),
+			handlerInventoryProjection: projection,
 		},
 		api: func(base httpport.Base, _ httpport.Admin) http.Handler {
 			return httpport.NewInventoryHandler(app, base)

@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"shop/app/notifications"
-	"shop/cqrs"
 	"shop/domain/notification"
 	"shop/domain/order"
 	"shop/infrastructure/notifier"
@@ -39,7 +38,7 @@ func buildNotifications(c serviceCore) (serviceParts, error) {
 		return serviceParts{}, err
 	}
 	return serviceParts{
-		handlers: map[string]cqrs.EventHandler{handlerNotificationsOrders: policy},
+		handlers: map[string]eventHandler{handlerNotificationsOrders: policy},
 		api: func(base httpport.Base, _ httpport.Admin) http.Handler {
 			return httpport.NewNotificationsHandler(app, base)
 		},

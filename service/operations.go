@@ -83,9 +83,9 @@ func ordersRebuild(store eventstore.Store, live orders.OrderViews) (operations.R
 	r := operations.Rebuild{Name: ordersProjection, Store: store, AggregateTypes: []string{order.AggregateType}}
 	switch v := live.(type) {
 	case *memory.OrderViews:
-		return inMemory(r, v, memory.NewOrderViews, func(m *memory.OrderViews) operations.Projector { return orders.NewOrderProjection(m) }), nil
+		return inMemory(r, v, memory.NewOrderViews, func(m *memory.OrderViews) (operations.Projector, error) { return orders.NewOrderProjection(m) }), nil
 	case *mongo.OrderViews:
-		return inMongo(r, v.Rebuilding, v.RebuildLease, func(m *mongo.OrderViews) operations.Projector { return orders.NewOrderProjection(m) }), nil
+		return inMongo(r, v.Rebuilding, v.RebuildLease, func(m *mongo.OrderViews) (operations.Projector, error) { return orders.NewOrderProjection(m) }), nil
 	}
 	return r, fmt.Errorf("orders read model %T cannot be rebuilt", live)
 }
@@ -94,9 +94,9 @@ func productsRebuild(store eventstore.Store, live inventory.ProductViews) (opera
 	r := operations.Rebuild{Name: productsProjection, Store: store, AggregateTypes: []string{domaininventory.StockAggregateType}}
 	switch v := live.(type) {
 	case *memory.ProductViews:
-		return inMemory(r, v, memory.NewProductViews, func(m *memory.ProductViews) operations.Projector { return inventory.NewProductProjection(m) }), nil
+		return inMemory(r, v, memory.NewProductViews, func(m *memory.ProductViews) (operations.Projector, error) { return inventory.NewProductProjection(m) }), nil
 	case *mongo.ProductViews:
-		return inMongo(r, v.Rebuilding, v.RebuildLease, func(m *mongo.ProductViews) operations.Projector { return inventory.NewProductProjection(m) }), nil
+		return inMongo(r, v.Rebuilding, v.RebuildLease, func(m *mongo.ProductViews) (operations.Projector, error) { return inventory.NewProductProjection(m) }), nil
 	}
 	return r, fmt.Errorf("products read model %T cannot be rebuilt", live)
 }
@@ -104,10 +104,18 @@ func productsRebuild(store eventstore.Store, live inventory.ProductViews) (opera
 // inMemory rebuilds a read model in memory: a fresh copy is filled, then its
 // content replaces the live one's, and the events after that go to the live
 // one.
-func inMemory[M interface{ Replace(M) }](r operations.Rebuild, live M, fresh func() M, project func(M) operations.Projector) operations.Rebuild {
+func inMemory[M interface{ Replace(M) }](r operations.Rebuild, live M, fresh func() M, project func(M) (operations.Projector, error)) operations.Rebuild {
 	r.Begin = func(context.Context) (operations.Replacement, error) {
 		copy := fresh()
-		return operations.NewReplacement(project(copy), project(live),
+		toCopy, err := project(copy)
+		if err != nil {
+			return nil, err
+		}
+		toLive, err := project(live)
+		if err != nil {
+			return nil, err
+		}
+		return operations.NewReplacement(toCopy, toLive,
 			operations.Steps{Swap: func(context.Context) error { live.Replace(copy); return nil }}), nil
 	}
 	return r
@@ -115,7 +123,7 @@ func inMemory[M interface{ Replace(M) }](r operations.Rebuild, live M, fresh fun
 
 // inMongo rebuilds a read model on MongoDB into a fresh collection, which the
 // read model's pointer then names: the events after that go to it too.
-func inMongo[M any](r operations.Rebuild, rebuilding func(context.Context) (M, operations.Steps, error), lease func(context.Context) (operations.Lease, error), project func(M) operations.Projector) operations.Rebuild {
+func inMongo[M any](r operations.Rebuild, rebuilding func(context.Context) (M, operations.Steps, error), lease func(context.Context) (operations.Lease, error), project func(M) (operations.Projector, error)) operations.Rebuild {
 	r.Settle = 2 * mongo.PointerTTL
 	r.Lease = lease
 	r.Begin = func(ctx context.Context) (operations.Replacement, error) {
@@ -123,7 +131,10 @@ func inMongo[M any](r operations.Rebuild, rebuilding func(context.Context) (M, o
 		if err != nil {
 			return nil, err
 		}
-		p := project(copy)
+		p, err := project(copy)
+		if err != nil {
+			return nil, err
+		}
 		return operations.NewReplacement(p, p, steps), nil
 	}
 	return r

@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"shop/app/orders"
-	"shop/cqrs"
 	"shop/domain/inventory"
 	"shop/domain/order"
 	"shop/ports/httpport"
@@ -19,7 +18,7 @@ var ordersSpec = serviceSpec{
 	name: Orders,
 	subscriptions: []subscription{
 		{handler: handlerOrdersReservations, aggregateType: inventory.ReservationAggregateType, deduplicate: true},
-		{handler: handlerOrdersProjection, aggregateType: order.AggregateType},
+		{handler: handlerOrdersProjection, aggregateType: order.AggregateType, everyEvent: true},
 	},
 	build: buildOrders,
 }
@@ -58,14 +57,18 @@ func buildOrders(c serviceCore) (serviceParts, error) {
 	if err != nil {
 		return serviceParts{}, err
 	}
+	projection, err := orders.NewOrderProjection(views)
+	if err != nil {
+		return serviceParts{}, err
+	}
 	rebuild, err := ordersRebuild(c.store, views)
 	if err != nil {
 		return serviceParts{}, err
 	}
 	return serviceParts{
-		handlers: map[string]cqrs.EventHandler{
+		handlers: map[string]eventHandler{
 			handlerOrdersReservations: policy,
-			handlerOrdersProjection:   orders.NewOrderProjection(views),
+			handlerOrdersProjection:   projection,
 		},
 		api: func(base httpport.Base, admin httpport.Admin) http.Handler {
 			return httpport.NewOrdersHandler(app, admin, base)

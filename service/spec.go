@@ -37,6 +37,10 @@ type subscription struct {
 	// deduplicate drops messages it already handled; projections, which
 	// are idempotent by themselves, leave it off.
 	deduplicate bool
+	// everyEvent: a projection reacts to every event of its aggregate type,
+	// since each moves the version its view keeps; one that misses any is
+	// refused at start, naming it.
+	everyEvent bool
 }
 
 // specs are the services in start order.
@@ -83,11 +87,9 @@ func repository[A eventstore.Aggregate](c serviceCore) eventstore.RepositoryConf
 
 // serviceParts is what a service's build makes.
 type serviceParts struct {
-	// handlers has the handler of each of the spec's subscriptions. One
-	// that lists its events (a policy) takes those; one that does not (a
-	// projection) takes every event of its aggregate type, since each moves
-	// the version it keeps.
-	handlers map[string]cqrs.EventHandler
+	// handlers has the handler of each of the spec's subscriptions, which
+	// takes the events it lists (app/reaction).
+	handlers map[string]eventHandler
 	// api builds the HTTP API; admin is zero but in the process that runs
 	// the operators' tools.
 	api     func(base httpport.Base, admin httpport.Admin) http.Handler
@@ -95,7 +97,11 @@ type serviceParts struct {
 	onStart func(context.Context) error
 }
 
-type eventLister interface{ Events() []string }
+// eventHandler handles the events it lists.
+type eventHandler interface {
+	cqrs.EventHandler
+	Events() []string
+}
 
 type serviceDeps struct {
 	ctx      context.Context
@@ -133,9 +139,13 @@ func newService(name string, d serviceDeps) (*Service, error) {
 		if !ok {
 			return nil, fmt.Errorf("no handler built for %s", sub.handler)
 		}
-		events := p.eventNames(sub.aggregateType)
-		if l, ok := h.(eventLister); ok {
-			events = l.Events()
+		events := h.Events()
+		if sub.everyEvent {
+			for _, name := range p.eventNames(sub.aggregateType) {
+				if !slices.Contains(events, name) {
+					return nil, fmt.Errorf("%s has no reaction to %s: every event moves the version of its view", sub.handler, name)
+				}
+			}
 		}
 		if err := proc.AddEventHandler(sub.handler, sub.aggregateType, events, h, cqrs.EventHandlerOptions{Deduplicate: sub.deduplicate}); err != nil {
 			return nil, err

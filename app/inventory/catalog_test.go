@@ -3,12 +3,15 @@ package inventory_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"shop/app/eventstore"
 	"shop/app/inventory"
+	domain "shop/domain/inventory"
 	"shop/domain/refusal"
 	"shop/domain/validation"
+	"shop/infrastructure/memory"
 )
 
 // The catalog's commands, each from a catalog holding product "p" with 5
@@ -79,5 +82,20 @@ func TestTheCatalogAddsAndRestocksProductsAndRefusesWhatItCannotDo(t *testing.T)
 				t.Fatalf("stock of %s: %d available, %d reserved; want %d, 0", c.product, available, reserved, c.available)
 			}
 		})
+	}
+}
+
+// The projection reacts to every stock event: each moves the view's version,
+// and one it missed would leave the view behind for good.
+func TestTheProductProjectionReactsToEveryStockEvent(t *testing.T) {
+	t.Parallel()
+	p, err := inventory.NewProductProjection(memory.NewProductViews())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, et := range domain.StockEvents() {
+		if !slices.Contains(p.Events(), et.Name()) {
+			t.Errorf("no reaction to %s", et.Name())
+		}
 	}
 }

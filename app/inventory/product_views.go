@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"shop/app/eventstore"
+	"shop/app/reaction"
 	"shop/domain/inventory"
 	"shop/domain/refusal"
 )
@@ -59,29 +60,33 @@ type ProductViews interface {
 	List(ctx context.Context, f ProductFilter) (ProductPage, error)
 }
 
-// ProductProjection keeps the products read model up to date.
-type ProductProjection struct {
+// NewProductProjection builds the projection that keeps the products read
+// model up to date. Every stock event changes the view's version, so it
+// reacts to each of them (the service refuses to start a projection that
+// misses one).
+func NewProductProjection(views ProductViews) (*reaction.Handler, error) {
+	p := productProjection{views: views}
+	return reaction.New(reaction.On(p.added), reaction.On(p.restocked), reaction.On(p.reserved), reaction.On(p.released))
+}
+
+type productProjection struct {
 	views ProductViews
 }
 
-// NewProductProjection builds the projection.
-func NewProductProjection(views ProductViews) *ProductProjection {
-	return &ProductProjection{views: views}
+func (p productProjection) added(ctx context.Context, rec eventstore.Record, e *inventory.ProductAdded) error {
+	return p.views.Create(ctx, ProductView{ProductID: e.ProductID, Name: e.Name, Available: e.InitialStock, UpdatedAt: e.AddedAt, Version: rec.Version})
 }
 
-func (p *ProductProjection) Handle(ctx context.Context, rec eventstore.Record) error {
-	switch e := rec.Event.(type) {
-	case *inventory.ProductAdded:
-		return p.views.Create(ctx, ProductView{ProductID: e.ProductID, Name: e.Name, Available: e.InitialStock, UpdatedAt: e.AddedAt, Version: rec.Version})
-	case *inventory.StockRestocked:
-		return p.views.Update(ctx, rec.AggregateID, rec.Version, StockChange{AvailableDelta: e.Quantity, UpdatedAt: e.RestockedAt})
-	case *inventory.StockReserved:
-		return p.views.Update(ctx, rec.AggregateID, rec.Version, StockChange{AvailableDelta: -e.Quantity, ReservedDelta: e.Quantity, UpdatedAt: e.ReservedAt})
-	case *inventory.StockReleased:
-		return p.views.Update(ctx, rec.AggregateID, rec.Version, StockChange{AvailableDelta: e.Quantity, ReservedDelta: -e.Quantity, UpdatedAt: e.ReleasedAt})
-	default:
-		return fmt.Errorf("product projection: no rule for %s", rec.Type)
-	}
+func (p productProjection) restocked(ctx context.Context, rec eventstore.Record, e *inventory.StockRestocked) error {
+	return p.views.Update(ctx, rec.AggregateID, rec.Version, StockChange{AvailableDelta: e.Quantity, UpdatedAt: e.RestockedAt})
+}
+
+func (p productProjection) reserved(ctx context.Context, rec eventstore.Record, e *inventory.StockReserved) error {
+	return p.views.Update(ctx, rec.AggregateID, rec.Version, StockChange{AvailableDelta: -e.Quantity, ReservedDelta: e.Quantity, UpdatedAt: e.ReservedAt})
+}
+
+func (p productProjection) released(ctx context.Context, rec eventstore.Record, e *inventory.StockReleased) error {
+	return p.views.Update(ctx, rec.AggregateID, rec.Version, StockChange{AvailableDelta: e.Quantity, ReservedDelta: -e.Quantity, UpdatedAt: e.ReleasedAt})
 }
 
 // GetProduct asks for the read model's view of a product.

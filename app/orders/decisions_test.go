@@ -3,6 +3,7 @@ package orders_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"shop/app/eventstore"
@@ -11,6 +12,7 @@ import (
 	"shop/domain/order"
 	"shop/domain/refusal"
 	"shop/domain/validation"
+	"shop/infrastructure/memory"
 )
 
 // What happens to a placed order as decisions and cancellations come, in
@@ -117,4 +119,19 @@ func statusOf(t *testing.T, store eventstore.Store, id string) order.Status {
 		t.Fatal(err)
 	}
 	return o.Status()
+}
+
+// The projection reacts to every order event: each moves the view's version,
+// and one it missed would leave the view behind for good.
+func TestTheOrderProjectionReactsToEveryOrderEvent(t *testing.T) {
+	t.Parallel()
+	p, err := orders.NewOrderProjection(memory.NewOrderViews())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, et := range order.Events() {
+		if !slices.Contains(p.Events(), et.Name()) {
+			t.Errorf("no reaction to %s", et.Name())
+		}
+	}
 }
