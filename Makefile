@@ -7,15 +7,23 @@ BENCH_ORDERS ?= 2000
 LOCAL_ENV := BUS=amqp RABBITMQ_URL=amqp://guest:guest@localhost:5672/ REDIS_URL=redis://localhost:6379/0 \
              MONGODB_URL=mongodb://localhost:27017/
 
-.PHONY: run run-local ferretdb build test test-faults test-short bench bench-real lint deploy-check up down logs fmt tidy clean
+# The compose command: the Docker CLI plugin where it is installed, else the
+# standalone docker-compose.
+COMPOSE   ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+STATICCHECK_VERSION ?= v0.8.2
 
-## run: run every service embedded (in-process bus, in-memory stores) on :3001-:3003
-run:
-	$(GO) run ./cmd/shop serve
+.PHONY: run run-local ferretdb build install test test-faults test-short bench bench-real lint deploy-check up down logs fmt tidy clean
+
+## run: run every service embedded (in-process bus, in-memory stores) on
+## :3001-:3003. It runs the built binary rather than `go run`, so that a
+## SIGTERM to make reaches the server (make passes it on to its child; `go run`
+## would not pass it on to the program)
+run: build
+	$(BIN) serve
 
 ## run-local: run every service on the RabbitMQ, Redis and MongoDB of this machine
-run-local:
-	$(LOCAL_ENV) $(GO) run ./cmd/shop serve
+run-local: build
+	$(LOCAL_ENV) $(BIN) serve
 
 ## ferretdb: serve the MongoDB wire protocol on :27017 from the local PostgreSQL
 ## (FerretDB, with GIN indexes beside its own), for run-local on a machine
@@ -23,19 +31,22 @@ run-local:
 ferretdb:
 	$(GO) run ./infrastructure/mongo/mongotest/ferretdb -listen 127.0.0.1:27017 -gin
 
-## build: build the shop binary into bin/
+## build: build the shop binary into bin/ (with the build cache the tests use;
+## the container image builds its own static binary)
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/shop
+	$(GO) build -o $(BIN) ./cmd/shop
 
-## test: the whole suite with the race detector; then the tests that restart
-## the shared RabbitMQ or cut the connection to it, and the fault suite, on
-## their own and without it: watermill-amqp v3.0.2 swaps
-## ConnectionWrapper.connected unguarded while it reconnects, which the
-## detector reports on every reconnect (a library race, not ours)
+## install: install the shop command into $(go env GOPATH)/bin, so that `shop`
+## runs from anywhere (that directory must be on PATH)
+install:
+	$(GO) install ./cmd/shop
+
+## test: the whole suite with the race detector, the tests that restart the
+## shared RabbitMQ, and the fault suite (scripts/test: it starts FerretDB for
+## the MongoDB wire protocol itself, on the local PostgreSQL); needs RabbitMQ,
+## Redis and PostgreSQL on their default ports
 test:
-	$(GO) test -race -count=1 ./...
-	$(GO) test -count=1 -tags restart -run 'RestartOfRabbitMQ|Resumes' ./service/ ./infrastructure/amqp/
-	$(MAKE) test-faults
+	GO=$(GO) scripts/test
 
 ## test-faults: the fault suite: the services as processes of their own on
 ## RabbitMQ or Redis Streams, Redis and FerretDB, paced orders with
@@ -69,28 +80,37 @@ lint:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./architecture/
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "not gofmt'ed:"; echo "$$out"; exit 1; fi
-	@if command -v staticcheck >/dev/null 2>&1; then staticcheck ./...; \
-	elif [ -x "$$($(GO) env GOPATH)/bin/staticcheck" ]; then "$$($(GO) env GOPATH)/bin/staticcheck" ./...; \
-	else echo "staticcheck not installed; skipped"; fi
+	@sc=$$(command -v staticcheck || echo "$$($(GO) env GOPATH)/bin/staticcheck"); \
+	if [ ! -x "$$sc" ]; then \
+		echo "installing staticcheck $(STATICCHECK_VERSION) (go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION))"; \
+		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) || { echo "staticcheck could not be installed; install it as above"; exit 1; }; \
+		sc="$$($(GO) env GOPATH)/bin/staticcheck"; \
+	fi; \
+	"$$sc" ./... && "$$sc" -tags faults,restart ./...
 
 ## deploy-check: validate the compose file, the Prometheus configuration and
 ## alert rules, and the Kubernetes manifests, offline (the Go tests in deploy/
 ## check the manifests' types and the dashboards' metrics)
 deploy-check:
-	docker-compose -f docker-compose.yml config -q
+	@missing=""; \
+	$(COMPOSE) version >/dev/null 2>&1 || missing="$$missing\n  $(COMPOSE): Docker Compose (the docker-compose-plugin or the docker-compose package)"; \
+	command -v promtool >/dev/null || missing="$$missing\n  promtool: Prometheus's tool (the prometheus package, or a Prometheus release)"; \
+	command -v kubectl >/dev/null || missing="$$missing\n  kubectl: https://kubernetes.io/docs/tasks/tools/"; \
+	if [ -n "$$missing" ]; then printf "deploy-check needs:$$missing\n"; exit 1; fi
+	$(COMPOSE) -f docker-compose.yml config -q
 	promtool check config deploy/prometheus/prometheus.yml
 	kubectl kustomize deploy/k8s >/dev/null
 
 ## up, down, logs: the demo (needs Docker): the services, RabbitMQ, MongoDB,
 ## Redis, Prometheus and Grafana
 up:
-	docker compose up -d --build
+	$(COMPOSE) up -d --build
 
 down:
-	docker compose down
+	$(COMPOSE) down
 
 logs:
-	docker compose logs -f
+	$(COMPOSE) logs -f
 
 fmt:
 	gofmt -w .

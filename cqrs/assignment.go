@@ -77,6 +77,8 @@ type Assignment struct {
 	ended  chan struct{}
 	// now is the clock; tests set it.
 	now func() time.Time
+	// told is what the last "partitions owned" line said.
+	told []int
 }
 
 type owned struct {
@@ -117,6 +119,7 @@ func (a *Assignment) Owned() []int {
 func (a *Assignment) Run(ctx context.Context) {
 	ctx, a.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	a.round(ctx)
+	a.tell()
 	go func() {
 		defer close(a.ended)
 		ticker := time.NewTicker(a.cfg.TTL / 3)
@@ -127,6 +130,7 @@ func (a *Assignment) Run(ctx context.Context) {
 				return
 			case <-ticker.C:
 				a.round(ctx)
+				a.tell()
 			}
 		}
 	}()
@@ -318,11 +322,22 @@ func (a *Assignment) stopPartition(p int, o *owned, release bool, reason string)
 	}()
 }
 
+// tell logs the partitions this replica owns when they changed since it
+// last did: one line per change of the share, the moves themselves at debug.
+func (a *Assignment) tell() {
+	owned := a.Owned()
+	if slices.Equal(owned, a.told) && a.told != nil {
+		return
+	}
+	a.told = append([]int{}, owned...)
+	a.cfg.Logger.Info("partitions owned", "group", a.cfg.Group, "partitions", owned, "of", a.cfg.Partitions)
+}
+
 func (a *Assignment) moved(p int, owned bool, reason string) {
 	if owned {
-		a.cfg.Logger.Info("partition taken", "group", a.cfg.Group, "partition", p)
+		a.cfg.Logger.Debug("partition taken", "group", a.cfg.Group, "partition", p)
 	} else {
-		a.cfg.Logger.Info("partition let go", "group", a.cfg.Group, "partition", p, "reason", reason)
+		a.cfg.Logger.Debug("partition let go", "group", a.cfg.Group, "partition", p, "reason", reason)
 	}
 	if a.cfg.Moved != nil {
 		a.cfg.Moved(p, owned, reason)

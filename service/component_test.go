@@ -201,11 +201,22 @@ func TestConcurrentOrdersNeverOversell(t *testing.T) {
 		s.addProduct("hot", 50)
 		const n = 200
 		ids := make([]string, n)
+		answers := make([]response, n)
 		var wg sync.WaitGroup
 		for i := range n {
-			wg.Go(func() { ids[i] = s.placeOrder(orderBody(fmt.Sprintf("c-%d", i), item{"hot", 1, "19.99"})) })
+			wg.Go(func() {
+				answers[i] = s.post(service.Orders, "/orders", orderBody(fmt.Sprintf("c-%d", i), item{"hot", 1, "19.99"}))
+			})
 		}
 		wg.Wait()
+		// Stops at the first placement refused, with its answer: the test's
+		// goroutines cannot stop the test themselves.
+		for i, r := range answers {
+			if r.status != http.StatusCreated {
+				t.Fatalf("placement %d: %d %s", i, r.status, r.raw)
+			}
+			ids[i] = decode[orderAnswer](t, r).Order.ID
+		}
 		confirmed, rejected := 0, 0
 		for _, id := range ids {
 			if !eventually(30*time.Second, func() bool {

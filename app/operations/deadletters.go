@@ -46,7 +46,7 @@ var ErrDeadLetterNotFound = refusal.New(refusal.NotFound, "not_found", "dead let
 // ErrInvalidArgument is wrapped by the refusals of what a use case was asked:
 // a filter that cannot match, a bound out of range, a selection too broad to
 // be meant. Nothing was changed; asking differently may succeed.
-var ErrInvalidArgument = refusal.New(refusal.Invalid, "invalid_argument", "invalid argument")
+var ErrInvalidArgument = refusal.New(refusal.Invalid, "invalid_parameter", "invalid argument")
 
 func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidArgument, fmt.Sprintf(format, args...))

@@ -68,9 +68,11 @@ type Streams struct {
 	// a process declares before it serves. The trimmer and the backlog look
 	// at them only, not at whatever else a shared Redis holds.
 	topics map[string]bool
-	// groups are the consumer groups declared on each topic, whose entries
-	// held by this process KeepHeld keeps from being claimed.
+	// groups are the consumer groups declared on each topic.
 	groups map[string][]string
+	// reading counts this process's subscriptions of each group on each
+	// topic: the entries it holds there KeepHeld keeps from being claimed.
+	reading map[subscription]int
 	// failures holds each consumer group's last failed read.
 	failures map[string]readFailure
 }
@@ -94,7 +96,7 @@ func NewStreams(url string, cfg StreamsConfig, logger watermill.LoggerAdapter) (
 	// (tools, tests) beside them.
 	readOpts.PoolSize = 2*cfg.Subscriptions + 32
 	readOpts.ReadTimeout = 5 * time.Second
-	s := &Streams{cfg: cfg, logger: logger, readers: goredis.NewClient(&readOpts), writer: goredis.NewClient(opts), topics: map[string]bool{}, groups: map[string][]string{}, failures: map[string]readFailure{}}
+	s := &Streams{cfg: cfg, logger: logger, readers: goredis.NewClient(&readOpts), writer: goredis.NewClient(opts), topics: map[string]bool{}, groups: map[string][]string{}, reading: map[subscription]int{}, failures: map[string]readFailure{}}
 	s.publisher, err = redisstream.NewPublisher(redisstream.PublisherConfig{Client: sharedClient{s.writer}, Marshaller: unmarshaller{}}, logger)
 	if err != nil {
 		return nil, err
@@ -107,7 +109,7 @@ func (s *Streams) Publisher() message.Publisher { return s.publisher }
 
 // Subscriber reads a consumer group's messages.
 func (s *Streams) Subscriber(consumerGroup string) (message.Subscriber, error) {
-	return redisstream.NewSubscriber(redisstream.SubscriberConfig{
+	sub, err := redisstream.NewSubscriber(redisstream.SubscriberConfig{
 		Client:        sharedClient{s.readers},
 		Unmarshaller:  unmarshaller{},
 		Consumer:      s.cfg.Consumer,
@@ -128,6 +130,67 @@ func (s *Streams) Subscriber(consumerGroup string) (message.Subscriber, error) {
 			return false
 		},
 	}, s.logger)
+	if err != nil {
+		return nil, err
+	}
+	return &readingSubscriber{Subscriber: sub, streams: s, group: consumerGroup}, nil
+}
+
+type subscription struct{ topic, group string }
+
+// readingSubscriber tells the bus which groups and topics this process
+// reads. Once it closes, what it still holds of them (entries read ahead
+// and never handed on, as a partition moves to another replica) is no longer
+// kept, and is marked claimable at once: the partition's next owner takes it
+// first (TakeOver) rather than after ClaimIdle, or never while this process
+// lives and keeps refreshing it.
+type readingSubscriber struct {
+	message.Subscriber
+	streams *Streams
+	group   string
+
+	mu     sync.Mutex
+	topics []string
+}
+
+func (r *readingSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	msgs, err := r.Subscriber.Subscribe(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.topics = append(r.topics, topic)
+	r.mu.Unlock()
+	r.streams.mu.Lock()
+	r.streams.reading[subscription{topic, r.group}]++
+	r.streams.mu.Unlock()
+	return msgs, nil
+}
+
+func (r *readingSubscriber) Close() error {
+	err := r.Subscriber.Close()
+	r.mu.Lock()
+	topics := r.topics
+	r.topics = nil
+	r.mu.Unlock()
+	for _, topic := range topics {
+		key := subscription{topic, r.group}
+		r.streams.mu.Lock()
+		r.streams.reading[key]--
+		last := r.streams.reading[key] <= 0
+		if last {
+			delete(r.streams.reading, key)
+		}
+		r.streams.mu.Unlock()
+		if last {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if _, cerr := r.streams.claimOwn(ctx, topic, r.group, 0, r.streams.cfg.ClaimIdle); cerr != nil && !goredis.HasErrorPrefix(cerr, "NOGROUP") {
+				err = errors.Join(err, fmt.Errorf("hand back what %s held on %s: %w", r.group, topic, cerr))
+			}
+			cancel()
+		}
+	}
+	return err
 }
 
 // readFailed notes a failed read of a consumer group. When the group is
@@ -340,25 +403,23 @@ func (s *Streams) TakeOver(ctx context.Context, consumerGroup, topic string) err
 	return nil
 }
 
-// refreshHeld resets the idle time of the entries held on every declared
-// group, once, and returns how many it refreshed. Entries already claimable
+// refreshHeld resets the idle time of the entries held on every group this
+// process reads, once, and returns how many it refreshed. Entries already claimable
 // are left alone: they are a previous run's, which reclaimOwnPending marked
 // for the subscriber to take and deliver again, and refreshing them would
 // hide them from it. A group that fails does not keep the others from being
 // refreshed.
 func (s *Streams) refreshHeld(ctx context.Context) (int, error) {
 	s.mu.Lock()
-	groups := maps.Clone(s.groups)
+	reading := slices.Collect(maps.Keys(s.reading))
 	s.mu.Unlock()
 	refreshed := 0
 	var errs []error
-	for topic, names := range groups {
-		for _, group := range names {
-			n, err := s.claimOwn(ctx, topic, group, s.cfg.ClaimIdle, 0)
-			refreshed += n
-			if err != nil && !goredis.HasErrorPrefix(err, "NOGROUP") { // NOGROUP: deleted since it was declared
-				errs = append(errs, fmt.Errorf("refresh %s on %s: %w", group, topic, err))
-			}
+	for _, r := range reading {
+		n, err := s.claimOwn(ctx, r.topic, r.group, s.cfg.ClaimIdle, 0)
+		refreshed += n
+		if err != nil && !goredis.HasErrorPrefix(err, "NOGROUP") { // NOGROUP: deleted since it was declared
+			errs = append(errs, fmt.Errorf("refresh %s on %s: %w", r.group, r.topic, err))
 		}
 	}
 	return refreshed, errors.Join(errs...)

@@ -455,3 +455,41 @@ func receiveInOrder(ctx context.Context, t *testing.T, s *redis.Streams, topic s
 		}
 	}
 }
+
+// What a subscriber held when it closed (entries read ahead and never handed
+// on, as when its partition moved to another replica) is handed back: the
+// process, still alive and keeping what it reads, no longer keeps those, and
+// another consumer of the group gets them.
+func TestAClosedSubscriberHandsBackWhatItHeld(t *testing.T) {
+	t.Parallel()
+	url := redistest.URL(t)
+	topic := redistest.Prefix(t) + "events.stock.3"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	previous := streams(t, url)
+	if err := previous.Declare(ctx, "group", topic); err != nil {
+		t.Fatal(err)
+	}
+	go previous.KeepHeld(ctx)
+	m := message.NewMessage(watermill.NewUUID(), []byte("{}"))
+	if err := previous.Publisher().Publish(topic, m); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := previous.Subscriber("group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := sub.Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-msgs: // handed on, never acknowledged
+	case <-time.After(10 * time.Second):
+		t.Fatal("the entry never came")
+	}
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	receiveInOrder(ctx, t, streams(t, url), topic, []string{m.UUID})
+}

@@ -27,14 +27,25 @@ func mountAdmin(r *mux.Router, ops *operations.Operations, token string, logger 
 	}
 	a := adminHandler{ops: ops, logger: logger}
 	admin := r.PathPrefix("/admin").Subrouter()
+	// A subrouter answers a wrong method with the router's 405 only when
+	// told to (a NotFoundHandler here would take the place of every 405).
+	admin.MethodNotAllowedHandler = r.MethodNotAllowedHandler
 	admin.Use(requireToken(token, logger))
 	admin.HandleFunc("/replay", a.replayEvents).Methods(http.MethodPost)
 	admin.HandleFunc("/replay/stats", a.stats).Methods(http.MethodGet)
 	admin.HandleFunc("/dead-letters", a.deadLetters).Methods(http.MethodGet)
 	admin.HandleFunc("/dead-letters/replay", a.replayDeadLetters).Methods(http.MethodPost)
 	admin.HandleFunc("/dead-letters/discard", a.discardDeadLetters).Methods(http.MethodPost)
-	admin.HandleFunc("/dead-letters/{id}", a.deadLetter).Methods(http.MethodGet)
+	admin.HandleFunc("/dead-letters/stats", a.deadLetterStats).Methods(http.MethodGet)
 	admin.HandleFunc("/projections/rebuild", a.rebuild).Methods(http.MethodPost)
+	// Another method on a path of its own is a 405, not a match of a
+	// pattern beside it (GET /dead-letters/replay is no dead letter's id)
+	// nor a 404 (gorilla/mux loses the method mismatch of a path that has
+	// siblings).
+	for _, path := range []string{"/replay", "/replay/stats", "/dead-letters", "/dead-letters/replay", "/dead-letters/discard", "/dead-letters/stats", "/projections/rebuild"} {
+		admin.Handle(path, r.MethodNotAllowedHandler)
+	}
+	admin.HandleFunc("/dead-letters/{id}", a.deadLetter).Methods(http.MethodGet)
 }
 
 func requireToken(token string, logger *slog.Logger) mux.MiddlewareFunc {
@@ -165,8 +176,14 @@ func operationsError(err error) error {
 	case errors.As(err, &he):
 		return err
 	case errors.Is(err, operations.ErrInvalidArgument):
-		// An argument of the request, not its entity: 400, not 422.
-		return badRequest("invalid_argument", err.Error())
+		// An argument of the request, not its entity: 400, not 422, with
+		// the one code of the API's bad parameters; the message says the
+		// rule once, without the sentinel's words before it.
+		msg := err.Error()
+		for strings.HasPrefix(msg, operations.ErrInvalidArgument.Error()+": ") {
+			msg = strings.TrimPrefix(msg, operations.ErrInvalidArgument.Error()+": ")
+		}
+		return badRequest("invalid_parameter", msg)
 	}
 	return err
 }
@@ -187,6 +204,25 @@ func (a adminHandler) stats(w http.ResponseWriter, r *http.Request) {
 		DeadLetters opsview.Stats `json:"deadLetters"`
 		RecentRuns  []opsview.Run `json:"recentRuns"`
 	}{true, opsview.FromStats(stats), mapSlice(runs, opsview.FromRun)})
+}
+
+// deadLetterStats counts the dead letters the query's filter selects, as
+// `shop poison stats` does.
+func (a adminHandler) deadLetterStats(w http.ResponseWriter, r *http.Request) {
+	f, err := deadLetterFilter(r)
+	if err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	stats, err := a.ops.DeadLetterStats(r.Context(), f)
+	if err != nil {
+		writeError(w, r, a.logger, operationsError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Success bool          `json:"success"`
+		Stats   opsview.Stats `json:"stats"`
+	}{true, opsview.FromStats(stats)})
 }
 
 // deadLetterFilter reads the dead letter filter of a query string.

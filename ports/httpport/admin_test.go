@@ -182,3 +182,27 @@ func TestTheAdminAPISaysWhenMoreMatchThanItActedOn(t *testing.T) {
 		}
 	}
 }
+
+// The admin API answers as the rest of the API does: one code for a bad
+// parameter with its rule said once, 405 with the methods the path takes,
+// and the dead letters' counts at a route of their own.
+func TestTheAdminAPIAnswersConsistently(t *testing.T) {
+	t.Parallel()
+	h := adminHandler(t)
+	status, body := serve(h, http.MethodPost, "/admin/dead-letters/replay", `{"maxReplays": -1}`, bearer)
+	if status != http.StatusBadRequest || !strings.Contains(body, `"code":"invalid_parameter"`) || strings.Count(body, "invalid argument") > 0 {
+		t.Errorf("bad parameter: %d %s", status, body)
+	}
+	for _, path := range []string{"/admin/replay", "/admin/dead-letters/replay", "/admin/projections/rebuild"} {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set("Authorization", bearer["Authorization"])
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != http.MethodPost {
+			t.Errorf("GET %s: %d, Allow %q", path, w.Code, w.Header().Get("Allow"))
+		}
+	}
+	if status, body := serve(h, http.MethodGet, "/admin/dead-letters/stats", "", bearer); status != http.StatusOK || !strings.Contains(body, `"stats"`) {
+		t.Errorf("stats: %d %s", status, body)
+	}
+}

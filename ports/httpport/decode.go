@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -18,7 +19,8 @@ import (
 const maxBodyBytes = 1 << 20
 
 // decodeJSON reads the request body into dst strictly: JSON only, one value,
-// no unknown fields, at most 1 MiB. With optional set, an empty body leaves dst
+// no unknown fields, names matched exactly and each given once, UTF-8 strings
+// without control characters (checkJSON), at most 1 MiB. With optional set, an empty body leaves dst
 // as it is.
 func decodeJSON(w http.ResponseWriter, r *http.Request, dst any, optional bool) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
@@ -38,6 +40,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any, optional bool) 
 	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || (mediaType != "application/json" && !strings.HasSuffix(mediaType, "+json")) {
 		return &httpError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", message: "send the body as application/json"}
+	}
+	if err := checkJSON(body, reflect.TypeOf(dst)); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -61,7 +66,7 @@ func describeDecodeError(err error) error {
 	case errors.As(err, &wrongType):
 		field := wrongType.Field
 		if field == "" {
-			return badRequest("wrong_type", fmt.Sprintf("the body must be a JSON %s", jsonKind(wrongType.Type.Kind().String())))
+			return badRequest("wrong_type", fmt.Sprintf("the body must be %s", jsonKind(wrongType.Type.Kind().String())))
 		}
 		return &httpError{status: http.StatusBadRequest, code: "wrong_type", message: "a field has the wrong type",
 			details: []fieldDetail{{Field: field, Message: fmt.Sprintf("must be %s, not %s", jsonKind(wrongType.Type.Kind().String()), wrongType.Value)}}}
@@ -96,6 +101,10 @@ type amount money.Amount
 
 func (a amount) MarshalJSON() ([]byte, error) { return []byte(money.Amount(a).String()), nil }
 
+// errNotANumber is an amount given as something else than a JSON number: a
+// wrong type (400), not a wrong value (422).
+var errNotANumber = errors.New("must be a number, not a string or another JSON value")
+
 // parseAmount reads a JSON number token as money; a string, object or other
 // token is refused, so that "10" is not taken for 10.
 func parseAmount(raw json.RawMessage) (money.Amount, error) {
@@ -104,10 +113,13 @@ func parseAmount(raw json.RawMessage) (money.Amount, error) {
 		return 0, errors.New("is required")
 	}
 	if c := s[0]; c != '-' && (c < '0' || c > '9') {
-		return 0, errors.New("must be a number")
+		return 0, errNotANumber
 	}
 	if _, err := strconv.ParseFloat(s, 64); err != nil {
-		return 0, errors.New("must be a number")
+		return 0, errNotANumber
+	}
+	if strings.ContainsAny(s, "eE") {
+		return 0, errors.New("must be written as a plain decimal, without an exponent (999.99)")
 	}
 	a, err := money.Parse(s)
 	if errors.Is(err, money.ErrTooLarge) {

@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"shop/app/inventory"
+	"shop/domain/validation"
 )
 
 // NewInventoryHandler is the HTTP API of the inventory service.
@@ -51,7 +52,9 @@ func productViewJSON(v inventory.ProductView) productJSON {
 type addProductRequest struct {
 	ProductID string `json:"productId"`
 	Name      string `json:"name"`
-	Stock     int    `json:"stock"`
+	// Stock is required: a product added without it would have none
+	// without saying so (0 is given explicitly).
+	Stock *int `json:"stock"`
 }
 
 func (h inventoryHandler) add(w http.ResponseWriter, r *http.Request) {
@@ -60,7 +63,13 @@ func (h inventoryHandler) add(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.logger, err)
 		return
 	}
-	err := h.app.Commands.AddProduct.Handle(r.Context(), inventory.AddProduct{ProductID: req.ProductID, Name: req.Name, InitialStock: req.Stock})
+	if req.Stock == nil {
+		var v validation.Errors
+		v.Add("stock", "is required (0 for a product not in stock yet)")
+		writeError(w, r, h.logger, v.Err())
+		return
+	}
+	err := h.app.Commands.AddProduct.Handle(r.Context(), inventory.AddProduct{ProductID: req.ProductID, Name: req.Name, InitialStock: *req.Stock})
 	if err != nil {
 		writeError(w, r, h.logger, err)
 		return

@@ -77,8 +77,13 @@ func (h ordersHandler) place(w http.ResponseWriter, r *http.Request) {
 	var prices validation.Errors
 	for i, it := range req.Items {
 		price, err := parseAmount(it.UnitPrice)
+		field := fmt.Sprintf("items[%d].unitPrice", i)
+		if errors.Is(err, errNotANumber) {
+			writeError(w, r, h.logger, fieldError("wrong_type", "a field has the wrong type", field, err.Error()))
+			return
+		}
 		if err != nil {
-			prices.Add(fmt.Sprintf("items[%d].unitPrice", i), "%s", err.Error())
+			prices.Add(field, "%s", err.Error())
 		}
 		cmd.Items = append(cmd.Items, order.Item{ProductID: it.ProductID, ProductName: it.ProductName, Quantity: it.Quantity, UnitPrice: price})
 	}

@@ -7,6 +7,9 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -46,6 +49,7 @@ func newRouter(base Base) *mux.Router {
 		writeError(w, req, logger, &httpError{status: http.StatusNotFound, code: "route_not_found", message: "no endpoint at " + req.URL.Path})
 	})
 	notAllowed := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Allow", strings.Join(allowed(r, req), ", "))
 		writeError(w, req, logger, &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: req.Method + " is not allowed on " + req.URL.Path})
 	})
 	// Requests no route matches bypass the router's middleware: wrap them too.
@@ -62,6 +66,37 @@ func newRouter(base Base) *mux.Router {
 		r.Handle("/metrics", base.MetricsHandler).Methods(http.MethodGet)
 	}
 	return r
+}
+
+// allowed lists the methods a path takes, for the Allow header of a 405:
+// gorilla/mux knows that a method did not match, not which would have.
+func allowed(r *mux.Router, req *http.Request) []string {
+	// A path of its own (/dead-letters/replay) says what it takes, before
+	// a pattern that would also match it (/dead-letters/{id}).
+	var literal, patterned []string
+	_ = r.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		pattern, err := route.GetPathRegexp()
+		if err != nil {
+			return nil
+		}
+		ms, err := route.GetMethods()
+		if err != nil {
+			return nil
+		}
+		if ok, _ := regexp.MatchString(pattern, req.URL.Path); !ok {
+			return nil
+		}
+		if tpl, _ := route.GetPathTemplate(); strings.Contains(tpl, "{") {
+			patterned = append(patterned, ms...)
+		} else {
+			literal = append(literal, ms...)
+		}
+		return nil
+	})
+	if len(literal) > 0 {
+		return slices.Compact(slices.Sorted(slices.Values(literal)))
+	}
+	return slices.Compact(slices.Sorted(slices.Values(patterned)))
 }
 
 // observe writes the access log line of a request and records its metrics.
