@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 )
@@ -30,9 +31,18 @@ func (a slogAdapter) log(level slog.Level, msg string, fields watermill.LogField
 	}
 	args := make([]any, 0, 2*len(fields)+len(extra))
 	for k, v := range fields {
-		args = append(args, k, v)
+		args = append(args, attr(k, v)...)
 	}
 	a.logger.Log(ctx, level, msg, append(args, extra...)...)
+}
+
+// attr is a Watermill field as this project logs it: a duration in
+// milliseconds, under a name that says so, as every duration in the logs.
+func attr(k string, v any) []any {
+	if d, ok := v.(time.Duration); ok {
+		return []any{k + "_ms", float64(d.Microseconds()) / 1000}
+	}
+	return []any{k, v}
 }
 
 // Error logs at error level, except for work cut short because the process
@@ -63,7 +73,7 @@ func (a slogAdapter) With(fields watermill.LogFields) watermill.LoggerAdapter {
 	}
 	args := make([]any, 0, 2*len(fields))
 	for k, v := range fields {
-		args = append(args, k, v)
+		args = append(args, attr(k, v)...)
 	}
 	return slogAdapter{logger: a.logger.With(args...)}
 }

@@ -17,6 +17,7 @@ import (
 	"shop/app/eventstore"
 	"shop/app/fault"
 	"shop/cqrs/metadata"
+	"shop/domain/refusal"
 	"shop/infrastructure/logging"
 )
 
@@ -181,7 +182,11 @@ func NewRouter(cfg RouterConfig, poison message.Publisher, topics Topics, known 
 // all, never use. A message that fails waits the first delay here, and Retry
 // makes the remaining attempts, starting from the doubled delay.
 func retry(cfg RouterConfig, logger watermill.LoggerAdapter) message.HandlerMiddleware {
-	shouldRetry := func(err error) bool { return !fault.IsMalformed(err) && !errors.Is(err, fault.ErrEarly) }
+	// A refusal (an aggregate not found, a state that says no) comes back
+	// the same on every attempt: set aside at once, not after the retries.
+	shouldRetry := func(err error) bool {
+		return !fault.IsMalformed(err) && !errors.Is(err, fault.ErrEarly) && !errors.Is(err, refusal.ErrRefused)
+	}
 	rest := middleware.Retry{
 		MaxRetries:          cfg.MaxRetries - 1,
 		InitialInterval:     min(2*cfg.RetryDelay, cfg.MaxRetryDelay),
@@ -193,15 +198,18 @@ func retry(cfg RouterConfig, logger watermill.LoggerAdapter) message.HandlerMidd
 		Logger:              logger,
 	}
 	return func(h message.HandlerFunc) message.HandlerFunc {
-		retries := rest.Middleware(h)
 		return func(msg *message.Message) ([]*message.Message, error) {
 			ctx := msg.Context()
 			out, err := h(msg)
 			if err == nil || cfg.MaxRetries == 0 || !shouldRetry(err) {
 				return out, err
 			}
+			// Watermill's Retry names neither the handler nor the message:
+			// a logger of this message's own does, built only for a message
+			// that failed.
+			named := logger.With(watermill.LogFields{"handler": message.HandlerNameFromCtx(ctx), "message_id": msg.UUID})
 			wait := time.Duration(float64(cfg.RetryDelay) * (0.8 + 0.4*rand.Float64()))
-			logger.Error("Error occurred, retrying", err, watermill.LogFields{"retry_no": 0, "max_retries": cfg.MaxRetries, "wait_time": wait})
+			named.Error("Error occurred, retrying", err, watermill.LogFields{"retry_no": 0, "max_retries": cfg.MaxRetries, "wait_time": wait})
 			t := time.NewTimer(wait)
 			select {
 			case <-ctx.Done():
@@ -211,7 +219,9 @@ func retry(cfg RouterConfig, logger watermill.LoggerAdapter) message.HandlerMidd
 			case <-t.C:
 			}
 			msg.SetContext(ctx)
-			return retries(msg)
+			rest := rest
+			rest.Logger = named
+			return rest.Middleware(h)(msg)
 		}
 	}
 }

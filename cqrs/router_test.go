@@ -2,6 +2,7 @@ package cqrs_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
+	"shop/app/eventstore"
 	"shop/app/fault"
 	"shop/app/readmodel"
 	"shop/cqrs"
@@ -441,13 +443,15 @@ func runUntilCleanup(t *testing.T, router *message.Router, pubsub *gochannel.GoC
 	})
 }
 
-func publishTestMessage(t *testing.T, pubsub *gochannel.GoChannel) {
+// publishTestMessage publishes a message and returns its id.
+func publishTestMessage(t *testing.T, pubsub *gochannel.GoChannel) string {
 	t.Helper()
 	msg := message.NewMessage(watermill.NewUUID(), []byte("{}"))
 	msg.Metadata.Set(metadata.NameKey, "test.msg")
 	if err := pubsub.Publish(testTopic, msg); err != nil {
 		t.Fatal(err)
 	}
+	return msg.UUID
 }
 
 func TestARequeuedCopyIsHandledOnlyByTheHandlerThatFoundItEarly(t *testing.T) {
@@ -587,5 +591,60 @@ func TestEachHandlerIsThrottledOnItsOwn(t *testing.T) {
 			t.Fatalf("%d of %d messages handled in %v: the handlers share one rate", handled.Load(), handlers*each, time.Since(start))
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A refusal comes back the same on every attempt (a stale message for an
+// aggregate that does not exist): it is set aside after its one attempt,
+// where a failure is retried.
+func TestARefusedMessageIsSetAsideWithoutRetries(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, fastRetries(5), nil, func(*message.Message, int32) error {
+		return fmt.Errorf("confirm order o-9: %w", eventstore.ErrNotFound)
+	})
+	h.publish(watermill.NewUUID())
+	h.expectPoisoned()
+	if n := h.attempts.Load(); n != 1 {
+		t.Fatalf("%d attempts of a refused message, want 1", n)
+	}
+}
+
+// Watermill's retry lines name the handler and the message, and give the
+// wait in milliseconds, as every line of the project does.
+func TestTheRetryLinesNameTheHandlerAndTheMessage(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	logger := logging.New(&logs, logging.FormatJSON, slog.LevelInfo)
+	pubsub := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})
+	router, err := cqrs.NewRouter(fastRetries(3), pubsub, cqrs.Topics{Partitions: 1}, cqrs.NewKnownNames("test.msg"), cqrs.NewDeduplicator(memory.NewProcessedMessages(time.Hour, 10), logger), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var attempts atomic.Int32
+	router.AddConsumerHandler("projection", testTopic, pubsub, func(*message.Message) error {
+		if attempts.Add(1) <= 2 {
+			return errors.New("a store call failed")
+		}
+		return nil
+	})
+	runUntilCleanup(t, router, pubsub)
+	id := publishTestMessage(t, pubsub)
+	waitFor(t, func() bool { return attempts.Load() == 3 })
+	var lines int
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var l map[string]any
+		if json.Unmarshal([]byte(line), &l) != nil || l["msg"] != "Error occurred, retrying" {
+			continue
+		}
+		lines++
+		if l["handler"] != "projection" || l["message_id"] != id {
+			t.Errorf("a retry line that does not name its message: %s", line)
+		}
+		if _, ok := l["wait_time_ms"].(float64); !ok || l["wait_time"] != nil {
+			t.Errorf("a retry line without its wait in ms: %s", line)
+		}
+	}
+	if lines != 2 {
+		t.Fatalf("%d retry lines, want 2:\n%s", lines, logs.String())
 	}
 }

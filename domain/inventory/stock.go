@@ -34,8 +34,8 @@ type Stock struct {
 // AddProduct puts a new product in the catalog.
 func AddProduct(id, name string, initialStock int, now time.Time) (*Stock, error) {
 	var v validation.Errors
-	if strings.TrimSpace(id) == "" || len(id) > maxIDLength {
-		v.Add("productId", "must be 1 to %d characters", maxIDLength)
+	if !validation.SafeID(id, maxIDLength) {
+		v.Add("productId", validation.SafeIDRule, maxIDLength)
 	}
 	if strings.TrimSpace(name) == "" || len(name) > maxNameLength {
 		v.Add("name", "must be 1 to %d characters", maxNameLength)

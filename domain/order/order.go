@@ -92,8 +92,8 @@ func validatePlacement(id, customerID string, items []Item, contact Contact) err
 	if id == "" || len(id) > maxIDLength {
 		v.Add("id", "must be 1 to %d characters", maxIDLength)
 	}
-	if strings.TrimSpace(customerID) == "" || len(customerID) > maxIDLength {
-		v.Add("customerId", "must be 1 to %d characters", maxIDLength)
+	if !validation.SafeID(customerID, maxIDLength) {
+		v.Add("customerId", validation.SafeIDRule, maxIDLength)
 	}
 	if len(items) == 0 || len(items) > MaxItems {
 		v.Add("items", "must hold 1 to %d items, has %d", MaxItems, len(items))
@@ -102,8 +102,8 @@ func validatePlacement(id, customerID string, items []Item, contact Contact) err
 	for i, it := range items {
 		field := fmt.Sprintf("items[%d]", i)
 		switch first, dup := seen[it.ProductID]; {
-		case strings.TrimSpace(it.ProductID) == "" || len(it.ProductID) > maxIDLength:
-			v.Add(field+".productId", "must be 1 to %d characters", maxIDLength)
+		case !validation.SafeID(it.ProductID, maxIDLength):
+			v.Add(field+".productId", validation.SafeIDRule, maxIDLength)
 		case dup:
 			v.Add(field+".productId", "repeats items[%d]; put the whole quantity on one item", first)
 		default:

@@ -49,3 +49,24 @@ func (e *Errors) Err() error {
 	}
 	return &Error{Violations: e.violations}
 }
+
+// SafeID reports whether s can be an id of the API: 1 to max characters,
+// letters, digits, '-', '_', '.' and ':', not starting with '.'. An id is
+// a path segment of the API (/products/{id}), so a '/' or a ".." would make
+// it one the API cannot address.
+func SafeID(s string, max int) bool {
+	if s == "" || len(s) > max || s[0] == '.' {
+		return false
+	}
+	for _, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.', c == ':':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// SafeIDRule says what SafeID takes, for a violation's message.
+const SafeIDRule = "must be 1 to %d letters, digits, '-', '_', '.' or ':', not starting with '.'"

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -66,6 +67,7 @@ func commands() map[string]command {
 		"replay":      {"publish stored events again: shop replay --event-type T|--start-date D|...|--all [--dry-run]", replay},
 		"projections": {"rebuild read models: shop projections rebuild [--projection orders|products]", projections},
 		"health":      {"check a service answers: shop health [--url http://localhost:3001/health] (for container health checks)", health},
+		"version":     {"the build: module version, commit, Go version", version},
 	}
 }
 
@@ -188,5 +190,30 @@ func health(ctx context.Context, env Env, args []string) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s answered %s", *url, resp.Status)
 	}
+	return nil
+}
+
+// version prints what the binary was built from, as the Go toolchain
+// recorded it.
+func version(_ context.Context, env Env, args []string) error {
+	if err := parse(newFlags("version", env), args); err != nil {
+		return err
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return errors.New("no build information in this binary")
+	}
+	commit, modified := "unknown", ""
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			commit = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = " (with local changes)"
+			}
+		}
+	}
+	fmt.Fprintf(env.Stdout, "shop %s, commit %s%s, %s\n", info.Main.Version, commit, modified, info.GoVersion)
 	return nil
 }

@@ -43,6 +43,10 @@ func TestUsageErrorsExitWithTwo(t *testing.T) {
 		{[]string{"projections", "rebuild", "--projection", "carts"}, nil, cli.ExitUsage, "want one of orders, products"},
 		{[]string{"serve"}, map[string]string{"MAX_RETRIES": "many"}, cli.ExitFailure, "MAX_RETRIES"},
 		{[]string{"help"}, nil, cli.ExitOK, "Commands:"},
+		{[]string{"poison", "--help"}, nil, cli.ExitOK, "shop poison list|show ID"},
+		{[]string{"projections", "-h"}, nil, cli.ExitOK, "shop projections rebuild"},
+		{[]string{"version"}, nil, cli.ExitOK, ", go1."},
+		{[]string{"version", "extra"}, nil, cli.ExitUsage, "unexpected arguments"},
 	}
 	for _, tt := range tests {
 		code, out, errOut := run(tt.args, tt.env)

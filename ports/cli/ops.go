@@ -129,10 +129,18 @@ func (o output) progress(label string) operations.Progress {
 func refused(err error) error {
 	// A conflict (a rebuild already running) is not a wrong command.
 	if r, ok := refusal.Of(err); ok && r.Kind != refusal.Conflict {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return refusedCommand{err}
 	}
 	return err
 }
+
+// refusedCommand exits as a wrong command (2) and says only what was
+// refused: "dead letter not found: X", not "usage: …".
+type refusedCommand struct{ err error }
+
+func (r refusedCommand) Error() string        { return r.err.Error() }
+func (r refusedCommand) Unwrap() error        { return r.err }
+func (r refusedCommand) Is(target error) bool { return target == errUsage }
 
 func operatorName(env Env) string {
 	if u, ok := env.Lookup("USER"); ok && u != "" {
@@ -141,9 +149,23 @@ func operatorName(env Env) string {
 	return "cli"
 }
 
+const poisonUsage = `shop poison list|show ID|stats|replay|discard [filters]
+
+  list      the dead letters the filters select
+  show ID   one dead letter: payload, metadata, history (ID or the message's id)
+  stats     counts by status, handler, type and reason
+  replay    publish the selected dead letters again, to their handler only
+  discard   set the selected dead letters aside for good (a filter is required)
+
+Run 'shop poison SUBCOMMAND -h' for its flags.`
+
 func poison(ctx context.Context, env Env, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: shop poison list|show|stats|replay|discard [flags]", errUsage)
+		return fmt.Errorf("%w: %s", errUsage, poisonUsage)
+	}
+	if isHelp(args[0]) {
+		fmt.Fprintln(env.Stdout, poisonUsage)
+		return flag.ErrHelp
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("poison "+sub, env)
@@ -377,6 +399,10 @@ func replay(ctx context.Context, env Env, args []string) error {
 }
 
 func projections(ctx context.Context, env Env, args []string) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintln(env.Stdout, "shop projections rebuild [--projection orders|products] [--json]\n\nRebuild read models from the stored events while queries go on; run 'shop projections rebuild -h' for its flags.")
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || args[0] != "rebuild" {
 		return fmt.Errorf("%w: shop projections rebuild [--projection orders|products]", errUsage)
 	}
@@ -421,3 +447,5 @@ func projections(ctx context.Context, env Env, args []string) error {
 		}
 	})
 }
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "help" }

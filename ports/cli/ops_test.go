@@ -143,3 +143,13 @@ func TestARebuildOfAProjectionBeingRebuiltFails(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A dead letter that does not exist is a wrong command (exit 2) that says
+// what was not found, and no more.
+func TestAnUnknownDeadLetterIsSaidToBeNotFound(t *testing.T) {
+	t.Parallel()
+	code, _, errOut := runOn(newOperations(t, &countingPublisher{}), "poison", "show", "nope")
+	if code != cli.ExitUsage || !strings.Contains(errOut, "dead letter not found") || strings.Contains(errOut, "usage") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}

@@ -206,3 +206,24 @@ func TestTheAdminAPIAnswersConsistently(t *testing.T) {
 		t.Errorf("stats: %d %s", status, body)
 	}
 }
+
+// HEAD is answered on every GET route, as GET is; a 405 names the methods.
+func TestHeadIsAnsweredWhereGetIs(t *testing.T) {
+	t.Parallel()
+	h := adminHandler(t)
+	for path, want := range map[string]int{"/livez": http.StatusOK, "/admin/dead-letters": http.StatusOK} {
+		req := httptest.NewRequest(http.MethodHead, path, nil)
+		req.Header.Set("Authorization", bearer["Authorization"])
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != want {
+			t.Errorf("HEAD %s: %d, want %d", path, w.Code, want)
+		}
+	}
+	req := httptest.NewRequest(http.MethodDelete, "/livez", nil)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "GET" {
+		t.Errorf("DELETE /livez: %d, Allow %q", w.Code, w.Header().Get("Allow"))
+	}
+}

@@ -124,7 +124,13 @@ func (h inventoryHandler) list(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.logger, err)
 		return
 	}
-	page, err := h.app.Queries.Products.Handle(r.Context(), inventory.ListProducts{Limit: limit, After: q.Get("cursor")})
+	// The cursor is the last product id of the page before, so it is one.
+	cursor := q.Get("cursor")
+	if cursor != "" && !validation.SafeID(cursor, 128) {
+		writeError(w, r, h.logger, badRequest("invalid_parameter", "cursor must be the nextCursor of a page before"))
+		return
+	}
+	page, err := h.app.Queries.Products.Handle(r.Context(), inventory.ListProducts{Limit: limit, After: cursor})
 	if err != nil {
 		writeError(w, r, h.logger, err)
 		return

@@ -54,7 +54,7 @@ func newRouter(base Base) *mux.Router {
 	})
 	// Requests no route matches bypass the router's middleware: wrap them too.
 	r.NotFoundHandler = observe(base, correlate(notFound))
-	r.MethodNotAllowedHandler = observe(base, correlate(notAllowed))
+	r.MethodNotAllowedHandler = headAsGet(r, observe(base, correlate(notAllowed)))
 	r.Use(func(next http.Handler) http.Handler { return observe(base, next) }, recoverPanics(logger), correlate)
 	r.Handle("/health", base.Health).Methods(http.MethodGet)
 	// Alive while it serves HTTP, whatever its dependencies: what a liveness
@@ -66,6 +66,20 @@ func newRouter(base Base) *mux.Router {
 		r.Handle("/metrics", base.MetricsHandler).Methods(http.MethodGet)
 	}
 	return r
+}
+
+// headAsGet answers HEAD on a path that takes GET as GET does, without the
+// body (net/http leaves it out for HEAD); anything else is a 405.
+func headAsGet(r *mux.Router, notAllowed http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodHead && slices.Contains(allowed(r, req), http.MethodGet) {
+			get := req.Clone(req.Context())
+			get.Method = http.MethodGet
+			r.ServeHTTP(w, get)
+			return
+		}
+		notAllowed.ServeHTTP(w, req)
+	})
 }
 
 // allowed lists the methods a path takes, for the Allow header of a 405:
