@@ -11,6 +11,10 @@ LOCAL_ENV := BUS=amqp RABBITMQ_URL=amqp://guest:guest@localhost:5672/ REDIS_URL=
 # standalone docker-compose.
 COMPOSE   ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 STATICCHECK_VERSION ?= v0.8.2
+# The admin API's token of `make run` and `make run-local`, which the
+# operators' commands (shop poison, replay, projections) read from the same
+# variable: `ADMIN_TOKEN=... make run` to choose another.
+ADMIN_TOKEN ?= local-admin-token-not-for-production
 
 .PHONY: run run-local ferretdb build install test test-faults test-short bench bench-real lint deploy-check up down logs fmt tidy clean
 
@@ -19,11 +23,11 @@ STATICCHECK_VERSION ?= v0.8.2
 ## SIGTERM to make reaches the server (make passes it on to its child; `go run`
 ## would not pass it on to the program)
 run: build
-	$(BIN) serve
+	ADMIN_TOKEN=$(ADMIN_TOKEN) $(BIN) serve
 
 ## run-local: run every service on the RabbitMQ, Redis and MongoDB of this machine
 run-local: build
-	$(LOCAL_ENV) $(BIN) serve
+	$(LOCAL_ENV) ADMIN_TOKEN=$(ADMIN_TOKEN) $(BIN) serve
 
 ## ferretdb: serve the MongoDB wire protocol on :27017 from the local PostgreSQL
 ## (FerretDB, with GIN indexes beside its own), for run-local on a machine

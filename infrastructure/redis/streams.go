@@ -183,14 +183,24 @@ func (r *readingSubscriber) Close() error {
 		}
 		r.streams.mu.Unlock()
 		if last {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if _, cerr := r.streams.claimOwn(ctx, topic, r.group, 0, r.streams.cfg.ClaimIdle); cerr != nil && !goredis.HasErrorPrefix(cerr, "NOGROUP") {
-				err = errors.Join(err, fmt.Errorf("hand back what %s held on %s: %w", r.group, topic, cerr))
-			}
-			cancel()
+			r.handBack(topic)
 		}
 	}
 	return err
+}
+
+// handBack marks what this process still holds of the group on topic as
+// claimable at once. It is a courtesy to the next owner, who would otherwise
+// claim it after ClaimIdle: when it cannot be done (Redis away, the bus
+// already closed as the process stops) the entries are claimed then.
+func (r *readingSubscriber) handBack(topic string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := r.streams.claimOwn(ctx, topic, r.group, 0, r.streams.cfg.ClaimIdle)
+	if err != nil && !goredis.HasErrorPrefix(err, "NOGROUP") && !errors.Is(err, goredis.ErrClosed) {
+		r.streams.logger.Info("entries held not handed back; another consumer claims them after the claim idle time",
+			watermill.LogFields{"consumer_group": r.group, "topic": topic, "error": err.Error()})
+	}
 }
 
 // readFailed notes a failed read of a consumer group. When the group is

@@ -18,13 +18,40 @@ import (
 	"shop/ports/opsview"
 )
 
+// target is where an operator's command runs: a running orders service's
+// admin API, or the servers of the environment directly.
+type target struct{ server, token string }
+
+// addTargetFlags adds --server and --token to a command's flags.
+func addTargetFlags(fs *flag.FlagSet, env Env) *target {
+	t := &target{}
+	server, _ := env.Lookup("SHOP_SERVER")
+	token, _ := env.Lookup("ADMIN_TOKEN")
+	fs.StringVar(&t.server, "server", server, "the orders service whose admin API to use ($SHOP_SERVER; default http://localhost:3001 unless MONGODB_URL is set)")
+	fs.StringVar(&t.token, "token", token, "the admin API's token ($ADMIN_TOKEN)")
+	return t
+}
+
 // openOperations gives a command the operators' use cases: those of the
-// environment's servers, unless the Env carries its own.
-func openOperations(ctx context.Context, env Env) (*operations.Operations, func() error, error) {
+// Env's own (tests), of the admin API at --server, of MONGODB_URL's servers
+// directly, or else of the orders service at localhost:3001, as `make run`
+// serves it: the embedded mode's data lives in that process only.
+func openOperations(ctx context.Context, env Env, t *target) (operator, func() error, error) {
 	if env.Operations != nil {
 		return env.Operations(ctx)
 	}
-	return env.System.Operations(ctx, env.Lookup, env.Stderr)
+	server := t.server
+	if server == "" {
+		if mongo, _ := env.Lookup("MONGODB_URL"); mongo != "" {
+			return env.System.Operations(ctx, env.Lookup, env.Stderr)
+		}
+		server = "http://localhost:3001"
+	}
+	c, err := newAdminClient(server, t.token, env.System.Projections())
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, func() error { return nil }, nil
 }
 
 // parseInterspersed parses flags that may come before or after the positional
@@ -169,6 +196,7 @@ func poison(ctx context.Context, env Env, args []string) error {
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("poison "+sub, env)
+	at := addTargetFlags(fs, env)
 	var f operations.DeadLetterFilter
 	var statuses []string
 	fs.StringVar(&f.Handler, "handler", "", "handler that gave up, with or without its partition (inventory.order-policy)")
@@ -219,7 +247,7 @@ func poison(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("%w: unknown poison command %q: want list, show, stats, replay or discard", errUsage, sub)
 	}
 
-	ops, closeOps, err := openOperations(ctx, env)
+	ops, closeOps, err := openOperations(ctx, env, at)
 	if err != nil {
 		return err
 	}
@@ -350,6 +378,7 @@ func truncate(s string, n int) string {
 
 func replay(ctx context.Context, env Env, args []string) error {
 	fs := newFlags("replay", env)
+	at := addTargetFlags(fs, env)
 	var req operations.ReplayRequest
 	fs.StringVar(&req.Status, "status", "", `"failed" replays the dead letters instead of stored events`)
 	fs.StringVar(&req.EventType, "event-type", "", "event type (order.placed)")
@@ -382,7 +411,7 @@ func replay(ctx context.Context, env Env, args []string) error {
 	if err := req.Validate(); err != nil {
 		return refused(err)
 	}
-	ops, closeOps, err := openOperations(ctx, env)
+	ops, closeOps, err := openOperations(ctx, env, at)
 	if err != nil {
 		return err
 	}
@@ -407,6 +436,7 @@ func projections(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("%w: shop projections rebuild [--projection orders|products]", errUsage)
 	}
 	fs := newFlags("projections rebuild", env)
+	at := addTargetFlags(fs, env)
 	projection := fs.String("projection", "", "orders or products (default all)")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args[1:]); err != nil {
@@ -415,7 +445,7 @@ func projections(ctx context.Context, env Env, args []string) error {
 	if known := env.System.Projections(); *projection != "" && !slices.Contains(known, *projection) {
 		return fmt.Errorf("%w: --projection %q: want one of %s", errUsage, *projection, strings.Join(known, ", "))
 	}
-	ops, closeOps, err := openOperations(ctx, env)
+	ops, closeOps, err := openOperations(ctx, env, at)
 	if err != nil {
 		return err
 	}

@@ -196,3 +196,85 @@ type Rebuild struct {
 func FromRebuild(r operations.RebuildReport) Rebuild {
 	return Rebuild{Projection: r.Name, Events: r.Events, CaughtUp: r.CaughtUp, TookMs: r.Took.Milliseconds()}
 }
+
+// The other way, for a client of the admin API (the command line with
+// --server): what the JSON says, as the use cases' types, so that both
+// ways of running a command print the same.
+
+func parseTS(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+// ToDeadLetter reads a dead letter's JSON.
+func ToDeadLetter(v DeadLetter) (operations.DeadLetter, error) {
+	status, err := operations.StatusFromString(v.Status)
+	if err != nil {
+		return operations.DeadLetter{}, err
+	}
+	d := operations.DeadLetter{
+		ID: v.ID, MessageID: v.MessageID, Handler: v.Handler, Topic: v.Topic, EventType: v.EventType,
+		AggregateID: v.AggregateID, AggregateVersion: v.AggregateVersion, Reason: v.Reason, Status: status,
+		Failures: v.Failures, Replays: v.Replays, Metadata: v.Metadata, Payload: []byte(v.Payload),
+	}
+	if v.PayloadText != "" {
+		d.Payload = []byte(v.PayloadText)
+	}
+	if d.FirstFailedAt, err = parseTS(v.FirstFailedAt); err != nil {
+		return d, err
+	}
+	if d.LastFailedAt, err = parseTS(v.LastFailedAt); err != nil {
+		return d, err
+	}
+	for _, a := range v.History {
+		at, err := parseTS(a.At)
+		if err != nil {
+			return d, err
+		}
+		d.History = append(d.History, operations.Action{At: at, What: a.What, By: a.By})
+	}
+	return d, nil
+}
+
+func toCounts(cs []Count) map[string]int {
+	m := make(map[string]int, len(cs))
+	for _, c := range cs {
+		m[c.Key] = c.Count
+	}
+	return m
+}
+
+// ToStats reads dead letter counts.
+func ToStats(s Stats) operations.Stats {
+	return operations.Stats{Total: s.Total, ByStatus: toCounts(s.ByStatus), ByHandler: toCounts(s.ByHandler), ByType: toCounts(s.ByType), ByReason: toCounts(s.ByReason)}
+}
+
+// ToReport reads a replay's outcome.
+func ToReport(v Report) (operations.Report, error) {
+	r := operations.Report{
+		RunID: v.RunID, DryRun: v.DryRun, Selected: v.Selected, Published: v.Published, Quarantined: v.Quarantined, Stopped: v.Stopped,
+		ByReason: toCounts(v.ByReason), ByHandler: toCounts(v.ByHandler), ByType: toCounts(v.ByType),
+	}
+	for _, dv := range v.DeadLetters {
+		d, err := ToDeadLetter(dv)
+		if err != nil {
+			return r, err
+		}
+		r.DeadLetters = append(r.DeadLetters, d)
+	}
+	for _, e := range v.Events {
+		at, err := parseTS(e.RecordedAt)
+		if err != nil {
+			return r, err
+		}
+		r.Events = append(r.Events, eventstore.Record{EventID: e.EventID, Type: e.Type, AggregateID: e.AggregateID, Version: e.Version, RecordedAt: at})
+	}
+	return r, nil
+}
+
+// ToRebuild reads a rebuild's outcome.
+func ToRebuild(v Rebuild) operations.RebuildReport {
+	return operations.RebuildReport{Name: v.Projection, Events: v.Events, CaughtUp: v.CaughtUp, Took: time.Duration(v.TookMs) * time.Millisecond}
+}
