@@ -117,6 +117,9 @@ type Relay struct {
 
 	// opening lets one caller at a time store a new origin.
 	opening sync.Mutex
+	// renewing is held by a renewal for its whole run, so that Drain drops
+	// the origins as the last renewal left them.
+	renewing sync.Mutex
 
 	mu      sync.Mutex
 	queues  [][]eventstore.Record
@@ -329,25 +332,29 @@ func (r *Relay) Drain(ctx context.Context) error {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+	// No renewal under way (a later one finds the relay closed), and the
+	// same order of locks as a renewal that opens an origin.
+	r.renewing.Lock()
+	defer r.renewing.Unlock()
 	r.opening.Lock()
 	defer r.opening.Unlock()
 	r.mu.Lock()
 	r.closed = true
-	var own []*heldOrigin
+	var own []eventstore.Origin
 	for _, h := range r.held {
 		if h.own {
-			own = append(own, h)
+			own = append(own, h.Origin)
 		}
 	}
 	r.mu.Unlock()
 	var errs []error
-	for _, h := range own {
-		if err := r.cfg.Store.DropOrigin(ctx, h.ID, h.RenewedAt); err != nil {
+	for _, o := range own {
+		if err := r.cfg.Store.DropOrigin(ctx, o.ID, o.RenewedAt); err != nil {
 			// Everything is published: a relay that takes it over finds nothing.
-			errs = append(errs, fmt.Errorf("relay: drop origin %s: %w", h.ID, err))
+			errs = append(errs, fmt.Errorf("relay: drop origin %s: %w", o.ID, err))
 		}
 		r.mu.Lock()
-		delete(r.held, h.ID)
+		delete(r.held, o.ID)
 		r.mu.Unlock()
 	}
 	return errors.Join(errs...)
@@ -426,6 +433,8 @@ func (r *Relay) checkpointLocked(h *heldOrigin, now time.Time) time.Time {
 // checkpoint of every origin held, and drops those with nothing left to
 // publish.
 func (r *Relay) renew(ctx context.Context) {
+	r.renewing.Lock()
+	defer r.renewing.Unlock()
 	r.mu.Lock()
 	due := r.current != nil && time.Since(r.current.openedAt) >= r.cfg.RotateEvery && !r.closed
 	r.mu.Unlock()
