@@ -31,19 +31,24 @@ func mountAdmin(r *mux.Router, ops *operations.Operations, token string, logger 
 	// told to (a NotFoundHandler here would take the place of every 405).
 	admin.MethodNotAllowedHandler = r.MethodNotAllowedHandler
 	admin.Use(requireToken(token, logger))
-	admin.HandleFunc("/replay", a.replayEvents).Methods(http.MethodPost)
-	admin.HandleFunc("/replay/stats", a.stats).Methods(http.MethodGet)
-	admin.HandleFunc("/dead-letters", a.deadLetters).Methods(http.MethodGet)
-	admin.HandleFunc("/dead-letters/replay", a.replayDeadLetters).Methods(http.MethodPost)
-	admin.HandleFunc("/dead-letters/discard", a.discardDeadLetters).Methods(http.MethodPost)
-	admin.HandleFunc("/dead-letters/stats", a.deadLetterStats).Methods(http.MethodGet)
-	admin.HandleFunc("/projections/rebuild", a.rebuild).Methods(http.MethodPost)
-	// Another method on a path of its own is a 405, not a match of a
+	// Each path of its own answers another method with a 405, not with a
 	// pattern beside it (GET /dead-letters/replay is no dead letter's id)
 	// nor a 404 (gorilla/mux loses the method mismatch of a path that has
-	// siblings).
-	for _, path := range []string{"/replay", "/replay/stats", "/dead-letters", "/dead-letters/replay", "/dead-letters/discard", "/dead-letters/stats", "/projections/rebuild"} {
-		admin.Handle(path, r.MethodNotAllowedHandler)
+	// siblings): its catch-all comes after it, before the patterns.
+	for _, route := range []struct {
+		path, method string
+		handle       http.HandlerFunc
+	}{
+		{"/replay", http.MethodPost, a.replayEvents},
+		{"/replay/stats", http.MethodGet, a.stats},
+		{"/dead-letters", http.MethodGet, a.deadLetters},
+		{"/dead-letters/replay", http.MethodPost, a.replayDeadLetters},
+		{"/dead-letters/discard", http.MethodPost, a.discardDeadLetters},
+		{"/dead-letters/stats", http.MethodGet, a.deadLetterStats},
+		{"/projections/rebuild", http.MethodPost, a.rebuild},
+	} {
+		admin.HandleFunc(route.path, route.handle).Methods(route.method)
+		admin.Handle(route.path, r.MethodNotAllowedHandler)
 	}
 	admin.HandleFunc("/dead-letters/{id}", a.deadLetter).Methods(http.MethodGet)
 }
