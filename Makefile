@@ -16,7 +16,7 @@ STATICCHECK_VERSION ?= v0.8.2
 # variable: `ADMIN_TOKEN=... make run` to choose another.
 ADMIN_TOKEN ?= local-admin-token-not-for-production
 
-.PHONY: run run-local ferretdb build install test test-faults test-replicas-redis test-short bench bench-real lint deploy-check up down logs fmt tidy clean
+.PHONY: run run-local ferretdb build install test test-faults test-short bench bench-real lint deploy-check up down logs fmt tidy clean
 
 ## run: run every service embedded (in-process bus, in-memory stores) on
 ## :3001-:3003. It runs the built binary rather than `go run`, so that a
@@ -60,11 +60,6 @@ test:
 ## FAULTS_SHOP another build of the shop binary
 test-faults:
 	$(GO) test -count=1 -tags faults -run 'TheSystemComesThroughFaults|ReplicasShareThePartitions' -timeout 18m -v ./service/
-
-## test-replicas-redis: the replica test on Redis Streams, which has a known
-## handover defect under load (see TestReplicasShareThePartitions)
-test-replicas-redis:
-	REPLICAS_BUSES=redis $(GO) test -count=1 -tags faults -run ReplicasShareThePartitions -timeout 10m -v ./service/
 
 ## test-short: the suite without the race detector, faster
 test-short:

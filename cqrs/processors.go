@@ -154,16 +154,26 @@ func (p *Processors) StartPartition(ctx context.Context, partition int) (stop fu
 	if err != nil {
 		return nil, err
 	}
+	var subs []*closedOnce
+	closeSubs := func() error {
+		var errs []error
+		for _, sub := range subs {
+			errs = append(errs, sub.Close())
+		}
+		return errors.Join(errs...)
+	}
 	for _, r := range p.routes[partition] {
 		if p.takeOver != nil {
 			if err := p.takeOver(ctx, r.group, r.topic); err != nil {
-				return nil, fmt.Errorf("take over %s: %w", r.group, err)
+				return nil, errors.Join(fmt.Errorf("take over %s: %w", r.group, err), closeSubs())
 			}
 		}
-		sub, err := p.subscribers(r.group)
+		inner, err := p.subscribers(r.group)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", r.group, err)
+			return nil, errors.Join(fmt.Errorf("%s: %w", r.group, err), closeSubs())
 		}
+		sub := &closedOnce{Subscriber: inner}
+		subs = append(subs, sub)
 		router.AddConsumerHandler(r.group, r.topic, sub, r.handle)
 	}
 	var stopping atomic.Bool
@@ -178,14 +188,14 @@ func (p *Processors) StartPartition(ctx context.Context, partition int) (stop fu
 	select {
 	case <-router.Running():
 	case err := <-done:
-		return nil, fmt.Errorf("partition %d: %w", partition, cmp.Or(err, errors.New("the router stopped at once")))
+		return nil, errors.Join(fmt.Errorf("partition %d: %w", partition, cmp.Or(err, errors.New("the router stopped at once"))), closeSubs())
 	}
 	var once sync.Once
 	var stopErr error
 	return func() error {
 		once.Do(func() {
 			stopping.Store(true)
-			stopErr = errors.Join(router.Close(), <-done)
+			stopErr = errors.Join(router.Close(), <-done, closeSubs())
 		})
 		return stopErr
 	}, nil
@@ -218,6 +228,28 @@ func (p *Processors) dispatch(handles map[string]bool, h EventHandler) message.N
 // PartitionName names the consumer group of one partition of a handler.
 func PartitionName(name string, partition int) string {
 	return name + ".p" + strconv.Itoa(partition)
+}
+
+// closedOnce closes its subscriber once, and has every caller of Close wait
+// until that close has ended. A partition's stop closes each subscriber
+// itself after the router: Watermill's Router.Close returns once the
+// handlers have stopped, while it closes their subscribers in goroutines of
+// their own that it does not wait for. A Redis Streams subscriber still
+// closing may take an entry in a last read and hand back what it held
+// later, after the partition's next owner had taken it over, which would
+// then get that entry only after the claim idle time.
+type closedOnce struct {
+	message.Subscriber
+
+	once sync.Once
+	err  error
+}
+
+// Close returns once the one close, whoever called it first, has ended
+// (sync.Once has every caller wait for it).
+func (c *closedOnce) Close() error {
+	c.once.Do(func() { c.err = c.Subscriber.Close() })
+	return c.err
 }
 
 func isClosed(ch <-chan struct{}) bool {

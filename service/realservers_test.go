@@ -71,10 +71,20 @@ type shopBuild struct{ name, path string }
 
 var (
 	buildOnce sync.Once
+	builtDir  string
 	builtShop string
 	builtDB   string
 	buildErr  error
 )
+
+// TestMain removes the binaries the real-server tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtDir != "" {
+		_ = os.RemoveAll(builtDir)
+	}
+	os.Exit(code)
+}
 
 // benchBinaries builds the working tree's shop and the FerretDB server once.
 func benchBinaries(b testing.TB) (shop, ferretdb string) {
@@ -84,6 +94,7 @@ func benchBinaries(b testing.TB) (shop, ferretdb string) {
 			buildErr = err
 			return
 		}
+		builtDir = dir
 		builtShop, builtDB = filepath.Join(dir, "shop"), filepath.Join(dir, "ferretdb")
 		for pkg, out := range map[string]string{"shop/cmd/shop": builtShop, "shop/infrastructure/mongo/mongotest/ferretdb": builtDB} {
 			cmd := exec.Command("go", "build", "-o", out, pkg)
@@ -296,7 +307,7 @@ func newRealSystem(tb testing.TB, kind, bus, shopBin, ferretBin, amqpURL, redisU
 	if rs.logs, err = os.MkdirTemp("", "shop-"+rs.run+"-"); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Logf("logs of %s: %s", rs.run, rs.logs)
+	tb.Logf("logs of %s (kept if it fails): %s", rs.run, rs.logs)
 	topics := service.DefaultConfig().Topics
 	topics.Prefix = rs.run + "."
 	if partitions > 0 {
@@ -308,6 +319,9 @@ func newRealSystem(tb testing.TB, kind, bus, shopBin, ferretBin, amqpURL, redisU
 		rs.stopProcesses(func(name string) bool { return name != "ferretdb" })
 		rs.cleanUp(bus, amqpURL, redisURL, topics)
 		rs.stopProcesses(func(string) bool { return true })
+		if !tb.Failed() {
+			_ = os.RemoveAll(rs.logs) // kept only to read after a failure
+		}
 	})
 	rs.startFerretDB(ferretBin)
 	env := map[string]string{

@@ -109,8 +109,10 @@ func (s *Streams) Publisher() message.Publisher { return s.publisher }
 
 // Subscriber reads a consumer group's messages.
 func (s *Streams) Subscriber(consumerGroup string) (message.Subscriber, error) {
+	reads := &fencedReads{sharedClient: sharedClient{s.readers}}
+	reads.done = sync.NewCond(&reads.mu)
 	sub, err := redisstream.NewSubscriber(redisstream.SubscriberConfig{
-		Client:        sharedClient{s.readers},
+		Client:        reads,
 		Unmarshaller:  unmarshaller{},
 		Consumer:      s.cfg.Consumer,
 		ConsumerGroup: consumerGroup,
@@ -123,7 +125,7 @@ func (s *Streams) Subscriber(consumerGroup string) (message.Subscriber, error) {
 		// A read cut short because the subscriber is stopping is no error;
 		// any other read error is noted, logged and the read retried.
 		ShouldStopOnReadErrors: func(err error) bool {
-			if errors.Is(err, context.Canceled) {
+			if errors.Is(err, context.Canceled) || errors.Is(err, errReadsFenced) {
 				return true
 			}
 			s.readFailed(consumerGroup, err)
@@ -133,7 +135,75 @@ func (s *Streams) Subscriber(consumerGroup string) (message.Subscriber, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &readingSubscriber{Subscriber: sub, streams: s, group: consumerGroup}, nil
+	return &readingSubscriber{Subscriber: sub, streams: s, group: consumerGroup, reads: reads}, nil
+}
+
+var errReadsFenced = errors.New("subscriber closed: no more reads")
+
+// fencedReads is a subscriber's client, which counts the reads and claims
+// under way so that a closed subscriber can wait until none is left.
+//
+// Written here because watermill-redisstream's Close does not wait for its
+// reading goroutine: a blocking XREADGROUP sent just before the close is
+// still served by Redis, up to its block time later, and the entry it takes
+// goes into this consumer's pending list and nowhere else. Were the
+// subscriber's entries handed back before that read ended, the partition's
+// next owner, already reading, would meet that entry only after ClaimIdle.
+type fencedReads struct {
+	sharedClient
+
+	mu       sync.Mutex
+	done     *sync.Cond
+	underWay int
+	fenced   bool
+}
+
+func (f *fencedReads) begin() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fenced {
+		return false
+	}
+	f.underWay++
+	return true
+}
+
+func (f *fencedReads) end() {
+	f.mu.Lock()
+	f.underWay--
+	f.done.Broadcast()
+	f.mu.Unlock()
+}
+
+// fence refuses every read and claim from now on and returns once those
+// under way have ended: Redis answered them, or gave up.
+func (f *fencedReads) fence() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fenced = true
+	for f.underWay > 0 {
+		f.done.Wait()
+	}
+}
+
+func (f *fencedReads) XReadGroup(ctx context.Context, a *goredis.XReadGroupArgs) *goredis.XStreamSliceCmd {
+	if !f.begin() {
+		cmd := goredis.NewXStreamSliceCmd(ctx)
+		cmd.SetErr(errReadsFenced)
+		return cmd
+	}
+	defer f.end()
+	return f.sharedClient.XReadGroup(ctx, a)
+}
+
+func (f *fencedReads) XClaim(ctx context.Context, a *goredis.XClaimArgs) *goredis.XMessageSliceCmd {
+	if !f.begin() {
+		cmd := goredis.NewXMessageSliceCmd(ctx)
+		cmd.SetErr(errReadsFenced)
+		return cmd
+	}
+	defer f.end()
+	return f.sharedClient.XClaim(ctx, a)
 }
 
 type subscription struct{ topic, group string }
@@ -148,6 +218,7 @@ type readingSubscriber struct {
 	message.Subscriber
 	streams *Streams
 	group   string
+	reads   *fencedReads
 
 	mu     sync.Mutex
 	topics []string
@@ -169,6 +240,8 @@ func (r *readingSubscriber) Subscribe(ctx context.Context, topic string) (<-chan
 
 func (r *readingSubscriber) Close() error {
 	err := r.Subscriber.Close()
+	// Only then is nothing more taken from the group under this consumer.
+	r.reads.fence()
 	r.mu.Lock()
 	topics := r.topics
 	r.topics = nil

@@ -493,3 +493,82 @@ func TestAClosedSubscriberHandsBackWhatItHeld(t *testing.T) {
 	}
 	receiveInOrder(ctx, t, streams(t, url), topic, []string{m.UUID})
 }
+
+// A subscriber that closes may still have a read under way in Redis (a
+// blocking XREADGROUP the library does not wait for). An entry published
+// after the close must not be taken by that read, where nobody would handle
+// it until the claim idle time: the next owner, which took the partition
+// over after the close, gets it at once.
+func TestAReadUnderWayAtCloseTakesNothingFromTheNextOwner(t *testing.T) {
+	t.Parallel()
+	url := redistest.URL(t)
+	topic := redistest.Prefix(t) + "events.stock.5"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	patient := func() *redis.Streams {
+		// Claimed after a minute only: an entry lost to the closed
+		// subscriber would not come within the test's wait.
+		s, err := redis.NewStreams(url, redis.StreamsConfig{Consumer: "c-" + watermill.NewShortUUID(), ClaimIdle: time.Minute, Subscriptions: 1}, watermill.NopLogger{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	previous, next := patient(), patient()
+	if err := previous.Declare(ctx, "group", topic); err != nil {
+		t.Fatal(err)
+	}
+	// Each round hands the group from one to the other; the closing one is
+	// always blocked in a read, the entry published right after its close.
+	// An earlier round's entry may come again (its acknowledgement cut off
+	// by the close): at least once, as ever.
+	earlier := map[string]bool{}
+	for round := range 5 {
+		sub, err := previous.Subscriber("group")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sub.Subscribe(ctx, topic); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(150 * time.Millisecond) // past the first read, blocked in the next
+		if err := sub.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := next.TakeOver(ctx, "group", topic); err != nil {
+			t.Fatal(err)
+		}
+		m := message.NewMessage(watermill.NewUUID(), []byte("{}"))
+		if err := next.Publisher().Publish(topic, m); err != nil {
+			t.Fatal(err)
+		}
+		func() {
+			sub, err := next.Subscriber("group")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			msgs, err := sub.Subscribe(ctx, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for {
+				select {
+				case got := <-msgs:
+					got.Ack()
+					if got.UUID == m.UUID {
+						return
+					}
+					if !earlier[got.UUID] {
+						t.Fatalf("round %d: got %s, want %s", round, got.UUID, m.UUID)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("round %d: the entry published after the close went to the closed subscriber's read", round)
+				}
+			}
+		}()
+		earlier[m.UUID] = true
+		previous, next = next, previous
+	}
+}
