@@ -115,7 +115,7 @@ func TestAHandlerBugIsFixedAndItsDeadLettersReplayed(t *testing.T) {
 		}
 
 		// A dry run shows what would happen, with a histogram, and changes nothing.
-		code, out, errOut := s.cli("poison", "replay", "--dry-run")
+		code, out, errOut := s.cli("poison", "replay", "--handler", "orders.reservation-policy", "--dry-run")
 		if code != cli.ExitOK || !strings.Contains(out, "dry run: 3 would be replayed") || !strings.Contains(out, "orders.reservation-policy") || !strings.Contains(out, "nil pointer") {
 			t.Fatalf("dry run: %d\n%s\n%s", code, out, errOut)
 		}
@@ -125,7 +125,7 @@ func TestAHandlerBugIsFixedAndItsDeadLettersReplayed(t *testing.T) {
 
 		// The fix, then the replay.
 		bug.broken.Store(false)
-		code, out, errOut = s.cli("poison", "replay", "--json", "--rate", "200", "--by", "alice")
+		code, out, errOut = s.cli("poison", "replay", "--handler", "orders.reservation-policy", "--json", "--rate", "200", "--by", "alice")
 		report := decodeReport(t, out)
 		if code != cli.ExitOK || report["published"] != 3.0 || report["selected"] != 3.0 {
 			t.Fatalf("replay: %d\n%s\n%s", code, out, errOut)
@@ -139,7 +139,7 @@ func TestAHandlerBugIsFixedAndItsDeadLettersReplayed(t *testing.T) {
 			t.Fatalf("replayed %+v", replayed[0])
 		}
 		// A second replay finds nothing left to do.
-		code, out, _ = s.cli("poison", "replay", "--json")
+		code, out, _ = s.cli("poison", "replay", "--all", "--json")
 		if code != cli.ExitOK || decodeReport(t, out)["selected"] != 0.0 {
 			t.Fatalf("second replay: %d %s", code, out)
 		}
@@ -180,7 +180,7 @@ func TestAMessageReplayedTooOftenIsQuarantined(t *testing.T) {
 
 		// The bug is still there: the replayed message fails again and comes
 		// back to the same dead letter, with its replay counted.
-		if code, out, errOut := s.cli("poison", "replay", "--max-replays", "1"); code != cli.ExitOK {
+		if code, out, errOut := s.cli("poison", "replay", "--all", "--max-replays", "1"); code != cli.ExitOK {
 			t.Fatalf("replay: %d %s %s", code, out, errOut)
 		}
 		var d []operations.DeadLetter
@@ -193,12 +193,12 @@ func TestAMessageReplayedTooOftenIsQuarantined(t *testing.T) {
 		if d[0].Replays != 1 {
 			t.Fatalf("replays %d", d[0].Replays)
 		}
-		code, out, _ := s.cli("poison", "replay", "--max-replays", "1", "--json")
+		code, out, _ := s.cli("poison", "replay", "--all", "--max-replays", "1", "--json")
 		if report := decodeReport(t, out); code != cli.ExitOK || report["quarantined"] != 1.0 || report["published"] != 0.0 {
 			t.Fatalf("second replay: %d %s", code, out)
 		}
 		s.waitDeadLetters(operations.StatusQuarantined, 1)
-		if code, out, _ := s.cli("poison", "replay", "--json"); decodeReport(t, out)["selected"] != 0.0 || code != cli.ExitOK {
+		if code, out, _ := s.cli("poison", "replay", "--all", "--json"); decodeReport(t, out)["selected"] != 0.0 || code != cli.ExitOK {
 			t.Fatalf("a quarantined message was replayed again: %s", out)
 		}
 		// An operator looks, and discards it; the order stays as it is.
@@ -402,8 +402,13 @@ func TestOperatorCommandsRefuseBadInput(t *testing.T) {
 		{"poison", "show", "no-such-id"},
 		{"poison", "replay", "--delay", "1s", "--rate", "5"},
 		{"poison", "replay", "--ids", "no-such-id"},
-		{"poison", "replay", "--max-replays", "0"},
+		{"poison", "replay", "--all", "--max-replays", "0"},
+		{"poison", "replay"},
+		{"poison", "replay", "--status", "failed", "--limit", "5"},
+		{"poison", "list", "--rate", "5"},
+		{"poison", "show", "--handler", "h", "some-id"},
 		{"poison", "discard"},
+		{"poison", "discard", "--all"},
 		{"replay", "--start-date", "2030-13-01"},
 		{"replay", "--start-date", "2030-01-02", "--end-date", "2030-01-01"},
 		{"replay", "--status", "pending"},

@@ -109,6 +109,39 @@ type DeadLetterFilter struct {
 	IDs          []string
 	Statuses     []Status
 	Limit        int
+	// All allows a replay that nothing above narrows: every failed dead
+	// letter. A discard never takes every one.
+	All bool
+}
+
+// ValidateReplay refuses what Validate does, and a replay of every dead
+// letter not asked for as such.
+func (f DeadLetterFilter) ValidateReplay() error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	if !f.selects() && !f.All {
+		return invalidf("a replay of dead letters needs ids or a filter (handler, topic, event type, reason, dates), or all to replay every one")
+	}
+	return nil
+}
+
+// ValidateDiscard refuses what Validate does, and a discard of every dead
+// letter.
+func (f DeadLetterFilter) ValidateDiscard() error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	if !f.selects() {
+		return invalidf("discard needs ids or a filter (handler, topic, event type, reason, dates): it will not discard every dead letter")
+	}
+	return nil
+}
+
+// selects reports whether the filter names some dead letters, beyond their
+// status and how many.
+func (f DeadLetterFilter) selects() bool {
+	return f.Handler != "" || f.Topic != "" || f.EventType != "" || f.Reason != "" || !f.Since.IsZero() || !f.Until.IsZero() || len(f.IDs) > 0
 }
 
 // Validate refuses filters that cannot match anything.
@@ -219,6 +252,9 @@ func (o *Operations) ReplayDeadLetters(ctx context.Context, f DeadLetterFilter, 
 	if maxReplays < 1 {
 		return Report{}, invalidf("max replays must be at least 1, not %d", maxReplays)
 	}
+	if err := f.ValidateReplay(); err != nil {
+		return Report{}, err
+	}
 	selected, err := o.selectDeadLetters(ctx, f)
 	if err != nil {
 		return Report{}, err
@@ -319,8 +355,8 @@ func newDeadLetterReport(selected []DeadLetter, dryRun bool) Report {
 // DiscardDeadLetters marks the selected dead letters discarded: they need no
 // handling. The filter must select something explicitly.
 func (o *Operations) DiscardDeadLetters(ctx context.Context, f DeadLetterFilter, dryRun bool, by string) (Report, error) {
-	if f.Handler == "" && f.Topic == "" && f.EventType == "" && f.Reason == "" && f.Since.IsZero() && f.Until.IsZero() && len(f.IDs) == 0 {
-		return Report{}, invalidf("discard needs ids or a filter: it will not discard every dead letter")
+	if err := f.ValidateDiscard(); err != nil {
+		return Report{}, err
 	}
 	if len(f.Statuses) == 0 {
 		f.Statuses = []Status{StatusFailed, StatusQuarantined}

@@ -226,11 +226,23 @@ func TestRequestsThatCannotBeMeantAreRefusedAsInvalidArguments(t *testing.T) {
 	day := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
 	for name, call := range map[string]func() error{
 		"negative max replays": func() error {
-			_, err := ops.ReplayDeadLetters(ctx, operations.DeadLetterFilter{}, -1, false, never, "t", nil)
+			_, err := ops.ReplayDeadLetters(ctx, operations.DeadLetterFilter{All: true}, -1, false, never, "t", nil)
 			return err
 		},
 		"zero max replays": func() error {
-			_, err := ops.ReplayDeadLetters(ctx, operations.DeadLetterFilter{}, 0, false, never, "t", nil)
+			_, err := ops.ReplayDeadLetters(ctx, operations.DeadLetterFilter{All: true}, 0, false, never, "t", nil)
+			return err
+		},
+		"dead-letter replay without a filter": func() error {
+			_, err := ops.ReplayDeadLetters(ctx, operations.DeadLetterFilter{}, 3, false, never, "t", nil)
+			return err
+		},
+		"dead-letter replay by status only": func() error {
+			_, err := ops.ReplayDeadLetters(ctx, operations.DeadLetterFilter{Statuses: []operations.Status{operations.StatusFailed}}, 3, false, never, "t", nil)
+			return err
+		},
+		"discard of all": func() error {
+			_, err := ops.DiscardDeadLetters(ctx, operations.DeadLetterFilter{All: true}, false, "t")
 			return err
 		},
 		"dead letters since after until": func() error {
@@ -277,6 +289,10 @@ func TestRequestsThatCannotBeMeantAreRefusedAsInvalidArguments(t *testing.T) {
 			_, err := ops.Replay(ctx, operations.ReplayRequest{Status: "failed", AggregateID: "o-1", MaxReplays: 3}, nil)
 			return err
 		},
+		"replay of the failed without a filter": func() error {
+			_, err := ops.Replay(ctx, operations.ReplayRequest{Status: "failed", MaxReplays: 3}, nil)
+			return err
+		},
 		"replay of an unknown status": func() error {
 			_, err := ops.Replay(ctx, operations.ReplayRequest{Status: "lost", All: true}, nil)
 			return err
@@ -319,7 +335,7 @@ func TestADryRunOfADeadLetterReplaySaysWhichWouldBeQuarantined(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	report, err := ops.ReplayDeadLetters(ctx, operations.DeadLetterFilter{}, 3, true, operations.Pace{}, "t", nil)
+	report, err := ops.ReplayDeadLetters(ctx, operations.DeadLetterFilter{All: true}, 3, true, operations.Pace{}, "t", nil)
 	if err != nil || report.Selected != 4 || report.Quarantined != 2 || report.Published != 0 || pub.count() != 0 {
 		t.Fatalf("dry run: selected %d, quarantined %d, published %d (%d on the bus): %v", report.Selected, report.Quarantined, report.Published, pub.count(), err)
 	}

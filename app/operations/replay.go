@@ -23,7 +23,8 @@ type ReplayRequest struct {
 	// Since and Until bound when the events were recorded, or when the dead
 	// letters last failed.
 	Since, Until time.Time
-	// Services and All select stored events only.
+	// Services selects stored events only. All allows a replay nothing
+	// else narrows: every stored event, or every failed dead letter.
 	Services []string
 	All      bool
 	Limit    int
@@ -35,7 +36,7 @@ type ReplayRequest struct {
 }
 
 func (r ReplayRequest) deadLetters() DeadLetterFilter {
-	return DeadLetterFilter{EventType: r.EventType, IDs: r.EventIDs, Since: r.Since, Until: r.Until, Limit: r.Limit}
+	return DeadLetterFilter{EventType: r.EventType, IDs: r.EventIDs, Since: r.Since, Until: r.Until, Limit: r.Limit, All: r.All}
 }
 
 func (r ReplayRequest) events() EventFilter {
@@ -54,13 +55,13 @@ func (r ReplayRequest) events() EventFilter {
 func (r ReplayRequest) Validate() error {
 	switch r.Status {
 	case "failed":
-		if r.AggregateID != "" || len(r.Services) > 0 || r.All {
-			return invalidf(`status "failed" replays dead letters, selected by event type, event ids and dates; aggregate id, services and all select stored events`)
+		if r.AggregateID != "" || len(r.Services) > 0 {
+			return invalidf(`status "failed" replays dead letters, selected by event type, event ids and dates; aggregate id and services select stored events`)
 		}
 		if r.MaxReplays < 1 {
 			return invalidf("max replays must be at least 1, not %d", r.MaxReplays)
 		}
-		return r.deadLetters().Validate()
+		return r.deadLetters().ValidateReplay()
 	case "":
 		return r.events().Validate()
 	}

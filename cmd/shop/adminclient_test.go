@@ -71,7 +71,7 @@ func TestTheOperatorsCommandsReachARunningServiceThroughItsAdminAPI(t *testing.T
 	if code != cli.ExitOK || json.Unmarshal([]byte(out), &stats) != nil || stats.Total != 1 {
 		t.Fatalf("stats: %d %s %s", code, out, errOut)
 	}
-	if code, out, errOut := runAgainst(api.URL, env, "poison", "replay", "--dry-run"); code != cli.ExitOK || pub.n.Load() != 0 || !strings.Contains(out, "1") {
+	if code, out, errOut := runAgainst(api.URL, env, "poison", "replay", "--all", "--dry-run"); code != cli.ExitOK || pub.n.Load() != 0 || !strings.Contains(out, "1") {
 		t.Fatalf("dry run: %d %s %s (published %d)", code, out, errOut, pub.n.Load())
 	}
 	if code, out, errOut := runAgainst(api.URL, env, "poison", "replay", "--ids", "m-1@orders.reservation-policy.p0"); code != cli.ExitOK || pub.n.Load() != 1 {

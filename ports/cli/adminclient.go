@@ -155,7 +155,7 @@ func deadLetterBody(f operations.DeadLetterFilter, dryRun bool, maxReplays int, 
 	return map[string]any{
 		"ids": f.IDs, "handler": f.Handler, "topic": f.Topic, "eventType": f.EventType, "reason": f.Reason,
 		"since": opsTime(f.Since), "until": opsTime(f.Until), "statuses": statuses, "limit": f.Limit,
-		"dryRun": dryRun, "delayMs": delay.Milliseconds(), "maxReplays": maxReplays,
+		"dryRun": dryRun, "delayMs": delay.Milliseconds(), "maxReplays": maxReplays, "all": f.All,
 	}
 }
 

@@ -176,15 +176,86 @@ func operatorName(env Env) string {
 	return "cli"
 }
 
-const poisonUsage = `shop poison list|show ID|stats|replay|discard [filters]
+const poisonUsage = `shop poison list|show ID|stats|replay|discard [flags]
 
   list      the dead letters the filters select
   show ID   one dead letter: payload, metadata, history (ID or the message's id)
   stats     counts by status, handler, type and reason
   replay    publish the selected dead letters again, to their handler only
+            (a filter, or --all, is required)
   discard   set the selected dead letters aside for good (a filter is required)
 
 Run 'shop poison SUBCOMMAND -h' for its flags.`
+
+// poisonCommand is one subcommand of shop poison: what it says in its help,
+// and which of the flags it takes.
+type poisonCommand struct {
+	args, about string
+	// filters: the selection flags; limit: --limit among them; acts: the
+	// flags of a command that changes the archive.
+	filters, limit, acts, paces bool
+}
+
+var poisonCommands = map[string]poisonCommand{
+	"list":    {about: "List the dead letters the filters select, newest failure first.", filters: true, limit: true},
+	"show":    {args: "ID", about: "Show one dead letter, by its id or its message's id: payload, metadata and history."},
+	"stats":   {about: "Count the dead letters the filters select by status, handler, type and reason.", filters: true},
+	"replay":  {about: "Publish the selected dead letters again, to the handler that gave up only, in each aggregate's order.\nIt needs a filter, or --all for every failed one.", filters: true, limit: true, acts: true, paces: true},
+	"discard": {about: "Set the selected dead letters aside for good. It needs a filter; it never discards them all.", filters: true, limit: true, acts: true},
+}
+
+// poisonFlags is what the flags of a poison subcommand read into.
+type poisonFlags struct {
+	filter     operations.DeadLetterFilter
+	statuses   []string
+	json       bool
+	dryRun     bool
+	delay      time.Duration
+	rate       float64
+	maxReplays int
+	by         string
+}
+
+func (c poisonCommand) flags(name string, env Env) (*flag.FlagSet, *target, *poisonFlags) {
+	fs := newFlags("poison "+name, env)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "usage: shop poison %s [flags]", name)
+		if c.args != "" {
+			fmt.Fprint(w, " "+c.args)
+		}
+		fmt.Fprintf(w, "\n\n%s\n\nflags:\n", c.about)
+		fs.PrintDefaults()
+	}
+	at := addTargetFlags(fs, env)
+	pf := &poisonFlags{maxReplays: operations.DefaultMaxReplays}
+	f := &pf.filter
+	if c.filters {
+		fs.StringVar(&f.Handler, "handler", "", "handler that gave up, with or without its partition (inventory.order-policy)")
+		fs.StringVar(&f.Topic, "topic", "", "original topic")
+		fs.StringVar(&f.EventType, "event-type", "", "message type (order.placed)")
+		fs.StringVar(&f.Reason, "reason", "", "substring of the reason")
+		fs.Var(timeFlag{&f.Since}, "since", "last failure at or after (2023-12-01 or RFC 3339)")
+		fs.Var(timeFlag{&f.Until}, "until", "last failure before")
+		fs.Var(listFlag{&f.IDs}, "ids", "dead letter or message ids, comma-separated")
+		fs.Var(listFlag{&pf.statuses}, "status", "failed, replayed, discarded, quarantined (comma-separated)")
+	}
+	if c.limit {
+		fs.IntVar(&f.Limit, "limit", 0, "at most this many")
+	}
+	fs.BoolVar(&pf.json, "json", false, "print JSON")
+	if c.acts {
+		fs.BoolVar(&pf.dryRun, "dry-run", false, "show what would happen, change nothing")
+		fs.StringVar(&pf.by, "by", operatorName(env), "who acts, for the archive's history")
+	}
+	if c.paces {
+		fs.BoolVar(&f.All, "all", false, "replay every failed dead letter when no filter narrows it")
+		fs.DurationVar(&pf.delay, "delay", 0, "wait between messages (1s, 250ms)")
+		fs.Float64Var(&pf.rate, "rate", 0, "messages per second at most")
+		fs.IntVar(&pf.maxReplays, "max-replays", operations.DefaultMaxReplays, "quarantine a message replayed this often instead")
+	}
+	return fs, at, pf
+}
 
 func poison(ctx context.Context, env Env, args []string) error {
 	if len(args) == 0 {
@@ -195,56 +266,42 @@ func poison(ctx context.Context, env Env, args []string) error {
 		return flag.ErrHelp
 	}
 	sub, args := args[0], args[1:]
-	fs := newFlags("poison "+sub, env)
-	at := addTargetFlags(fs, env)
-	var f operations.DeadLetterFilter
-	var statuses []string
-	fs.StringVar(&f.Handler, "handler", "", "handler that gave up, with or without its partition (inventory.order-policy)")
-	fs.StringVar(&f.Topic, "topic", "", "original topic")
-	fs.StringVar(&f.EventType, "event-type", "", "message type (order.placed)")
-	fs.StringVar(&f.Reason, "reason", "", "substring of the reason")
-	fs.Var(timeFlag{&f.Since}, "since", "last failure at or after (2023-12-01 or RFC 3339)")
-	fs.Var(timeFlag{&f.Until}, "until", "last failure before")
-	fs.Var(listFlag{&f.IDs}, "ids", "dead letter or message ids, comma-separated")
-	fs.Var(listFlag{&statuses}, "status", "failed, replayed, discarded, quarantined (comma-separated)")
-	fs.IntVar(&f.Limit, "limit", 0, "at most this many")
-	jsonOut := fs.Bool("json", false, "print JSON")
-	dryRun := fs.Bool("dry-run", false, "show what would happen, change nothing")
-	delay := fs.Duration("delay", 0, "wait between messages (replay)")
-	rate := fs.Float64("rate", 0, "messages per second at most (replay)")
-	maxReplays := fs.Int("max-replays", operations.DefaultMaxReplays, "quarantine a message replayed this often instead (replay)")
-	by := fs.String("by", operatorName(env), "who acts, for the archive's history")
+	cmd, ok := poisonCommands[sub]
+	if !ok {
+		return fmt.Errorf("%w: unknown poison command %q: want list, show, stats, replay or discard", errUsage, sub)
+	}
+	fs, at, pf := cmd.flags(sub, env)
 	positional, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
-	for _, s := range statuses {
+	f := pf.filter
+	for _, s := range pf.statuses {
 		st, err := operations.StatusFromString(s)
 		if err != nil {
 			return fmt.Errorf("%w: --status: %v", errUsage, err)
 		}
 		f.Statuses = append(f.Statuses, st)
 	}
-	if err := f.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	// Refused before connecting, as the use case would refuse it.
+	validate := map[string]func() error{"replay": f.ValidateReplay, "discard": f.ValidateDiscard}[sub]
+	if validate == nil {
+		validate = f.Validate
 	}
-	if *delay > 0 && *rate > 0 {
+	if err := validate(); err != nil {
+		return refused(err)
+	}
+	if pf.delay > 0 && pf.rate > 0 {
 		return fmt.Errorf("%w: --delay and --rate both pace the replay; give one", errUsage)
 	}
-	if *delay < 0 || *rate < 0 || *maxReplays < 1 {
+	if pf.delay < 0 || pf.rate < 0 || pf.maxReplays < 1 {
 		return fmt.Errorf("%w: --delay and --rate must not be negative, --max-replays at least 1", errUsage)
 	}
-	wantPositional := 0
-	if sub == "show" {
-		wantPositional = 1
-	}
-	if len(positional) != wantPositional {
-		return fmt.Errorf("%w: poison %s takes %d argument(s), got %q", errUsage, sub, wantPositional, positional)
-	}
-	switch sub {
-	case "list", "show", "stats", "replay", "discard":
-	default:
-		return fmt.Errorf("%w: unknown poison command %q: want list, show, stats, replay or discard", errUsage, sub)
+	if want := len(strings.Fields(cmd.args)); len(positional) != want {
+		if want == 0 {
+			return fmt.Errorf("%w: poison %s takes no arguments, got %q", errUsage, sub, positional)
+		}
+		return fmt.Errorf("%w: poison %s takes one argument, the dead letter's %s, got %q", errUsage, sub, cmd.args, positional)
 	}
 
 	ops, closeOps, err := openOperations(ctx, env, at)
@@ -252,7 +309,7 @@ func poison(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer closeOps()
-	out := output{env: env, json: *jsonOut}
+	out := output{env: env, json: pf.json}
 	switch sub {
 	case "list":
 		list, err := ops.DeadLetters(ctx, f)
@@ -283,7 +340,7 @@ func poison(ctx context.Context, env Env, args []string) error {
 			histogram(w, "by reason", stats.ByReason)
 		})
 	case "replay":
-		report, err := ops.ReplayDeadLetters(ctx, f, *maxReplays, *dryRun, operations.Pace{Delay: *delay, Rate: *rate}, *by, out.progress("replaying"))
+		report, err := ops.ReplayDeadLetters(ctx, f, pf.maxReplays, pf.dryRun, operations.Pace{Delay: pf.delay, Rate: pf.rate}, pf.by, out.progress("replaying"))
 		if err != nil && report.Selected == 0 {
 			return refused(err)
 		}
@@ -292,7 +349,7 @@ func poison(ctx context.Context, env Env, args []string) error {
 		}
 		return err
 	default: // discard
-		report, err := ops.DiscardDeadLetters(ctx, f, *dryRun, *by)
+		report, err := ops.DiscardDeadLetters(ctx, f, pf.dryRun, pf.by)
 		if err != nil {
 			return refused(err)
 		}
@@ -343,6 +400,9 @@ func reportSummary(w io.Writer, r operations.Report, verb string) {
 		fmt.Fprintf(w, "dry run: %d would be %s; nothing was changed\n", r.Selected, verb)
 		if len(r.DeadLetters) > 0 {
 			deadLetterTable(w, r.DeadLetters)
+		}
+		if len(r.Events) > 0 {
+			fmt.Fprintln(w, "EVENT\tTYPE\tAGGREGATE\tRECORDED")
 		}
 		for _, e := range r.Events {
 			fmt.Fprintf(w, "%s\t%s\t%s v%d\t%s\n", e.EventID, e.Type, e.AggregateID, e.Version, e.RecordedAt.Format(time.RFC3339))
@@ -475,6 +535,8 @@ func projections(ctx context.Context, env Env, args []string) error {
 		for _, r := range done {
 			fmt.Fprintf(w, "%s\t%d\t%d\t%s\n", r.Name, r.Events, r.CaughtUp, r.Took.Round(time.Millisecond))
 		}
+		fmt.Fprintln(w, "EVENTS were projected into a fresh copy; CAUGHT UP were read again after the copy was swapped in,")
+		fmt.Fprintln(w, "to take in what the live projection applied to the old read model meanwhile.")
 	})
 }
 

@@ -310,10 +310,11 @@ type deadLetterRequest struct {
 	DryRun     bool     `json:"dryRun"`
 	DelayMs    int      `json:"delayMs"`
 	MaxReplays int      `json:"maxReplays"`
+	All        bool     `json:"all"`
 }
 
 func (req deadLetterRequest) filter() (operations.DeadLetterFilter, error) {
-	f := operations.DeadLetterFilter{IDs: req.IDs, Handler: req.Handler, Topic: req.Topic, EventType: req.EventType, Reason: req.Reason, Limit: req.Limit}
+	f := operations.DeadLetterFilter{IDs: req.IDs, Handler: req.Handler, Topic: req.Topic, EventType: req.EventType, Reason: req.Reason, Limit: req.Limit, All: req.All}
 	var err error
 	if f.Since, err = parseTime("since", req.Since); err != nil {
 		return f, err

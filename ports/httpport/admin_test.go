@@ -68,7 +68,7 @@ func TestTheAdminAPIAnswersBadArgumentsWith400(t *testing.T) {
 		path, body string
 		want       int
 	}{
-		{"/admin/dead-letters/replay", `{"maxReplays": -1}`, http.StatusBadRequest},
+		{"/admin/dead-letters/replay", `{"all": true, "maxReplays": -1}`, http.StatusBadRequest},
 		{"/admin/replay", `{"status": "failed", "maxReplays": -1}`, http.StatusBadRequest},
 		{"/admin/replay", `{}`, http.StatusBadRequest},
 		{"/admin/replay", `{"status": "failed", "aggregateId": "o-1"}`, http.StatusBadRequest},
@@ -80,6 +80,12 @@ func TestTheAdminAPIAnswersBadArgumentsWith400(t *testing.T) {
 		{"/admin/replay", `{"all": true, "dryRun": true}`, http.StatusOK},
 		{"/admin/replay", `{"services": ["orders"], "dryRun": true}`, http.StatusOK},
 		{"/admin/dead-letters/discard", `{}`, http.StatusBadRequest},
+		{"/admin/dead-letters/discard", `{"all": true}`, http.StatusBadRequest},
+		{"/admin/dead-letters/replay", `{}`, http.StatusBadRequest},
+		{"/admin/dead-letters/replay", `{"statuses": ["failed"], "dryRun": true}`, http.StatusBadRequest},
+		{"/admin/dead-letters/replay", `{"all": true, "dryRun": true}`, http.StatusOK},
+		{"/admin/replay", `{"status": "failed"}`, http.StatusBadRequest},
+		{"/admin/replay", `{"status": "failed", "all": true, "dryRun": true}`, http.StatusOK},
 		{"/admin/dead-letters/replay", `{"ids": ["nope"]}`, http.StatusNotFound},
 	} {
 		if status, body := serve(h, http.MethodPost, tt.path, tt.body, bearer); status != tt.want {
@@ -173,8 +179,8 @@ func TestTheAdminAPISaysWhenMoreMatchThanItActedOn(t *testing.T) {
 		{http.MethodGet, "/admin/dead-letters?limit=2", "", `"more":true`},
 		{http.MethodGet, "/admin/dead-letters?limit=2&ids=m-1,m-2", "", `"more":false`},
 		// Without a limit of its own a request acts on 10 000 at most.
-		{http.MethodPost, "/admin/dead-letters/replay", `{"dryRun": true}`, `"limitReached":true`},
-		{http.MethodPost, "/admin/dead-letters/replay", `{"dryRun": true, "limit": 10}`, `"success":true,"report"`},
+		{http.MethodPost, "/admin/dead-letters/replay", `{"all": true, "dryRun": true}`, `"limitReached":true`},
+		{http.MethodPost, "/admin/dead-letters/replay", `{"all": true, "dryRun": true, "limit": 10}`, `"success":true,"report"`},
 	} {
 		status, body := serve(h, tt.method, tt.path, tt.body, bearer)
 		if status != http.StatusOK || !strings.Contains(body, tt.want) {
