@@ -56,6 +56,41 @@ func TestUsageErrorsExitWithTwo(t *testing.T) {
 	}
 }
 
+// Each command's help names it, its arguments and the flags it takes, and
+// no other.
+func TestEachCommandsHelpListsOnlyItsOwnFlags(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args          []string
+		want, without []string
+	}{
+		{[]string{"poison", "list", "-h"}, []string{"usage: shop poison list [flags]", "-handler", "-limit", "-server"}, []string{"-rate", "-dry-run", "-by", "-all", "-max-replays"}},
+		{[]string{"poison", "show", "--help"}, []string{"usage: shop poison show [flags] ID", "-json"}, []string{"-handler", "-limit", "-rate"}},
+		{[]string{"poison", "stats", "-h"}, []string{"-handler", "-status"}, []string{"-limit", "-dry-run", "-rate"}},
+		{[]string{"poison", "replay", "-h"}, []string{"-all", "-rate", "-delay", "-max-replays", "-dry-run", "-by", "or --all"}, nil},
+		{[]string{"poison", "discard", "-h"}, []string{"-dry-run", "-by", "never discards them all"}, []string{"-all", "-rate", "-max-replays"}},
+		{[]string{"projections", "rebuild", "-h"}, []string{"-projection", "CAUGHT UP"}, []string{"-handler"}},
+		{[]string{"replay", "-h"}, []string{"usage: shop replay [flags]", "-all", "-event-type"}, nil},
+		{[]string{"version", "-h"}, []string{"usage: shop version [flags]", "Go version"}, []string{"flags:"}},
+	} {
+		code, out, errOut := run(tt.args, nil)
+		help := out + errOut
+		if code != cli.ExitOK {
+			t.Errorf("%v: exit %d", tt.args, code)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(help, w) {
+				t.Errorf("%v: help lacks %q:\n%s", tt.args, w, help)
+			}
+		}
+		for _, w := range tt.without {
+			if strings.Contains(help, w+" ") || strings.Contains(help, w+"\n") {
+				t.Errorf("%v: help offers %q, which the command does not take:\n%s", tt.args, w, help)
+			}
+		}
+	}
+}
+
 func TestHealthAsksTheURL(t *testing.T) {
 	t.Parallel()
 	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"healthy"}`)) }))

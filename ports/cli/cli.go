@@ -116,10 +116,26 @@ func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "\nRun 'shop <command> -h' for a command's flags. Configuration comes from environment variables; see README.md.")
 }
 
-// newFlags is a flag set whose errors are returned, not printed and exited on.
-func newFlags(name string, env Env) *flag.FlagSet {
+// newFlags is a flag set whose errors are returned, not printed and exited
+// on. Its help names the command, its arguments (args, after the flags),
+// what it does (about), and its flags.
+func newFlags(name, args, about string, env Env) *flag.FlagSet {
 	fs := flag.NewFlagSet("shop "+name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "usage: shop %s [flags]", name)
+		if args != "" {
+			fmt.Fprint(w, " "+args)
+		}
+		fmt.Fprintf(w, "\n\n%s\n", about)
+		empty := true
+		fs.VisitAll(func(*flag.Flag) { empty = false })
+		if !empty {
+			fmt.Fprintln(w, "\nflags:")
+			fs.PrintDefaults()
+		}
+	}
 	return fs
 }
 
@@ -138,7 +154,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 }
 
 func serve(ctx context.Context, env Env, args []string) error {
-	fs := newFlags("serve", env)
+	fs := newFlags("serve", "", "Run the services in this process: all of them, unless SERVICES or --services names some.\nConfiguration comes from environment variables (README.md).", env)
 	services := fs.String("services", "", "comma-separated services to run (default: all, or $SERVICES)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -162,7 +178,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 // health asks a service's health endpoint, for container health checks in
 // images that have no shell and no curl.
 func health(ctx context.Context, env Env, args []string) error {
-	fs := newFlags("health", env)
+	fs := newFlags("health", "", "Ask a service's /health and exit 0 when it is healthy, 1 otherwise (for container health checks).", env)
 	url := fs.String("url", "", "the URL to ask (default http://localhost:$PORT/health)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -196,7 +212,7 @@ func health(ctx context.Context, env Env, args []string) error {
 // version prints what the binary was built from, as the Go toolchain
 // recorded it.
 func version(_ context.Context, env Env, args []string) error {
-	if err := parse(newFlags("version", env), args); err != nil {
+	if err := parse(newFlags("version", "", "Print the module version, the commit and the Go version this binary was built from.", env), args); err != nil {
 		return err
 	}
 	info, ok := debug.ReadBuildInfo()

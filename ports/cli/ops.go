@@ -217,16 +217,7 @@ type poisonFlags struct {
 }
 
 func (c poisonCommand) flags(name string, env Env) (*flag.FlagSet, *target, *poisonFlags) {
-	fs := newFlags("poison "+name, env)
-	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprintf(w, "usage: shop poison %s [flags]", name)
-		if c.args != "" {
-			fmt.Fprint(w, " "+c.args)
-		}
-		fmt.Fprintf(w, "\n\n%s\n\nflags:\n", c.about)
-		fs.PrintDefaults()
-	}
+	fs := newFlags("poison "+name, c.args, c.about, env)
 	at := addTargetFlags(fs, env)
 	pf := &poisonFlags{maxReplays: operations.DefaultMaxReplays}
 	f := &pf.filter
@@ -437,7 +428,7 @@ func truncate(s string, n int) string {
 }
 
 func replay(ctx context.Context, env Env, args []string) error {
-	fs := newFlags("replay", env)
+	fs := newFlags("replay", "", "Publish stored events again, in the order each store recorded them, or with --status failed the dead letters.\nSomething must narrow it (a type, an aggregate, ids, dates, services), or --all.", env)
 	at := addTargetFlags(fs, env)
 	var req operations.ReplayRequest
 	fs.StringVar(&req.Status, "status", "", `"failed" replays the dead letters instead of stored events`)
@@ -495,7 +486,7 @@ func projections(ctx context.Context, env Env, args []string) error {
 	if len(args) == 0 || args[0] != "rebuild" {
 		return fmt.Errorf("%w: shop projections rebuild [--projection orders|products]", errUsage)
 	}
-	fs := newFlags("projections rebuild", env)
+	fs := newFlags("projections rebuild", "", "Rebuild read models from the stored events into a fresh copy while queries go on, then swap it in.\nIt prints per read model EVENTS (projected into the copy), CAUGHT UP (recorded meanwhile, applied\nagain after the swap) and how long it TOOK.", env)
 	at := addTargetFlags(fs, env)
 	projection := fs.String("projection", "", "orders or products (default all)")
 	jsonOut := fs.Bool("json", false, "print JSON")
