@@ -1,7 +1,8 @@
 // Package amqp is the RabbitMQ bus: watermill-amqp with durable fanout
 // exchanges (one per topic) and one durable, single-active-consumer queue per
 // consumer group, so that every consumer group gets every message of its
-// topics, in order, whichever replica of its service consumes it.
+// topics, in order, whichever replica of its service consumes it. Its
+// publisher is its own (publisher.go), over watermill-amqp's connection.
 package amqp
 
 import (
@@ -66,7 +67,7 @@ type Bus struct {
 	logger    watermill.LoggerAdapter
 	pubConn   *wamqp.ConnectionWrapper
 	subConn   *wamqp.ConnectionWrapper
-	publisher *wamqp.Publisher
+	publisher *publisher
 }
 
 // New connects to RabbitMQ. The connections reconnect by themselves.
@@ -93,13 +94,7 @@ func New(cfg Config, logger watermill.LoggerAdapter) (*Bus, error) {
 		_ = b.pubConn.Close()
 		return nil, fmt.Errorf("rabbitmq: %w", err)
 	}
-	pubCfg := b.config("")
-	pubCfg.Publish.ChannelPoolSize = cfg.ChannelPoolSize
-	pubCfg.Publish.ConfirmDelivery = cfg.Confirms
-	if b.publisher, err = wamqp.NewPublisherWithConnection(pubCfg, logger, b.pubConn); err != nil {
-		_ = b.Close()
-		return nil, fmt.Errorf("rabbitmq publisher: %w", err)
-	}
+	b.publisher = newPublisher(b.pubConn, b.config(""), cfg.ChannelPoolSize, cfg.Confirms)
 	return b, nil
 }
 
