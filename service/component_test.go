@@ -50,6 +50,12 @@ func TestOrderIsConfirmedEndToEndWithItsNotifications(t *testing.T) {
 		if !slices.Equal(kinds, want) {
 			t.Fatalf("notifications %v, want %v", kinds, want)
 		}
+		// The notifications' answer shows the addresses masked only.
+		for _, n := range got {
+			if masked := map[string]string{"email": "a***@example.com", "sms": "+49***78"}[n.Channel]; n.Recipient != masked {
+				t.Errorf("%s/%s recipient %q, want %q", n.Kind, n.Channel, n.Recipient, masked)
+			}
+		}
 		// Nothing on the way was set aside: every consumer knows every event
 		// type, also those it does not react to.
 		if dead, err := s.system(service.Orders).Operations().DeadLetters(context.Background(), operations.DeadLetterFilter{}); err != nil || len(dead) != 0 {

@@ -3,7 +3,9 @@ package notifications
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"shop/app/eventstore"
 	"shop/domain/notification"
@@ -11,10 +13,12 @@ import (
 
 // NotificationView is a notification as queries see it.
 type NotificationView struct {
-	ID        string
-	OrderID   string
-	Kind      notification.Kind
-	Channel   notification.Channel
+	ID      string
+	OrderID string
+	Kind    notification.Kind
+	Channel notification.Channel
+	// Recipient is masked (a***@example.com, +49***78): enough for the
+	// customer or support to recognise the address, not to use it.
 	Recipient string
 	Status    notification.Status
 	Attempts  int
@@ -55,7 +59,11 @@ func (h ListNotificationsHandler) Handle(ctx context.Context, q ListNotification
 		if h.archive == nil {
 			return []NotificationView{}, nil
 		}
-		return h.archive.ByOrder(ctx, q.OrderID)
+		views, err := h.archive.ByOrder(ctx, q.OrderID)
+		for i := range views {
+			views[i].Recipient = Mask(views[i].Channel, views[i].Recipient)
+		}
+		return views, err
 	}
 	if err != nil {
 		return nil, err
@@ -64,9 +72,36 @@ func (h ListNotificationsHandler) Handle(ctx context.Context, q ListNotification
 	views := make([]NotificationView, len(notes))
 	for i, n := range notes {
 		views[i] = NotificationView{
-			ID: n.ID, OrderID: q.OrderID, Kind: n.Kind, Channel: n.Channel, Recipient: n.Recipient,
+			ID: n.ID, OrderID: q.OrderID, Kind: n.Kind, Channel: n.Channel, Recipient: Mask(n.Channel, n.Recipient),
 			Status: n.Status, Attempts: n.Attempts, LastError: n.LastError, UpdatedAt: n.UpdatedAt,
 		}
 	}
 	return views, nil
+}
+
+// Mask shows of an address what recognises it and no more: an e-mail's first
+// letter and domain (a***@example.com), a phone number's first three and last
+// two characters (+49***78), a device token's first four; "***" for what is
+// too short to show any of.
+func Mask(channel notification.Channel, address string) string {
+	if address == "" {
+		return ""
+	}
+	r := []rune(address)
+	switch channel {
+	case notification.ChannelEmail:
+		if at := strings.LastIndexByte(address, '@'); at > 0 {
+			first, _ := utf8.DecodeRuneInString(address)
+			return string(first) + "***" + address[at:]
+		}
+	case notification.ChannelSMS:
+		if len(r) >= 8 {
+			return string(r[:3]) + "***" + string(r[len(r)-2:])
+		}
+	default:
+		if len(r) >= 12 {
+			return string(r[:4]) + "***"
+		}
+	}
+	return "***"
 }

@@ -107,7 +107,7 @@ func TestAPlacementNotifiesEveryChannelOnceAndNotesTheRecipientWithIt(t *testing
 		t.Fatalf("records %+v %v", records, err)
 	}
 	views, err := p.list.Handle(ctx, notifications.ListNotifications{OrderID: "o-1"})
-	if err != nil || len(views) != 2 || views[0].Status != notification.StatusSent || views[0].OrderID != "o-1" || views[1].Recipient != "+4915112345678" {
+	if err != nil || len(views) != 2 || views[0].Status != notification.StatusSent || views[0].OrderID != "o-1" || views[1].Recipient != "+49***78" {
 		t.Fatalf("views %+v %v", views, err)
 	}
 	if none, err := p.list.Handle(ctx, notifications.ListNotifications{OrderID: "o-2"}); err != nil || len(none) != 0 {

@@ -266,3 +266,18 @@ func TestAPlacementNotAttemptedIsRefusedWithoutLookingForIt(t *testing.T) {
 		t.Fatalf("%d events stored", len(recs))
 	}
 }
+
+// Orders are listed one customer at a time: a listing that names none is
+// refused, whatever else it asks.
+func TestAListingOfEveryCustomersOrdersIsRefused(t *testing.T) {
+	t.Parallel()
+	list := orders.NewListOrdersHandler(memory.NewOrderViews())
+	for _, q := range []orders.ListOrders{{}, {Limit: 10}, {Status: order.StatusConfirmed}} {
+		if _, err := list.Handle(context.Background(), q); !errors.Is(err, orders.ErrCustomerRequired) {
+			t.Errorf("%+v: %v, want %v", q, err, orders.ErrCustomerRequired)
+		}
+	}
+	if page, err := list.Handle(context.Background(), orders.ListOrders{CustomerID: "c-1", Limit: 10}); err != nil || len(page.Orders) != 0 {
+		t.Fatalf("one customer's orders: %+v, %v", page, err)
+	}
+}

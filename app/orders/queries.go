@@ -6,6 +6,7 @@ import (
 
 	"shop/app/eventstore"
 	"shop/domain/order"
+	"shop/domain/refusal"
 )
 
 // GetOrder asks for the read model's view of an order. It may lag the order's
@@ -28,6 +29,11 @@ func (h GetOrderHandler) Handle(ctx context.Context, q GetOrder) (OrderView, err
 // ListOrders asks for a page of orders, newest first.
 type ListOrders = OrderFilter
 
+// ErrCustomerRequired refuses a listing of every customer's orders: orders
+// are listed one customer at a time, so that one customer's answer never
+// holds another's orders.
+var ErrCustomerRequired = refusal.New(refusal.Invalid, "invalid_parameter", "customerId is required: orders are listed one customer at a time")
+
 // ListOrdersHandler answers ListOrders.
 type ListOrdersHandler struct {
 	views OrderViews
@@ -36,6 +42,9 @@ type ListOrdersHandler struct {
 func NewListOrdersHandler(views OrderViews) ListOrdersHandler { return ListOrdersHandler{views: views} }
 
 func (h ListOrdersHandler) Handle(ctx context.Context, q ListOrders) (OrderPage, error) {
+	if q.CustomerID == "" {
+		return OrderPage{}, ErrCustomerRequired
+	}
 	return h.views.List(ctx, q)
 }
 
