@@ -412,7 +412,8 @@ func (s *shop) notifications(orderID string) []notificationJSON {
 	return decode[notificationsAnswer](s.t, r).Notifications
 }
 
-// waitNotifications waits until the order has n notifications, all sent.
+// waitNotifications waits until the order has n notifications, all logged
+// (the tests configure no provider).
 func (s *shop) waitNotifications(orderID string, n int) []notificationJSON {
 	s.t.Helper()
 	var got []notificationJSON
@@ -422,13 +423,13 @@ func (s *shop) waitNotifications(orderID string, n int) []notificationJSON {
 			return false
 		}
 		for _, x := range got {
-			if x.Status != "sent" {
+			if x.Status != "logged" {
 				return false
 			}
 		}
 		return true
 	}) {
-		s.t.Fatalf("order %s: notifications %v, want %d sent", orderID, got, n)
+		s.t.Fatalf("order %s: notifications %v, want %d logged", orderID, got, n)
 	}
 	return got
 }

@@ -26,12 +26,18 @@ func businessCounter(rec eventstore.Record) (string, []string) {
 	case *inventory.ReservationCancelled:
 		return metrics.ReservationsCounter, []string{"cancelled"}
 	case *notification.Sent:
+		if e.Logged {
+			return metrics.NotificationsCounter, []string{e.Channel.String(), "logged"}
+		}
 		return metrics.NotificationsCounter, []string{e.Channel.String(), "sent"}
 	case *notification.DeliveryFailed:
-		if e.GaveUp {
+		switch {
+		case e.Permanent:
+			return metrics.NotificationsCounter, []string{e.Channel.String(), "failed"}
+		case e.GaveUp:
 			return metrics.NotificationsCounter, []string{e.Channel.String(), "given_up"}
 		}
-		return metrics.NotificationsCounter, []string{e.Channel.String(), "failed"}
+		return metrics.NotificationsCounter, []string{e.Channel.String(), "attempt_failed"}
 	}
 	return "", nil
 }

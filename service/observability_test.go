@@ -83,7 +83,7 @@ func TestMetricsAfterAnOrder(t *testing.T) {
 			{service.Orders, "shop_orders_total", map[string]string{"event": "placed"}, 1},
 			{service.Orders, "shop_orders_total", map[string]string{"event": "confirmed"}, 1},
 			{service.Inventory, "shop_reservations_total", map[string]string{"outcome": "confirmed"}, 1},
-			{service.Notifications, "shop_notifications_total", map[string]string{"channel": "log", "status": "sent"}, 2},
+			{service.Notifications, "shop_notifications_total", map[string]string{"channel": "log", "status": "logged"}, 2},
 			{service.Orders, "shop_http_requests_total", map[string]string{"service": "orders", "route": "/orders", "method": "POST", "status": "201"}, 1},
 			{service.Inventory, "shop_http_requests_total", map[string]string{"service": "inventory", "route": "/products", "method": "POST", "status": "201"}, 1},
 			{service.Orders, "shop_http_request_duration_seconds", map[string]string{"route": "/orders", "status": "201"}, 1},
@@ -207,7 +207,7 @@ func TestLogLinesAreJSONAndNameWhatTheyAreAbout(t *testing.T) {
 			if l["msg"] == "request" && l["route"] == "/orders" && l["method"] == "POST" {
 				request = l
 			}
-			if l["msg"] == "notification delivered" && l["correlation_id"] == "corr-logs-1" && strings.Contains(fmt.Sprint(l["notification_id"]), "order_confirmed") {
+			if l["msg"] == "notification logged" && l["correlation_id"] == "corr-logs-1" && strings.Contains(fmt.Sprint(l["notification_id"]), "order_confirmed") {
 				delivered = l
 			}
 		}

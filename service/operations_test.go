@@ -234,7 +234,7 @@ func TestARebuildReproducesTheLiveReadModels(t *testing.T) {
 				kind := map[string]string{"CONFIRMED": "order_confirmed", "REJECTED": "order_rejected", "CANCELLED": "order_cancelled"}[st]
 				sent := map[string]bool{}
 				for _, n := range s.notifications(id) {
-					sent[n.Kind] = n.Status == "sent"
+					sent[n.Kind] = n.Status == "logged"
 				}
 				return kind != "" && sent["order_created"] && sent[kind]
 			}) {

@@ -35,7 +35,14 @@ type Message struct {
 // (provider down, breaker open) is fault.Unavailable; a recipient the provider
 // refuses for good is fault.Malformed.
 type Sender interface {
-	Send(ctx context.Context, m Message) error
+	Send(ctx context.Context, m Message) (Receipt, error)
+}
+
+// Receipt says how a delivered message went out.
+type Receipt struct {
+	// Logged is set when the message went to the log only: no provider is
+	// configured for its channel.
+	Logged bool
 }
 
 // Application is everything the notifications service can do, as its ports see it.

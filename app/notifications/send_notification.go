@@ -60,6 +60,7 @@ func NewSendNotificationHandler(repo Repository, sender Sender, clock eventstore
 
 type outcome struct {
 	delivery notification.Delivery
+	receipt  Receipt
 	err      error
 }
 
@@ -99,7 +100,7 @@ func (h sendNotificationHandler) Handle(ctx context.Context, cmd SendNotificatio
 	var outcomes []outcome
 	var retry []error
 	for _, d := range due {
-		sendErr := h.sender.Send(ctx, Message{
+		receipt, sendErr := h.sender.Send(ctx, Message{
 			IdempotencyKey: notification.ID(cmd.OrderID, cmd.Kind, d.Channel), Channel: d.Channel,
 			Recipient: d.Address, Subject: cmd.Subject, Body: cmd.Body,
 		})
@@ -107,7 +108,7 @@ func (h sendNotificationHandler) Handle(ctx context.Context, cmd SendNotificatio
 			retry = append(retry, sendErr)
 			continue
 		}
-		outcomes = append(outcomes, outcome{d, sendErr})
+		outcomes = append(outcomes, outcome{d, receipt, sendErr})
 	}
 	if len(outcomes) == 0 && cmd.Recipient == nil {
 		return errors.Join(retry...)
@@ -139,12 +140,14 @@ func (h sendNotificationHandler) Handle(ctx context.Context, cmd SendNotificatio
 }
 
 func (h sendNotificationHandler) record(c *notification.Correspondence, kind notification.Kind, o outcome) error {
-	if o.err == nil {
-		return c.RecordSent(kind, o.delivery.Channel, o.delivery.Address, h.clock.Now())
+	ch, to, now := o.delivery.Channel, o.delivery.Address, h.clock.Now()
+	switch {
+	case o.err == nil && o.receipt.Logged:
+		return c.RecordLogged(kind, ch, to, now)
+	case o.err == nil:
+		return c.RecordSent(kind, ch, to, now)
+	case fault.IsMalformed(o.err):
+		return c.RecordRefusal(kind, ch, to, o.err.Error(), now) // refused for good
 	}
-	attempts := h.maxAttempts
-	if fault.IsMalformed(o.err) {
-		attempts = 0 // the provider refuses the recipient for good
-	}
-	return c.RecordFailure(kind, o.delivery.Channel, o.delivery.Address, o.err.Error(), attempts, h.clock.Now())
+	return c.RecordFailure(kind, ch, to, o.err.Error(), h.maxAttempts, now)
 }

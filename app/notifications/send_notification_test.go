@@ -25,16 +25,16 @@ type sender struct {
 	fail func(notifications.Message) error
 }
 
-func (s *sender) Send(_ context.Context, m notifications.Message) error {
+func (s *sender) Send(_ context.Context, m notifications.Message) (notifications.Receipt, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail != nil {
 		if err := s.fail(m); err != nil {
-			return err
+			return notifications.Receipt{}, err
 		}
 	}
 	s.sent = append(s.sent, m)
-	return nil
+	return notifications.Receipt{}, nil
 }
 
 func (s *sender) count() int {
@@ -221,7 +221,7 @@ func TestAFailingDeliveryIsTriedAgainThenGivenUpOn(t *testing.T) {
 		}
 	}
 	views, _ := p.list.Handle(ctx, notifications.ListNotifications{OrderID: "o-1"})
-	if len(views) != 1 || views[0].Status != notification.StatusFailed || views[0].Attempts != 3 || views[0].LastError != "mailbox full" {
+	if len(views) != 1 || views[0].Status != notification.StatusGivenUp || views[0].Attempts != 3 || views[0].LastError != "mailbox full" {
 		t.Fatalf("views %+v", views)
 	}
 	s.fail = nil

@@ -39,6 +39,9 @@ type Sent struct {
 	Recipient      string
 	Attempt        int
 	SentAt         time.Time
+	// Logged is set when no provider was configured for the channel and
+	// the notification went to the log only.
+	Logged bool
 }
 
 // DeliveryFailed: an attempt failed. GaveUp is set on the last attempt, after
@@ -52,7 +55,10 @@ type DeliveryFailed struct {
 	Attempt        int
 	Error          string
 	GaveUp         bool
-	FailedAt       time.Time
+	// Permanent is set when the provider refused the notification for good;
+	// GaveUp is set with it. Without it, GaveUp means the attempts ran out.
+	Permanent bool
+	FailedAt  time.Time
 }
 
 func (*RecipientNoted) EventName() string { return "notification.recipient_noted" }

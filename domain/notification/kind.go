@@ -58,14 +58,22 @@ type Status struct{ s string }
 var (
 	// StatusPending: not delivered yet; a failed attempt is retried.
 	StatusPending = Status{"pending"}
-	StatusSent    = Status{"sent"}
-	// StatusFailed: every attempt failed; no more are made.
+	// StatusSent: the channel's provider took it.
+	StatusSent = Status{"sent"}
+	// StatusLogged: no provider is configured for the channel; the
+	// notification went to the service's log only.
+	StatusLogged = Status{"logged"}
+	// StatusFailed: the provider refused it for good (a recipient it does
+	// not take); it is not tried again.
 	StatusFailed = Status{"failed"}
+	// StatusGivenUp: every attempt failed, the provider unavailable or
+	// failing; no more are made.
+	StatusGivenUp = Status{"given_up"}
 )
 
 // StatusFromString reads a status as the API spells it.
 func StatusFromString(s string) (Status, error) {
-	for _, st := range []Status{StatusPending, StatusSent, StatusFailed} {
+	for _, st := range []Status{StatusPending, StatusSent, StatusLogged, StatusFailed, StatusGivenUp} {
 		if st.s == s {
 			return st, nil
 		}

@@ -158,27 +158,47 @@ func (c *Correspondence) Due(kind Kind) ([]Delivery, error) {
 // RecordSent notes a successful delivery of a kind of notification to
 // recipient on a channel.
 func (c *Correspondence) RecordSent(kind Kind, channel Channel, recipient string, now time.Time) error {
+	return c.recordDelivered(kind, channel, recipient, false, now)
+}
+
+// RecordLogged notes a notification that went to the log only, no provider
+// being configured for its channel.
+func (c *Correspondence) RecordLogged(kind Kind, channel Channel, recipient string, now time.Time) error {
+	return c.recordDelivered(kind, channel, recipient, true, now)
+}
+
+func (c *Correspondence) recordDelivered(kind Kind, channel Channel, recipient string, logged bool, now time.Time) error {
 	n := c.notification(kind, channel)
 	if n.IsFinal() {
 		return fmt.Errorf("%w: %s is %s", ErrFinal, n.ID, n.Status)
 	}
 	return c.record(&Sent{
 		NotificationID: n.ID, OrderID: c.ID(), Kind: kind, Channel: channel,
-		Recipient: recipient, Attempt: n.Attempts + 1, SentAt: now,
+		Recipient: recipient, Attempt: n.Attempts + 1, SentAt: now, Logged: logged,
 	})
 }
 
 // RecordFailure notes a failed delivery; the attempt that reaches maxAttempts
 // gives the notification up.
 func (c *Correspondence) RecordFailure(kind Kind, channel Channel, recipient, reason string, maxAttempts int, now time.Time) error {
+	return c.recordFailure(kind, channel, recipient, reason, func(attempt int) bool { return attempt >= maxAttempts }, false, now)
+}
+
+// RecordRefusal notes a delivery the provider refused for good: the
+// notification fails at once.
+func (c *Correspondence) RecordRefusal(kind Kind, channel Channel, recipient, reason string, now time.Time) error {
+	return c.recordFailure(kind, channel, recipient, reason, func(int) bool { return true }, true, now)
+}
+
+func (c *Correspondence) recordFailure(kind Kind, channel Channel, recipient, reason string, last func(attempt int) bool, permanent bool, now time.Time) error {
 	n := c.notification(kind, channel)
 	if n.IsFinal() {
 		return fmt.Errorf("%w: %s is %s", ErrFinal, n.ID, n.Status)
 	}
 	attempt := n.Attempts + 1
 	return c.record(&DeliveryFailed{
-		NotificationID: n.ID, OrderID: c.ID(), Kind: kind, Channel: channel,
-		Recipient: recipient, Attempt: attempt, Error: reason, GaveUp: attempt >= maxAttempts, FailedAt: now,
+		NotificationID: n.ID, OrderID: c.ID(), Kind: kind, Channel: channel, Recipient: recipient,
+		Attempt: attempt, Error: reason, GaveUp: last(attempt), Permanent: permanent, FailedAt: now,
 	})
 }
 
@@ -240,11 +260,17 @@ func (c *Correspondence) apply(e es.Event) error {
 	case *Sent:
 		n := c.slot(e.Kind, e.Channel)
 		n.Recipient, n.Status, n.Attempts, n.UpdatedAt = e.Recipient, StatusSent, e.Attempt, e.SentAt
+		if e.Logged {
+			n.Status = StatusLogged
+		}
 	case *DeliveryFailed:
 		n := c.slot(e.Kind, e.Channel)
 		n.Recipient, n.Attempts, n.LastError, n.UpdatedAt = e.Recipient, e.Attempt, e.Error, e.FailedAt
-		if e.GaveUp {
+		switch {
+		case e.Permanent:
 			n.Status = StatusFailed
+		case e.GaveUp:
+			n.Status = StatusGivenUp
 		}
 	default:
 		return es.UnknownEventError(AggregateType, e)

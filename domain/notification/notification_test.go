@@ -106,7 +106,7 @@ func TestFailuresAreCountedThenGivenUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	n, _ := again.Notification(notification.KindOrderCreated, notification.ChannelSMS)
-	if n.Status != notification.StatusFailed || n.Attempts != 3 || n.LastError != "gateway down" || !again.Known() {
+	if n.Status != notification.StatusGivenUp || n.Attempts != 3 || n.LastError != "gateway down" || !again.Known() {
 		t.Fatalf("rebuilt %+v", n)
 	}
 }
@@ -170,9 +170,31 @@ func TestIDRoundTrips(t *testing.T) {
 func TestAMalformedRecipientIsGivenUpAtOnce(t *testing.T) {
 	t.Parallel()
 	c := placedWith(t, notification.Contact{Email: "x@y.z"})
-	_ = c.RecordFailure(notification.KindOrderCreated, notification.ChannelEmail, "x@y.z", "recipient refused", 0, t0)
+	_ = c.RecordRefusal(notification.KindOrderCreated, notification.ChannelEmail, "x@y.z", "recipient refused", t0)
 	n, _ := c.Notification(notification.KindOrderCreated, notification.ChannelEmail)
 	if n.Status != notification.StatusFailed || n.Attempts != 1 {
 		t.Fatalf("notification %+v", n)
+	}
+	again, err := notification.FromHistory(c.ID(), c.Changes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := again.Notification(notification.KindOrderCreated, notification.ChannelEmail); n.Status != notification.StatusFailed {
+		t.Fatalf("from its history: %+v", n)
+	}
+}
+
+func TestANotificationOnlyLoggedSaysSo(t *testing.T) {
+	t.Parallel()
+	c := placedWith(t, notification.Contact{Email: "x@y.z"})
+	if err := c.RecordLogged(notification.KindOrderCreated, notification.ChannelEmail, "x@y.z", t0); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := c.Notification(notification.KindOrderCreated, notification.ChannelEmail)
+	if n.Status != notification.StatusLogged || !n.IsFinal() {
+		t.Fatalf("notification %+v", n)
+	}
+	if err := c.RecordSent(notification.KindOrderCreated, notification.ChannelEmail, "x@y.z", t0); !errors.Is(err, notification.ErrFinal) {
+		t.Fatalf("sent after logged: %v", err)
 	}
 }

@@ -71,7 +71,7 @@ func New() *Metrics {
 		reservations: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "reservations_total",
 			Help: "Stock reservations of orders by outcome: confirmed, rejected, cancelled."}, []string{"outcome"})).(*prometheus.CounterVec),
 		notifications: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "notifications_total",
-			Help: "Notification deliveries by channel and status: sent, failed (an attempt), given_up."}, []string{"channel", "status"})).(*prometheus.CounterVec),
+			Help: "Notification deliveries by channel and status: sent, logged (no provider for the channel), attempt_failed (tried again), failed (refused for good), given_up (attempts ran out)."}, []string{"channel", "status"})).(*prometheus.CounterVec),
 		deadLetters: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "dead_letters_total",
 			Help: "Messages set aside as dead letters, by handler."}, []string{"handler"})).(*prometheus.CounterVec),
 		mongoCommands: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "mongodb_commands_total",

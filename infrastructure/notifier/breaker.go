@@ -19,6 +19,12 @@ type breakerSender struct {
 	breaker *breaker.Breaker
 }
 
-func (b breakerSender) Send(ctx context.Context, m notifications.Message) error {
-	return b.breaker.Do(ctx, func(ctx context.Context) error { return b.sender.Send(ctx, m) })
+func (b breakerSender) Send(ctx context.Context, m notifications.Message) (notifications.Receipt, error) {
+	var r notifications.Receipt
+	err := b.breaker.Do(ctx, func(ctx context.Context) error {
+		var err error
+		r, err = b.sender.Send(ctx, m)
+		return err
+	})
+	return r, err
 }

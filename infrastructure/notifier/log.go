@@ -8,9 +8,10 @@ import (
 	"shop/app/notifications"
 )
 
-// Log delivers every notification as a structured log line. It is the sender
-// of the embedded mode and of the log channel, used when a customer left no
-// contact; the recipient's address is not logged.
+// Log delivers every notification as a structured log line: the sender of
+// the log channel, used when a customer left no contact, and of every channel
+// no provider is configured for. Its receipts say so (Logged). The
+// recipient's address is not logged.
 type Log struct {
 	logger *slog.Logger
 }
@@ -18,8 +19,8 @@ type Log struct {
 // NewLog builds the sender.
 func NewLog(logger *slog.Logger) *Log { return &Log{logger: logger} }
 
-func (l *Log) Send(ctx context.Context, m notifications.Message) error {
-	l.logger.InfoContext(ctx, "notification delivered",
+func (l *Log) Send(ctx context.Context, m notifications.Message) (notifications.Receipt, error) {
+	l.logger.InfoContext(ctx, "notification logged",
 		"channel", m.Channel.String(), "notification_id", m.IdempotencyKey, "subject", m.Subject)
-	return nil
+	return notifications.Receipt{Logged: true}, nil
 }
