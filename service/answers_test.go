@@ -115,6 +115,7 @@ type healthAnswer struct {
 	CircuitBreakers map[string]string `json:"circuitBreakers"`
 	Consumers       map[string]string `json:"consumers"`
 	Partitions      map[string][]int  `json:"partitions"`
+	Senders         map[string]string `json:"senders"`
 }
 
 type errorAnswer struct {

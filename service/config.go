@@ -58,6 +58,11 @@ type Config struct {
 	DedupMemoryMax int
 	// NotificationMaxAttempts is how often a notification is tried before it is given up on.
 	NotificationMaxAttempts int
+	// NotificationRetryDelay is the wait after a notification's first failed
+	// attempt; it doubles after each.
+	NotificationRetryDelay time.Duration
+	// Notify holds the notification providers.
+	Notify NotifyConfig
 	// DemoCatalog adds a few products, among them prod-123, when the inventory starts.
 	DemoCatalog bool
 	// RelaySweepInterval and RelaySweepAge tune how records that no live
@@ -108,7 +113,8 @@ func DefaultConfig() Config {
 		IdempotencyTTL:          24 * time.Hour,
 		DedupTTL:                24 * time.Hour,
 		DedupMemoryMax:          1_000_000,
-		NotificationMaxAttempts: 3,
+		NotificationMaxAttempts: 5,
+		NotificationRetryDelay:  30 * time.Second,
 		DemoCatalog:             true,
 		RelaySweepInterval:      5 * time.Second,
 		RelaySweepAge:           30 * time.Second,
@@ -170,6 +176,7 @@ func ConfigFromEnv(lookup func(string) (string, bool), hostname string) (Config,
 	c.DedupTTL = e.seconds("DEDUP_TTL", c.DedupTTL)
 	c.DedupMemoryMax = e.integer("DEDUP_MEMORY_MAX", c.DedupMemoryMax, 1, 100_000_000)
 	c.NotificationMaxAttempts = e.integer("NOTIFICATION_MAX_ATTEMPTS", c.NotificationMaxAttempts, 1, 100)
+	c.NotificationRetryDelay = e.millis("NOTIFICATION_RETRY_DELAY", c.NotificationRetryDelay)
 	c.DemoCatalog = e.boolean("DEMO_CATALOG", c.DemoCatalog)
 	c.RelaySweepInterval = e.millis("RELAY_SWEEP_INTERVAL", c.RelaySweepInterval)
 	c.RelaySweepAge = e.millis("RELAY_SWEEP_AGE", c.RelaySweepAge)
@@ -195,6 +202,14 @@ func ConfigFromEnv(lookup func(string) (string, bool), hostname string) (Config,
 		// A reset timeout set short needs no first period longer than it.
 		c.Breaker.FirstOpen = min(c.Breaker.FirstOpen, c.Breaker.ResetTimeout)
 	}
+	c.Notify.SMTP.URL = e.str("SMTP_URL", "")
+	c.Notify.SMTP.From = e.str("NOTIFY_FROM", "")
+	c.Notify.Twilio.AccountSID = e.str("TWILIO_ACCOUNT_SID", "")
+	c.Notify.Twilio.AuthToken = e.str("TWILIO_AUTH_TOKEN", "")
+	c.Notify.Twilio.From = e.str("TWILIO_FROM", "")
+	c.Notify.Twilio.BaseURL = e.str("TWILIO_BASE_URL", "")
+	c.Notify.Webhook.URL = e.str("PUSH_WEBHOOK_URL", "")
+	c.Notify.Webhook.Secret = e.str("WEBHOOK_SECRET", "")
 	c.AdminToken = e.str("ADMIN_TOKEN", "")
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		e.fail("ADMIN_TOKEN", errors.New("must be at least 16 characters"))
@@ -244,6 +259,9 @@ func (c Config) Validate() error {
 		err = errors.Join(err, errors.New("REDIS_TRIM_INTERVAL must be positive"))
 	}
 	if e := c.Breaker.Validate(); e != nil {
+		err = errors.Join(err, e)
+	}
+	if _, e := c.Notify.providers(); e != nil {
 		err = errors.Join(err, e)
 	}
 	// A dependency that hangs must fail a call before the handler's attempt

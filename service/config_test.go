@@ -71,6 +71,14 @@ func TestBadConfigIsRefusedWithEveryReason(t *testing.T) {
 		// An early message must outwait a sweep, and on Redis a claim.
 		"EARLY_PATIENCE=30000":                               "EARLY_PATIENCE must exceed RELAY_SWEEP_AGE + RELAY_SWEEP_INTERVAL",
 		"BUS=redis REDIS_URL=redis://r EARLY_PATIENCE=70000": "EARLY_PATIENCE must exceed REDIS_CLAIM_IDLE",
+		// Notification providers: what cannot work, and what is half given.
+		"SMTP_URL=http://mail.example.com NOTIFY_FROM=shop@example.com":           "scheme",
+		"SMTP_URL=smtp://mail.example.com NOTIFY_FROM=nobody":                     "NOTIFY_FROM",
+		"NOTIFY_FROM=shop@example.com":                                            "NOTIFY_FROM is set without SMTP_URL",
+		"TWILIO_ACCOUNT_SID=AC1 TWILIO_FROM=+1555":                                "go together",
+		"WEBHOOK_SECRET=0123456789abcdef":                                         "WEBHOOK_SECRET is set without PUSH_WEBHOOK_URL",
+		"PUSH_WEBHOOK_URL=https://push.example.com WEBHOOK_SECRET=short":          "at least 16",
+		"PUSH_WEBHOOK_URL=push.example.com WEBHOOK_SECRET=0123456789abcdef012345": "PUSH_WEBHOOK_URL",
 	} {
 		vars := map[string]string{}
 		for _, kv := range strings.Fields(env) {

@@ -125,6 +125,8 @@ func testConfig() service.Config {
 	cfg.Breaker.CallTimeout = 4 * time.Second
 	cfg.ShutdownTimeout = 5 * time.Second
 	cfg.RelaySweepInterval = 200 * time.Millisecond
+	cfg.NotificationMaxAttempts = 3
+	cfg.NotificationRetryDelay = 20 * time.Millisecond
 	return cfg
 }
 

@@ -6,7 +6,6 @@ import (
 	"shop/app/notifications"
 	"shop/domain/notification"
 	"shop/domain/order"
-	"shop/infrastructure/notifier"
 	"shop/ports/httpport"
 )
 
@@ -26,10 +25,9 @@ func buildNotifications(c serviceCore) (serviceParts, error) {
 	if err != nil {
 		return serviceParts{}, err
 	}
-	sender := p.sender(c.adapters.sender(notifier.NewLog(c.logger)))
-
 	var app notifications.Application
-	if app.Commands.SendNotification, err = notifications.NewSendNotificationHandler(repo, sender, p.Clock, c.cfg.NotificationMaxAttempts, c.obs); err != nil {
+	if app.Commands.SendNotification, err = notifications.NewSendNotificationHandler(repo, p.Senders, p.Clock,
+		notifications.Retry{MaxAttempts: c.cfg.NotificationMaxAttempts, FirstDelay: c.cfg.NotificationRetryDelay}, c.obs); err != nil {
 		return serviceParts{}, err
 	}
 	app.Queries = notifications.Queries{Notifications: notifications.NewListNotificationsHandler(repo, p.notificationArchive())}

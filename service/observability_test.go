@@ -94,7 +94,6 @@ func TestMetricsAfterAnOrder(t *testing.T) {
 			{service.Orders, "shop_eventstore_conflicts_total", map[string]string{"service": "orders"}, 0},
 			{service.Orders, "shop_relay_lag_seconds", map[string]string{"service": "orders"}, 2},
 			{service.Orders, "shop_relay_pending_events", map[string]string{"service": "orders"}, 0},
-			{service.Orders, "shop_circuit_breaker_state", map[string]string{"dependency": "notifier"}, 0},
 		}
 		var families map[string]*dto.MetricFamily
 		for _, w := range want {

@@ -20,6 +20,7 @@ import (
 	"shop/infrastructure/breaker"
 	"shop/infrastructure/metrics"
 	"shop/infrastructure/mongo"
+	"shop/infrastructure/notifier"
 	"shop/infrastructure/redis"
 	"shop/infrastructure/system"
 	"shop/ports/httpport"
@@ -41,8 +42,9 @@ type Platform struct {
 	// Mongo and Redis are nil when the stores are in memory.
 	Mongo *mongo.Client
 	Redis *redis.Client
-	// SenderBreaker guards the notification sender.
-	SenderBreaker *breaker.Breaker
+	// Senders deliver notifications, each provider behind its breaker.
+	Senders        *notifier.Channels
+	senderBreakers []*breaker.Breaker
 	// Leases spread each service's partitions over its replicas: in Redis
 	// when it is configured, else in memory (one process).
 	Leases cqrs.Leases
@@ -104,19 +106,24 @@ func newPlatform(cfg Config, logger *slog.Logger) (_ *Platform, err error) {
 		return nil, err
 	}
 	p := &Platform{
-		Logger:        logger,
-		Registry:      registry,
-		Marshaler:     cqrs.Marshaler{Registry: registry},
-		Topics:        cfg.Topics,
-		Clock:         system.Clock{},
-		IDs:           system.IDs{},
-		Metrics:       metrics.New(),
-		SenderBreaker: breaker.New("notifier", cfg.Breaker, breakerLogger(logger)),
-		Leases:        cqrs.NewMemoryLeases(),
-		member:        memberName(cfg),
-		routerEnded:   make(chan error, 64),
+		Logger:      logger,
+		Registry:    registry,
+		Marshaler:   cqrs.Marshaler{Registry: registry},
+		Topics:      cfg.Topics,
+		Clock:       system.Clock{},
+		IDs:         system.IDs{},
+		Metrics:     metrics.New(),
+		Leases:      cqrs.NewMemoryLeases(),
+		member:      memberName(cfg),
+		routerEnded: make(chan error, 64),
 	}
-	p.Metrics.Breaker(p.SenderBreaker.Name(), p.SenderBreaker.State)
+	// The notifications service alone sends: its log lines say so.
+	if p.Senders, p.senderBreakers, err = newSenders(cfg, logger.With("service", Notifications), breakerLogger(logger)); err != nil {
+		return nil, err
+	}
+	for _, b := range p.senderBreakers {
+		p.Metrics.Breaker(b.Name(), b.State)
+	}
 	defer func() {
 		if err != nil {
 			_ = p.close()
@@ -300,7 +307,10 @@ func (p *Platform) eventNames(aggregateType string) []string {
 // health lists the dependencies /health reports, and the breakers.
 func (p *Platform) health(cfg Config) *httpport.Health {
 	deps := []httpport.Dependency{{Name: p.Bus.Name, Required: true, Check: p.Bus.Check}}
-	breakers := []httpport.Breaker{p.SenderBreaker}
+	var breakers []httpport.Breaker
+	for _, b := range p.senderBreakers {
+		breakers = append(breakers, b)
+	}
 	if p.Mongo != nil {
 		deps = append(deps, httpport.Dependency{Name: "mongodb", Required: true, Check: p.Mongo.Ping})
 		breakers = append(breakers, p.Mongo.Breaker())
@@ -315,6 +325,9 @@ func (p *Platform) health(cfg Config) *httpport.Health {
 	}
 	h := httpport.NewHealth(breakers, p.Bus.readFailures, deps...)
 	h.Partitions = p.partitionsOwned
+	if cfg.notifies() {
+		h.Senders = p.Senders.Describe()
+	}
 	return h
 }
 

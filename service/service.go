@@ -8,7 +8,6 @@ import (
 	"net/http"
 
 	"shop/app/eventstore"
-	"shop/app/notifications"
 	"shop/app/operations"
 	"shop/cqrs"
 	"shop/ports/httpport"
@@ -39,15 +38,6 @@ type Service struct {
 type Adapters struct {
 	// Store wraps the event store of the named service.
 	Store func(service string, s eventstore.Store) eventstore.Store
-	// Sender replaces the notifications' sender.
-	Sender notifications.Sender
-}
-
-func (a Adapters) sender(def notifications.Sender) notifications.Sender {
-	if a.Sender == nil {
-		return def
-	}
-	return a.Sender
 }
 
 func (a Adapters) store(service string, s eventstore.Store) eventstore.Store {

@@ -10,7 +10,6 @@ import (
 	"shop/cqrs"
 	"shop/infrastructure/memory"
 	"shop/infrastructure/mongo"
-	"shop/infrastructure/notifier"
 	"shop/infrastructure/redis"
 )
 
@@ -64,9 +63,4 @@ func (p *Platform) notificationArchive() notifications.Archive {
 		return nil
 	}
 	return mongo.NewNotificationArchive(p.Mongo)
-}
-
-// sender delivers notifications behind the sender's circuit breaker.
-func (p *Platform) sender(s notifications.Sender) notifications.Sender {
-	return notifier.WithBreaker(s, p.SenderBreaker)
 }

@@ -28,7 +28,7 @@ type orderPolicy struct {
 func (p orderPolicy) placed(ctx context.Context, rec eventstore.Record, e *order.Placed) error {
 	return p.notify.Handle(ctx, SendNotification{
 		OrderID: rec.AggregateID, Kind: notification.KindOrderCreated,
-		Subject: "Order received", Body: fmt.Sprintf("We received your order %s for %s.", e.OrderID, e.Total),
+		Subject: "Order received", Body: received(e),
 		Recipient: &Recipient{
 			CustomerID: e.CustomerID, Total: e.Total,
 			Contact: notification.Contact{Email: e.Contact.Email, Phone: e.Contact.Phone, DeviceToken: e.Contact.DeviceToken},
@@ -58,6 +58,18 @@ func (p orderPolicy) cancelled(ctx context.Context, rec eventstore.Record, e *or
 	return p.notify.Handle(ctx, SendNotification{
 		OrderID: rec.AggregateID, Kind: notification.KindOrderCancelled, Subject: "Order cancelled", Body: body,
 	})
+}
+
+// received is the first notification's text: the order, line by line, and
+// its total.
+func received(e *order.Placed) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "We received your order %s:\n", e.OrderID)
+	for _, it := range e.Items {
+		fmt.Fprintf(&b, "%d × %s (%s) at %s: %s\n", it.Quantity, it.ProductName, it.ProductID, it.UnitPrice, it.Total())
+	}
+	fmt.Fprintf(&b, "Total: %s\nWe will tell you once it is confirmed.", e.Total)
+	return b.String()
 }
 
 func describe(reasons []order.ItemRejection) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"shop/app/decorator"
 	"shop/app/eventstore"
@@ -40,22 +41,40 @@ func (SendNotification) CommandName() string { return "notifications.send_notifi
 type SendNotificationHandler decorator.CommandHandler[SendNotification]
 
 type sendNotificationHandler struct {
-	repo        Repository
-	sender      Sender
-	clock       eventstore.Clock
-	maxAttempts int
+	repo   Repository
+	sender Sender
+	clock  eventstore.Clock
+	retry  Retry
 }
 
-// NewSendNotificationHandler builds the handler; a notification is given up
-// on after maxAttempts failed deliveries.
-func NewSendNotificationHandler(repo Repository, sender Sender, clock eventstore.Clock, maxAttempts int, obs decorator.Observability) (SendNotificationHandler, error) {
+// Retry is how often, and how far apart, a notification is tried.
+type Retry struct {
+	// MaxAttempts failed deliveries give a notification up.
+	MaxAttempts int
+	// FirstDelay is the wait after the first failed attempt; it doubles
+	// after each, so that attempts spread over minutes while a provider is
+	// down, rather than over the router's seconds.
+	FirstDelay time.Duration
+}
+
+// wait is how long after the last of attempts failed attempts the next
+// one is due.
+func (r Retry) wait(attempts int) time.Duration {
+	if attempts < 1 {
+		return 0
+	}
+	return r.FirstDelay << min(attempts-1, 20)
+}
+
+// NewSendNotificationHandler builds the handler.
+func NewSendNotificationHandler(repo Repository, sender Sender, clock eventstore.Clock, retry Retry, obs decorator.Observability) (SendNotificationHandler, error) {
 	if repo == nil || sender == nil || clock == nil {
 		return nil, errors.New("send notification: repository, sender and clock are required")
 	}
-	if maxAttempts < 1 {
-		return nil, errors.New("send notification: maxAttempts must be at least 1")
+	if retry.MaxAttempts < 1 || retry.FirstDelay <= 0 {
+		return nil, errors.New("send notification: at least one attempt and a positive first delay are required")
 	}
-	return decorator.ApplyCommandDecorators[SendNotification](sendNotificationHandler{repo, sender, clock, maxAttempts}, obs), nil
+	return decorator.ApplyCommandDecorators[SendNotification](sendNotificationHandler{repo, sender, clock, retry}, obs), nil
 }
 
 type outcome struct {
@@ -75,17 +94,24 @@ type outcome struct {
 // repository's lock, and a conflicting append records the outcomes again on
 // what is stored, without sending again.
 //
-// A failed delivery is recorded as an attempt and reported transient, so that
-// the command is never poisoned before its notification is sent or given up
-// on: the router tries again after its backoff (RETRY_DELAY, doubling) and,
-// past MAX_RETRIES, after holding the message (UNAVAILABLE_DELAY). While the
-// sender is unavailable no attempt is counted.
+// A failed delivery (the provider down, or answering "try later") is
+// recorded as an attempt and reported transient, so that the command is
+// never poisoned before its notification is sent or given up on: the router
+// hands it again after its backoff, and the next attempt is made once the
+// retry's wait since the last one has passed (an earlier redelivery sends
+// nothing). An attempt the breaker did not let through is not counted.
 func (h sendNotificationHandler) Handle(ctx context.Context, cmd SendNotification) error {
 	var due []notification.Delivery
 	var dueErr error
+	tried := map[notification.Channel]notification.Notification{}
 	err := h.repo.View(ctx, cmd.OrderID, func(c *notification.Correspondence) {
 		if c.Known() || cmd.Recipient == nil {
 			due, dueErr = c.Due(cmd.Kind)
+			for _, d := range due {
+				if n, ok := c.Notification(cmd.Kind, d.Channel); ok {
+					tried[d.Channel] = n
+				}
+			}
 			return
 		}
 		// The order's first notification: every channel of the contact named.
@@ -99,13 +125,21 @@ func (h sendNotificationHandler) Handle(ctx context.Context, cmd SendNotificatio
 	}
 	var outcomes []outcome
 	var retry []error
+	now := h.clock.Now()
 	for _, d := range due {
+		id := notification.ID(cmd.OrderID, cmd.Kind, d.Channel)
+		if n, ok := tried[d.Channel]; ok {
+			if next := n.UpdatedAt.Add(h.retry.wait(n.Attempts)); now.Before(next) {
+				retry = append(retry, fault.NotAttempted("notification "+id, fmt.Errorf("next attempt due at %s", next.Format(time.RFC3339))))
+				continue
+			}
+		}
 		receipt, sendErr := h.sender.Send(ctx, Message{
-			IdempotencyKey: notification.ID(cmd.OrderID, cmd.Kind, d.Channel), Channel: d.Channel,
+			IdempotencyKey: id, Channel: d.Channel,
 			Recipient: d.Address, Subject: cmd.Subject, Body: cmd.Body,
 		})
-		if sendErr != nil && fault.IsTransient(sendErr) {
-			retry = append(retry, sendErr)
+		if errors.Is(sendErr, fault.ErrNotAttempted) {
+			retry = append(retry, sendErr) // the breaker held it back: not an attempt
 			continue
 		}
 		outcomes = append(outcomes, outcome{d, receipt, sendErr})
@@ -149,5 +183,5 @@ func (h sendNotificationHandler) record(c *notification.Correspondence, kind not
 	case fault.IsMalformed(o.err):
 		return c.RecordRefusal(kind, ch, to, o.err.Error(), now) // refused for good
 	}
-	return c.RecordFailure(kind, ch, to, o.err.Error(), h.maxAttempts, now)
+	return c.RecordFailure(kind, ch, to, o.err.Error(), h.retry.MaxAttempts, now)
 }

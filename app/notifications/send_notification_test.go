@@ -3,6 +3,7 @@ package notifications_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,7 +62,32 @@ type process struct {
 	list   notifications.ListNotificationsHandler
 }
 
+// clock is a clock the test moves.
+type clock struct {
+	mu sync.Mutex
+	at time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.at
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at = c.at.Add(d)
+}
+
 func newProcess(t *testing.T, store eventstore.Store, s *sender) process {
+	t.Helper()
+	return newProcessAt(t, store, s, &clock{at: t0})
+}
+
+// newProcessAt is a process whose handler reads the time on c; a failed
+// attempt is tried again a minute after the first, two after the second.
+func newProcessAt(t *testing.T, store eventstore.Store, s *sender, c *clock) process {
 	t.Helper()
 	repo, err := notifications.NewRepository(eventstore.RepositoryConfig[*notification.Correspondence]{
 		Store: store, Outbox: eventstoretest.NoOutbox{}, Clock: eventstoretest.Clock{At: t0}, IDs: eventstoretest.UUIDs{},
@@ -69,7 +95,7 @@ func newProcess(t *testing.T, store eventstore.Store, s *sender) process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	send, err := notifications.NewSendNotificationHandler(repo, s, eventstoretest.Clock{At: t0}, 3, decorator.Observability{})
+	send, err := notifications.NewSendNotificationHandler(repo, s, c, notifications.Retry{MaxAttempts: 3, FirstDelay: time.Minute}, decorator.Observability{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +107,10 @@ func newProcess(t *testing.T, store eventstore.Store, s *sender) process {
 }
 
 func placed(orderID string, contact order.Contact) eventstore.Record {
-	e := &order.Placed{OrderID: orderID, CustomerID: "c-1", Contact: contact, Total: 1999, PlacedAt: t0}
+	e := &order.Placed{
+		OrderID: orderID, CustomerID: "c-1", Contact: contact, Total: 1999, PlacedAt: t0,
+		Items: []order.Item{{ProductID: "p-1", ProductName: "Mouse", Quantity: 2, UnitPrice: 500}, {ProductID: "p-2", ProductName: "Pad", Quantity: 1, UnitPrice: 999}},
+	}
 	return eventstore.Record{AggregateType: order.AggregateType, AggregateID: orderID, Version: 1, Type: e.EventName(), Event: e}
 }
 
@@ -184,11 +213,13 @@ func TestALaterEventBeforeThePlacementWaitsForIt(t *testing.T) {
 	}
 }
 
-func TestWhileTheSenderIsUnavailableNoAttemptIsCounted(t *testing.T) {
+func TestAnAttemptTheBreakerHeldBackIsNotCounted(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store, s := newStore(t), &sender{}
-	s.fail = func(notifications.Message) error { return fault.Unavailable("smtp", errors.New("connection refused")) }
+	s.fail = func(notifications.Message) error {
+		return fault.NotAttempted("notifier-smtp", errors.New("circuit breaker open"))
+	}
 	p := newProcess(t, store, s)
 	for range 5 {
 		if err := p.policy.Handle(ctx, placed("o-1", order.Contact{Email: "ada@example.com"})); !fault.IsTransient(err) {
@@ -205,27 +236,75 @@ func TestWhileTheSenderIsUnavailableNoAttemptIsCounted(t *testing.T) {
 	}
 }
 
-func TestAFailingDeliveryIsTriedAgainThenGivenUpOn(t *testing.T) {
+// A provider that is down, or answers "try later", is tried again a minute
+// after the first attempt and two after the second; a redelivery before then
+// sends nothing; the third failed attempt gives the notification up.
+func TestAFailingDeliveryIsTriedAgainOverMinutesThenGivenUpOn(t *testing.T) {
 	t.Parallel()
+	for name, failure := range map[string]error{
+		"provider down":   fault.Unavailable("smtp", errors.New("connection refused")),
+		"mailbox full":    errors.New("mailbox full"),
+		"try again later": fault.Unavailable("smtp", errors.New("451 try again later")),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			givenUpAfterTries(t, failure)
+		})
+	}
+}
+
+func givenUpAfterTries(t *testing.T, failure error) {
 	ctx := context.Background()
 	store, s := newStore(t), &sender{}
-	s.fail = func(notifications.Message) error { return errors.New("mailbox full") }
-	p := newProcess(t, store, s)
-	for i := 1; i <= 3; i++ {
-		err := p.policy.Handle(ctx, placed("o-1", order.Contact{Email: "ada@example.com"}))
-		if i < 3 && !fault.IsTransient(err) {
-			t.Fatalf("attempt %d: %v, want a retry", i, err)
+	var tries int
+	s.fail = func(notifications.Message) error { tries++; return failure }
+	c := &clock{at: t0}
+	p := newProcessAt(t, store, s, c)
+	for i, wait := range []time.Duration{0, time.Minute, 2 * time.Minute} {
+		attempt := i + 1
+		if wait > 0 {
+			// A redelivery a second early sends nothing, and counts nothing.
+			c.advance(wait - time.Second)
+			if err := p.policy.Handle(ctx, placed("o-1", order.Contact{Email: "ada@example.com"})); !fault.IsTransient(err) || tries != i {
+				t.Fatalf("before attempt %d is due: %v, %d tries", attempt, err, tries)
+			}
+			c.advance(time.Second)
 		}
-		if i == 3 && err != nil {
+		err := p.policy.Handle(ctx, placed("o-1", order.Contact{Email: "ada@example.com"}))
+		switch {
+		case tries != attempt:
+			t.Fatalf("attempt %d: %d tries", attempt, tries)
+		case attempt < 3 && !fault.IsTransient(err):
+			t.Fatalf("attempt %d: %v, want a retry", attempt, err)
+		case attempt == 3 && err != nil:
 			t.Fatalf("the last attempt gives up: %v", err)
 		}
 	}
 	views, _ := p.list.Handle(ctx, notifications.ListNotifications{OrderID: "o-1"})
-	if len(views) != 1 || views[0].Status != notification.StatusGivenUp || views[0].Attempts != 3 || views[0].LastError != "mailbox full" {
+	if len(views) != 1 || views[0].Status != notification.StatusGivenUp || views[0].Attempts != 3 || views[0].LastError != failure.Error() {
 		t.Fatalf("views %+v", views)
 	}
 	s.fail = nil
 	if err := p.policy.Handle(ctx, placed("o-1", order.Contact{Email: "ada@example.com"})); err != nil || s.count() != 0 {
 		t.Fatalf("after giving up: %v, sent %d", err, s.count())
+	}
+}
+
+func TestTheFirstNotificationListsTheOrderAndItsTotal(t *testing.T) {
+	t.Parallel()
+	store, s := newStore(t), &sender{}
+	p := newProcess(t, store, s)
+	e := placed("o-1", order.Contact{Email: "ada@example.com"})
+	if err := p.policy.Handle(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"We received your order o-1:", "2 × Mouse (p-1) at 5: 10", "1 × Pad (p-2) at 9.99: 9.99", "Total: 19.99"}
+	if len(s.sent) != 1 {
+		t.Fatalf("sent %+v", s.sent)
+	}
+	for _, line := range want {
+		if !strings.Contains(s.sent[0].Body, line) {
+			t.Errorf("body %q lacks %q", s.sent[0].Body, line)
+		}
 	}
 }

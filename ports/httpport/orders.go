@@ -201,6 +201,10 @@ func (h ordersHandler) get(w http.ResponseWriter, r *http.Request) {
 func (h ordersHandler) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := orders.ListOrders{CustomerID: q.Get("customerId")}
+	if f.CustomerID == "" {
+		writeError(w, r, h.logger, badRequest("invalid_parameter", orders.ErrCustomerRequired.Message))
+		return
+	}
 	var err error
 	if f.Limit, err = parseLimit(q.Get("limit")); err != nil {
 		writeError(w, r, h.logger, err)

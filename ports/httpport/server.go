@@ -229,6 +229,8 @@ type Health struct {
 	// Partitions, when set, lists the partitions this replica consumes, by
 	// service.
 	Partitions func() map[string][]int
+	// Senders, when set, names what delivers each notification channel.
+	Senders map[string]string
 }
 
 // ReadFailures lists the consumer groups that cannot read the bus now, with
@@ -251,6 +253,9 @@ type healthBody struct {
 	// Partitions lists, by service, the partitions whose events this
 	// replica handles; the other replicas handle the rest.
 	Partitions map[string][]int `json:"partitions,omitempty"`
+	// Senders names what delivers each notification channel: smtp, twilio,
+	// webhook, or log where no provider is configured.
+	Senders map[string]string `json:"senders,omitempty"`
 }
 
 func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -294,6 +299,7 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			body.CircuitBreakers[b.Name()] = b.State()
 		}
 	}
+	body.Senders = h.Senders
 	if h.Partitions != nil {
 		body.Partitions = h.Partitions()
 	}
