@@ -84,23 +84,22 @@ func OpenBus(cfg Config, logger *slog.Logger) (Bus, error) {
 
 // newGoChannelBus is the in-process bus of the embedded mode.
 //
-// Publishing blocks until every subscriber acknowledged the message: without
-// that, GoChannel hands each message to its subscribers on a goroutine of its
-// own, and two events of one aggregate can overtake each other. Blocking is
-// safe here because nothing that publishes waits for itself: the relays, the
-// poison queue and the operators' replays publish, and the command handlers
-// the policies call append to the store without publishing.
+// Publishing blocks until every subscriber's queue (queuedSubscriber) took
+// the message: without that, GoChannel hands each message to its subscribers
+// on a goroutine of its own, and two events of one aggregate can overtake
+// each other. Blocking is safe here because nothing that publishes waits for
+// itself: the relays, the poison queue and the operators' replays publish,
+// and the command handlers the policies call append to the store without
+// publishing.
 func newGoChannelBus(_ Config, logger *slog.Logger, _ func(string, bool)) (Bus, error) {
 	pubsub := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, cqrs.WatermillLogger(logger))
 	var closed atomic.Bool
 	requeue := &backgroundPublisher{publisher: pubsub, logger: logger}
 	return Bus{
-		Name:      "gochannel",
-		Publisher: pubsub,
-		Requeue:   requeue,
-		// Routers close their subscribers when they stop; the process's one
-		// GoChannel must stay open for the others until the last has stopped.
-		Subscribers: func(string) (message.Subscriber, error) { return sharedSubscriber{pubsub}, nil },
+		Name:        "gochannel",
+		Publisher:   pubsub,
+		Requeue:     requeue,
+		Subscribers: func(string) (message.Subscriber, error) { return queuedSubscriber{pubsub}, nil },
 		// A GoChannel keeps nothing for subscribers that are not there yet.
 		Declare: func(context.Context, string, string) error { return nil },
 		Check: func(context.Context) error {
@@ -142,9 +141,89 @@ func (p *backgroundPublisher) Close() error { return nil }
 
 func (p *backgroundPublisher) wait() { p.running.Wait() }
 
-type sharedSubscriber struct{ message.Subscriber }
+// queuedSubscriber gives each consumer of the in-process bus a queue of its
+// own, as a broker's queue is: it takes every message off the GoChannel at
+// once, acknowledging it there, and hands the messages to its consumer one at
+// a time, in order, each again after a nack.
+//
+// Without it the blocking GoChannel waits for every consumer of a topic to
+// acknowledge a message before it delivers the next, so that one handler
+// retrying (a notification provider down, its notification waiting for its
+// next attempt) held every other handler of the topic, and orders stayed
+// undecided for as long. Acknowledging early loses nothing the embedded mode
+// would keep: all it holds lives in this process's memory. Close does
+// nothing: routers close their subscribers when they stop, and the process's
+// one GoChannel must stay open for the others until the last has stopped.
+type queuedSubscriber struct{ pubsub *gochannel.GoChannel }
 
-func (sharedSubscriber) Close() error { return nil }
+func (queuedSubscriber) Close() error { return nil }
+
+func (q queuedSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	in, err := q.pubsub.Subscribe(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		mu     sync.Mutex
+		queue  []*message.Message
+		ended  bool
+		queued = sync.NewCond(&mu)
+	)
+	go func() {
+		for msg := range in {
+			mu.Lock()
+			queue = append(queue, msg)
+			queued.Signal()
+			mu.Unlock()
+			msg.Ack()
+		}
+		mu.Lock()
+		ended = true
+		queued.Signal()
+		mu.Unlock()
+	}()
+	out := make(chan *message.Message)
+	go func() {
+		defer close(out)
+		for {
+			mu.Lock()
+			for len(queue) == 0 && !ended {
+				queued.Wait()
+			}
+			if len(queue) == 0 {
+				mu.Unlock()
+				return
+			}
+			next := queue[0]
+			queue = queue[1:]
+			mu.Unlock()
+			if !handOn(ctx, next, out) {
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// handOn gives msg to out until it is acknowledged, a copy each time, and
+// reports false when ctx ended first.
+func handOn(ctx context.Context, msg *message.Message, out chan<- *message.Message) bool {
+	for {
+		m := msg.Copy()
+		select {
+		case out <- m:
+		case <-ctx.Done():
+			return false
+		}
+		select {
+		case <-m.Acked():
+			return true
+		case <-m.Nacked():
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
 
 // draining makes RabbitMQ's subscribers let the messages they handed out be
 // acknowledged before they close (cqrs.DrainingSubscriber).
