@@ -7,6 +7,7 @@ import (
 
 	"shop/app/eventstore"
 	"shop/app/reaction"
+	"shop/domain/money"
 	"shop/domain/notification"
 	"shop/domain/order"
 )
@@ -30,7 +31,7 @@ func (p orderPolicy) placed(ctx context.Context, rec eventstore.Record, e *order
 		OrderID: rec.AggregateID, Kind: notification.KindOrderCreated,
 		Subject: "Order received", Body: received(e),
 		Recipient: &Recipient{
-			CustomerID: e.CustomerID, Total: e.Total,
+			CustomerID: e.CustomerID, Total: e.Total, Items: items(e.Items),
 			Contact: notification.Contact{Email: e.Contact.Email, Phone: e.Contact.Phone, DeviceToken: e.Contact.DeviceToken},
 		},
 	})
@@ -63,13 +64,26 @@ func (p orderPolicy) cancelled(ctx context.Context, rec eventstore.Record, e *or
 // received is the first notification's text: the order, line by line, and
 // its total.
 func received(e *order.Placed) string {
+	return fmt.Sprintf("We received your order %s:\n%s\nWe will tell you once it is confirmed.", e.OrderID, Summary(items(e.Items), e.Total))
+}
+
+// Summary is an order's lines and total, as every notification of it names
+// them.
+func Summary(lines []notification.Item, total money.Amount) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "We received your order %s:\n", e.OrderID)
-	for _, it := range e.Items {
-		fmt.Fprintf(&b, "%d × %s (%s) at %s: %s\n", it.Quantity, it.ProductName, it.ProductID, it.UnitPrice, it.Total())
+	for _, it := range lines {
+		fmt.Fprintf(&b, "%d × %s (%s) at %s: %s\n", it.Quantity, it.ProductName, it.ProductID, it.UnitPrice, it.UnitPrice.Times(it.Quantity))
 	}
-	fmt.Fprintf(&b, "Total: %s\nWe will tell you once it is confirmed.", e.Total)
+	fmt.Fprintf(&b, "Total: %s", total)
 	return b.String()
+}
+
+func items(lines []order.Item) []notification.Item {
+	out := make([]notification.Item, len(lines))
+	for i, it := range lines {
+		out[i] = notification.Item{ProductID: it.ProductID, ProductName: it.ProductName, Quantity: it.Quantity, UnitPrice: it.UnitPrice}
+	}
+	return out
 }
 
 func describe(reasons []order.ItemRejection) string {

@@ -21,6 +21,7 @@ var ErrRecipientNotFound = fmt.Errorf("%w: %w", fault.ErrEarly, notification.Err
 type Recipient struct {
 	CustomerID string
 	Contact    notification.Contact
+	Items      []notification.Item
 	Total      money.Amount
 }
 
@@ -104,9 +105,14 @@ func (h sendNotificationHandler) Handle(ctx context.Context, cmd SendNotificatio
 	var due []notification.Delivery
 	var dueErr error
 	tried := map[notification.Channel]notification.Notification{}
+	body := cmd.Body
 	err := h.repo.View(ctx, cmd.OrderID, func(c *notification.Correspondence) {
 		if c.Known() || cmd.Recipient == nil {
 			due, dueErr = c.Due(cmd.Kind)
+			if cmd.Recipient == nil && len(c.Items()) > 0 {
+				// A later notification names the order as its placement did.
+				body += "\n\n" + Summary(c.Items(), c.Total())
+			}
 			for _, d := range due {
 				if n, ok := c.Notification(cmd.Kind, d.Channel); ok {
 					tried[d.Channel] = n
@@ -136,7 +142,7 @@ func (h sendNotificationHandler) Handle(ctx context.Context, cmd SendNotificatio
 		}
 		receipt, sendErr := h.sender.Send(ctx, Message{
 			IdempotencyKey: id, Channel: d.Channel,
-			Recipient: d.Address, Subject: cmd.Subject, Body: cmd.Body,
+			Recipient: d.Address, Subject: cmd.Subject, Body: body,
 		})
 		if errors.Is(sendErr, fault.ErrNotAttempted) {
 			retry = append(retry, sendErr) // the breaker held it back: not an attempt
@@ -151,7 +157,7 @@ func (h sendNotificationHandler) Handle(ctx context.Context, cmd SendNotificatio
 	err = h.repo.UpdateOrCreate(ctx, cmd.OrderID, func(c *notification.Correspondence) error {
 		pending = nil
 		if r := cmd.Recipient; r != nil {
-			if err := c.NoteRecipient(r.CustomerID, r.Contact, r.Total, h.clock.Now()); err != nil {
+			if err := c.NoteRecipient(r.CustomerID, r.Contact, r.Items, r.Total, h.clock.Now()); err != nil {
 				return err
 			}
 		}

@@ -290,21 +290,27 @@ func givenUpAfterTries(t *testing.T, failure error) {
 	}
 }
 
-func TestTheFirstNotificationListsTheOrderAndItsTotal(t *testing.T) {
+// Every notification of an order names it, its lines and its total: the
+// placement's from the event, the later ones from what the placement noted.
+func TestEveryNotificationNamesTheOrderItsLinesAndTotal(t *testing.T) {
 	t.Parallel()
+	ctx := context.Background()
 	store, s := newStore(t), &sender{}
 	p := newProcess(t, store, s)
-	e := placed("o-1", order.Contact{Email: "ada@example.com"})
-	if err := p.policy.Handle(context.Background(), e); err != nil {
+	if err := p.policy.Handle(ctx, placed("o-1", order.Contact{Email: "ada@example.com"})); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"We received your order o-1:", "2 × Mouse (p-1) at 5: 10", "1 × Pad (p-2) at 9.99: 9.99", "Total: 19.99"}
-	if len(s.sent) != 1 {
+	if err := p.policy.Handle(ctx, confirmed("o-1")); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.sent) != 2 {
 		t.Fatalf("sent %+v", s.sent)
 	}
-	for _, line := range want {
-		if !strings.Contains(s.sent[0].Body, line) {
-			t.Errorf("body %q lacks %q", s.sent[0].Body, line)
+	for i, first := range []string{"We received your order o-1:", "Your order o-1 is confirmed."} {
+		for _, line := range []string{first, "2 × Mouse (p-1) at 5: 10", "1 × Pad (p-2) at 9.99: 9.99", "Total: 19.99"} {
+			if !strings.Contains(s.sent[i].Body, line) {
+				t.Errorf("%s body %q lacks %q", s.sent[i].Subject, s.sent[i].Body, line)
+			}
 		}
 	}
 }

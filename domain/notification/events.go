@@ -26,8 +26,11 @@ type RecipientNoted struct {
 	OrderID    string
 	CustomerID string
 	Contact    Contact
-	Total      money.Amount
-	NotedAt    time.Time
+	// Items are the order's lines, which every notification of the order
+	// names; none in what versions before them noted.
+	Items   []Item
+	Total   money.Amount
+	NotedAt time.Time
 }
 
 // Sent: the notification reached its channel.

@@ -33,6 +33,14 @@ type Contact struct {
 	DeviceToken string
 }
 
+// Item is a line of the order, as its notifications name it.
+type Item struct {
+	ProductID   string
+	ProductName string
+	Quantity    int
+	UnitPrice   money.Amount
+}
+
 // Delivery is one channel and the address on it.
 type Delivery struct {
 	Channel Channel
@@ -120,6 +128,7 @@ type Correspondence struct {
 
 	customerID    string
 	contact       Contact
+	items         []Item
 	total         money.Amount
 	noted         bool
 	notifications map[slot]*Notification
@@ -132,11 +141,11 @@ func newCorrespondence(orderID string) *Correspondence {
 // NoteRecipient records whom the order's notifications go to. The first
 // recipient noted stays: an order is placed once, and a second note is a
 // repeat of the same placement.
-func (c *Correspondence) NoteRecipient(customerID string, contact Contact, total money.Amount, now time.Time) error {
+func (c *Correspondence) NoteRecipient(customerID string, contact Contact, items []Item, total money.Amount, now time.Time) error {
 	if c.noted {
 		return nil
 	}
-	return c.record(&RecipientNoted{OrderID: c.ID(), CustomerID: customerID, Contact: contact, Total: total, NotedAt: now})
+	return c.record(&RecipientNoted{OrderID: c.ID(), CustomerID: customerID, Contact: contact, Items: items, Total: total, NotedAt: now})
 }
 
 // Due lists the deliveries of a kind of notification not sent nor given up
@@ -256,7 +265,7 @@ func (c *Correspondence) record(e es.Event) error {
 func (c *Correspondence) apply(e es.Event) error {
 	switch e := e.(type) {
 	case *RecipientNoted:
-		c.customerID, c.contact, c.total, c.noted = e.CustomerID, e.Contact, e.Total, true
+		c.customerID, c.contact, c.items, c.total, c.noted = e.CustomerID, e.Contact, e.Items, e.Total, true
 	case *Sent:
 		n := c.slot(e.Kind, e.Channel)
 		n.Recipient, n.Status, n.Attempts, n.UpdatedAt = e.Recipient, StatusSent, e.Attempt, e.SentAt
@@ -293,3 +302,6 @@ func (c *Correspondence) Known() bool         { return c.noted }
 func (c *Correspondence) CustomerID() string  { return c.customerID }
 func (c *Correspondence) Contact() Contact    { return c.contact }
 func (c *Correspondence) Total() money.Amount { return c.total }
+
+// Items are the order's lines, as its placement noted them.
+func (c *Correspondence) Items() []Item { return slices.Clone(c.items) }

@@ -42,7 +42,7 @@ func placedWith(t *testing.T, contact notification.Contact) *notification.Corres
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.NoteRecipient("c-1", contact, 999, t0); err != nil {
+	if err := c.NoteRecipient("c-1", contact, nil, 999, t0); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -56,7 +56,7 @@ func TestNothingIsDueBeforeTheRecipientIsKnown(t *testing.T) {
 	}
 	c = placedWith(t, notification.Contact{Email: "a@b.c", Phone: "+123456789"})
 	// A second note is a repeat of the same placement: the first one stays.
-	if err := c.NoteRecipient("other", notification.Contact{}, 1, t0); err != nil || len(c.Changes()) != 1 {
+	if err := c.NoteRecipient("other", notification.Contact{}, nil, 1, t0); err != nil || len(c.Changes()) != 1 {
 		t.Fatalf("second note: %v, %d changes", err, len(c.Changes()))
 	}
 	due, err := c.Due(notification.KindOrderCreated)
