@@ -1,11 +1,15 @@
 package service
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"shop/app/notifications"
 	"shop/domain/notification"
 	"shop/domain/order"
+	"shop/infrastructure/memory"
+	"shop/infrastructure/mongo"
 	"shop/ports/httpport"
 )
 
@@ -25,9 +29,17 @@ func buildNotifications(c serviceCore) (serviceParts, error) {
 	if err != nil {
 		return serviceParts{}, err
 	}
+	var schedule notifications.Schedule = memory.NewNotificationSchedule()
+	if p.Mongo != nil {
+		schedule = mongo.NewNotificationSchedule(p.Mongo)
+	}
 	var app notifications.Application
 	if app.Commands.SendNotification, err = notifications.NewSendNotificationHandler(repo, p.Senders, p.Clock,
-		notifications.Retry{MaxAttempts: c.cfg.NotificationMaxAttempts, FirstDelay: c.cfg.NotificationRetryDelay}, c.obs); err != nil {
+		notifications.Retry{MaxAttempts: c.cfg.NotificationMaxAttempts, FirstDelay: c.cfg.NotificationRetryDelay}, schedule, c.obs); err != nil {
+		return serviceParts{}, err
+	}
+	retrier, err := notifications.NewRetrier(schedule, app.Commands.SendNotification, p.Clock, c.logger)
+	if err != nil {
 		return serviceParts{}, err
 	}
 	app.Queries = notifications.Queries{Notifications: notifications.NewListNotificationsHandler(repo, p.notificationArchive())}
@@ -36,7 +48,10 @@ func buildNotifications(c serviceCore) (serviceParts, error) {
 		return serviceParts{}, err
 	}
 	return serviceParts{
-		handlers: map[string]eventHandler{handlerNotificationsOrders: policy},
+		// The notifications whose next attempt is due go out within a
+		// second of it, or of a tenth of the first delay when that is shorter.
+		background: func(ctx context.Context) { retrier.Run(ctx, min(time.Second, c.cfg.NotificationRetryDelay/10)) },
+		handlers:   map[string]eventHandler{handlerNotificationsOrders: policy},
 		api: func(base httpport.Base, _ httpport.Admin) http.Handler {
 			return httpport.NewNotificationsHandler(app, base)
 		},

@@ -27,6 +27,7 @@ type Service struct {
 	assignment *cqrs.Assignment
 	relay      *cqrs.Relay
 	onStart    func(context.Context) error
+	background func(context.Context)
 	// rebuild rebuilds the service's read model; zero for a service that
 	// keeps none.
 	rebuild operations.Rebuild

@@ -95,6 +95,9 @@ type serviceParts struct {
 	api     func(base httpport.Base, admin httpport.Admin) http.Handler
 	rebuild operations.Rebuild
 	onStart func(context.Context) error
+	// background, when set, runs from the start until the shutdown (before
+	// the connections close).
+	background func(context.Context)
 }
 
 // eventHandler handles the events it lists.
@@ -163,6 +166,7 @@ func newService(name string, d serviceDeps) (*Service, error) {
 		relay:      c.relay,
 		rebuild:    parts.rebuild,
 		onStart:    parts.onStart,
+		background: parts.background,
 		withAdmin:  func(admin httpport.Admin) http.Handler { return parts.api(base, admin) },
 	}
 	if svc.assignment, err = p.newAssignment(cfg, name, proc); err != nil {

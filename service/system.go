@@ -150,6 +150,15 @@ func (s *System) Start(ctx context.Context) error {
 		}()
 	}
 	for _, svc := range s.services {
+		if svc.background != nil {
+			s.relays.Add(1)
+			go func() {
+				defer s.relays.Done()
+				svc.background(relayCtx)
+			}()
+		}
+	}
+	for _, svc := range s.services {
 		if svc.onStart != nil {
 			if err := svc.onStart(ctx); err != nil {
 				return err

@@ -42,10 +42,11 @@ func (SendNotification) CommandName() string { return "notifications.send_notifi
 type SendNotificationHandler decorator.CommandHandler[SendNotification]
 
 type sendNotificationHandler struct {
-	repo   Repository
-	sender Sender
-	clock  eventstore.Clock
-	retry  Retry
+	repo     Repository
+	sender   Sender
+	clock    eventstore.Clock
+	retry    Retry
+	schedule Schedule
 }
 
 // Retry is how often, and how far apart, a notification is tried.
@@ -67,15 +68,18 @@ func (r Retry) wait(attempts int) time.Duration {
 	return r.FirstDelay << min(attempts-1, 20)
 }
 
-// NewSendNotificationHandler builds the handler.
-func NewSendNotificationHandler(repo Repository, sender Sender, clock eventstore.Clock, retry Retry, obs decorator.Observability) (SendNotificationHandler, error) {
+// NewSendNotificationHandler builds the handler. With a schedule, a
+// notification whose next attempt is due later is kept there (a Retrier
+// hands it back) and its message acknowledged; without one, the message is
+// reported transient until then.
+func NewSendNotificationHandler(repo Repository, sender Sender, clock eventstore.Clock, retry Retry, schedule Schedule, obs decorator.Observability) (SendNotificationHandler, error) {
 	if repo == nil || sender == nil || clock == nil {
 		return nil, errors.New("send notification: repository, sender and clock are required")
 	}
 	if retry.MaxAttempts < 1 || retry.FirstDelay <= 0 {
 		return nil, errors.New("send notification: at least one attempt and a positive first delay are required")
 	}
-	return decorator.ApplyCommandDecorators[SendNotification](sendNotificationHandler{repo, sender, clock, retry}, obs), nil
+	return decorator.ApplyCommandDecorators[SendNotification](sendNotificationHandler{repo, sender, clock, retry, schedule}, obs), nil
 }
 
 type outcome struct {
@@ -132,11 +136,19 @@ func (h sendNotificationHandler) Handle(ctx context.Context, cmd SendNotificatio
 	var outcomes []outcome
 	var retry []error
 	now := h.clock.Now()
+	// next is when the first notification not final yet is due again.
+	var next time.Time
+	later := func(at time.Time) {
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
 	for _, d := range due {
 		id := notification.ID(cmd.OrderID, cmd.Kind, d.Channel)
 		if n, ok := tried[d.Channel]; ok {
-			if next := n.UpdatedAt.Add(h.retry.wait(n.Attempts)); now.Before(next) {
-				retry = append(retry, fault.NotAttempted("notification "+id, fmt.Errorf("next attempt due at %s", next.Format(time.RFC3339))))
+			if at := n.UpdatedAt.Add(h.retry.wait(n.Attempts)); now.Before(at) {
+				retry = append(retry, fault.NotAttempted("notification "+id, fmt.Errorf("next attempt due at %s", at.Format(time.RFC3339))))
+				later(at)
 				continue
 			}
 		}
@@ -146,12 +158,13 @@ func (h sendNotificationHandler) Handle(ctx context.Context, cmd SendNotificatio
 		})
 		if errors.Is(sendErr, fault.ErrNotAttempted) {
 			retry = append(retry, sendErr) // the breaker held it back: not an attempt
+			later(now.Add(h.retry.FirstDelay))
 			continue
 		}
 		outcomes = append(outcomes, outcome{d, receipt, sendErr})
 	}
 	if len(outcomes) == 0 && cmd.Recipient == nil {
-		return errors.Join(retry...)
+		return h.later(ctx, cmd, next, retry)
 	}
 	var pending []error
 	err = h.repo.UpdateOrCreate(ctx, cmd.OrderID, func(c *notification.Correspondence) error {
@@ -169,6 +182,7 @@ func (h sendNotificationHandler) Handle(ctx context.Context, cmd SendNotificatio
 			}
 			if n, _ := c.Notification(cmd.Kind, o.delivery.Channel); o.err != nil && !n.IsFinal() {
 				pending = append(pending, fault.Unavailable(fmt.Sprintf("%s delivery", o.delivery.Channel), o.err))
+				later(n.UpdatedAt.Add(h.retry.wait(n.Attempts)))
 			}
 		}
 		return nil
@@ -176,7 +190,26 @@ func (h sendNotificationHandler) Handle(ctx context.Context, cmd SendNotificatio
 	if err != nil {
 		return err
 	}
-	return errors.Join(append(retry, pending...)...)
+	return h.later(ctx, cmd, next, append(retry, pending...))
+}
+
+// later keeps cmd in the schedule until next when some of its
+// notifications wait for an attempt (waiting, the errors that say why), and
+// acknowledges its message then; without a schedule, or when it cannot be
+// kept, the waiting is reported, transient, for the message to come again.
+func (h sendNotificationHandler) later(ctx context.Context, cmd SendNotification, next time.Time, waiting []error) error {
+	if len(waiting) == 0 {
+		return nil
+	}
+	if h.schedule == nil || next.IsZero() {
+		return errors.Join(waiting...)
+	}
+	// The recipient was noted with the first attempt.
+	cmd.Recipient = nil
+	if err := h.schedule.Put(ctx, cmd, next); err != nil {
+		return errors.Join(append(waiting, fault.Unavailable("notification schedule", err))...)
+	}
+	return nil
 }
 
 func (h sendNotificationHandler) record(c *notification.Correspondence, kind notification.Kind, o outcome) error {

@@ -3,6 +3,7 @@ package notifications_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -59,6 +60,7 @@ func newStore(t *testing.T) *eventstoretest.CountingStore {
 // repository, with its own cache.
 type process struct {
 	policy *reaction.Handler
+	send   notifications.SendNotificationHandler
 	list   notifications.ListNotificationsHandler
 }
 
@@ -89,13 +91,20 @@ func newProcess(t *testing.T, store eventstore.Store, s *sender) process {
 // attempt is tried again a minute after the first, two after the second.
 func newProcessAt(t *testing.T, store eventstore.Store, s *sender, c *clock) process {
 	t.Helper()
+	return newProcessWith(t, store, s, c, nil)
+}
+
+// newProcessWith is newProcessAt whose handler keeps what waits for its next
+// attempt in schedule.
+func newProcessWith(t *testing.T, store eventstore.Store, s *sender, c *clock, schedule notifications.Schedule) process {
+	t.Helper()
 	repo, err := notifications.NewRepository(eventstore.RepositoryConfig[*notification.Correspondence]{
 		Store: store, Outbox: eventstoretest.NoOutbox{}, Clock: eventstoretest.Clock{At: t0}, IDs: eventstoretest.UUIDs{},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	send, err := notifications.NewSendNotificationHandler(repo, s, c, notifications.Retry{MaxAttempts: 3, FirstDelay: time.Minute}, decorator.Observability{})
+	send, err := notifications.NewSendNotificationHandler(repo, s, c, notifications.Retry{MaxAttempts: 3, FirstDelay: time.Minute}, schedule, decorator.Observability{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +112,7 @@ func newProcessAt(t *testing.T, store eventstore.Store, s *sender, c *clock) pro
 	if err != nil {
 		t.Fatal(err)
 	}
-	return process{policy: policy, list: notifications.NewListNotificationsHandler(repo, nil)}
+	return process{policy: policy, send: send, list: notifications.NewListNotificationsHandler(repo, nil)}
 }
 
 func placed(orderID string, contact order.Contact) eventstore.Record {
@@ -312,5 +321,67 @@ func TestEveryNotificationNamesTheOrderItsLinesAndTotal(t *testing.T) {
 				t.Errorf("%s body %q lacks %q", s.sent[i].Subject, s.sent[i].Body, line)
 			}
 		}
+	}
+}
+
+// With a schedule, a notification whose next attempt is due later is kept
+// there and its message acknowledged, so that the messages behind it go on;
+// the retrier hands it back once due, until it is sent or given up on.
+func TestANotificationWaitingForItsNextAttemptWaitsInTheSchedule(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, s := newStore(t), &sender{}
+	var tries int
+	s.fail = func(m notifications.Message) error {
+		if m.Channel == notification.ChannelEmail {
+			tries++
+			return fault.Unavailable("smtp", errors.New("421 try again later"))
+		}
+		return nil
+	}
+	c := &clock{at: t0}
+	schedule := memory.NewNotificationSchedule()
+	p := newProcessWith(t, store, s, c, schedule)
+	retrier, err := notifications.NewRetrier(schedule, p.send, c, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := func() notification.Status {
+		views, _ := p.list.Handle(ctx, notifications.ListNotifications{OrderID: "o-1"})
+		for _, v := range views {
+			if v.Channel == notification.ChannelEmail {
+				return v.Status
+			}
+		}
+		return notification.Status{}
+	}
+
+	// The first attempt fails: the message is done with, the e-mail kept.
+	if err := p.policy.Handle(ctx, placed("o-1", order.Contact{Email: "ada@example.com", Phone: "+4915112345678"})); err != nil {
+		t.Fatalf("placement: %v, want the message acknowledged", err)
+	}
+	if tries != 1 || s.count() != 1 || status() != notification.StatusPending {
+		t.Fatalf("after the placement: %d tries, %d sent, e-mail %s", tries, s.count(), status())
+	}
+	for _, step := range []struct {
+		advance time.Duration
+		tries   int
+		status  notification.Status
+	}{
+		{59 * time.Second, 1, notification.StatusPending}, // not due yet: nothing taken
+		{time.Second, 2, notification.StatusPending},      // a minute after the first
+		{2 * time.Minute, 3, notification.StatusGivenUp},  // two after the second: the last
+		{time.Hour, 3, notification.StatusGivenUp},        // nothing kept any more
+	} {
+		c.advance(step.advance)
+		if _, err := retrier.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if tries != step.tries || status() != step.status {
+			t.Fatalf("after %s more: %d tries, e-mail %s; want %d, %s", step.advance, tries, status(), step.tries, step.status)
+		}
+	}
+	if left, _ := schedule.Take(ctx, c.Now().Add(24*time.Hour), 10, time.Minute); len(left) != 0 {
+		t.Fatalf("still scheduled: %+v", left)
 	}
 }
