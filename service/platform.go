@@ -117,9 +117,12 @@ func newPlatform(cfg Config, logger *slog.Logger) (_ *Platform, err error) {
 		member:      memberName(cfg),
 		routerEnded: make(chan error, 64),
 	}
-	// The notifications service alone sends: its log lines say so.
-	if p.Senders, p.senderBreakers, err = newSenders(cfg, logger.With("service", Notifications), breakerLogger(logger)); err != nil {
-		return nil, err
+	// The notifications service alone sends: a process without it builds
+	// no sender nor their breakers, and the senders' log lines say whose.
+	if cfg.notifies() {
+		if p.Senders, p.senderBreakers, err = newSenders(cfg, logger.With("service", Notifications), breakerLogger(logger)); err != nil {
+			return nil, err
+		}
 	}
 	for _, b := range p.senderBreakers {
 		p.Metrics.Breaker(b.Name(), b.State)

@@ -112,6 +112,12 @@ func TestNotificationsAreDeliveredByTheirProviders(t *testing.T) {
 			h.CircuitBreakers["notifier-smtp"] != "closed" || h.CircuitBreakers["notifier-twilio"] != "closed" || h.CircuitBreakers["notifier-webhook"] != "closed" {
 			t.Fatalf("health %+v", h)
 		}
+		if be.bus != service.BusGoChannel {
+			// The orders service, a process of its own here, sends nothing.
+			if o := decode[healthAnswer](t, s.get(service.Orders, "/health")); o.Senders != nil || o.CircuitBreakers["notifier-smtp"] != "" {
+				t.Fatalf("orders health %+v", o)
+			}
+		}
 
 		for code, want := range map[int]string{550: "failed", 451: "given_up"} {
 			p.mail.Refuse(code)

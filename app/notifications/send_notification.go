@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"shop/app/decorator"
@@ -65,7 +66,11 @@ func (r Retry) wait(attempts int) time.Duration {
 	if attempts < 1 {
 		return 0
 	}
-	return r.FirstDelay << min(attempts-1, 20)
+	shift := min(attempts-1, 20)
+	if r.FirstDelay > math.MaxInt64>>shift {
+		return math.MaxInt64 // never, in effect
+	}
+	return r.FirstDelay << shift
 }
 
 // NewSendNotificationHandler builds the handler. With a schedule, a
@@ -100,11 +105,12 @@ type outcome struct {
 // what is stored, without sending again.
 //
 // A failed delivery (the provider down, or answering "try later") is
-// recorded as an attempt and reported transient, so that the command is
-// never poisoned before its notification is sent or given up on: the router
-// hands it again after its backoff, and the next attempt is made once the
-// retry's wait since the last one has passed (an earlier redelivery sends
-// nothing). An attempt the breaker did not let through is not counted.
+// recorded as an attempt; the next one is due the retry's wait after it. An
+// attempt the breaker did not let through is not counted, and is due a first
+// delay later. What waits for its next attempt is kept in the schedule and
+// the message acknowledged (later); without a schedule the command is
+// reported transient, never poisoned, and a redelivery before the attempt is
+// due sends nothing.
 func (h sendNotificationHandler) Handle(ctx context.Context, cmd SendNotification) error {
 	var due []notification.Delivery
 	var dueErr error
