@@ -34,7 +34,7 @@ func buildNotifications(c serviceCore) (serviceParts, error) {
 		schedule = mongo.NewNotificationSchedule(p.Mongo)
 	}
 	var app notifications.Application
-	if app.Commands.SendNotification, err = notifications.NewSendNotificationHandler(repo, p.Senders, p.Clock,
+	if app.Commands.SendNotification, err = notifications.NewSendNotificationHandler(repo, p.Senders, p.Vault, p.Clock,
 		notifications.Retry{MaxAttempts: c.cfg.NotificationMaxAttempts, FirstDelay: c.cfg.NotificationRetryDelay}, schedule, c.obs); err != nil {
 		return serviceParts{}, err
 	}
@@ -42,7 +42,7 @@ func buildNotifications(c serviceCore) (serviceParts, error) {
 	if err != nil {
 		return serviceParts{}, err
 	}
-	app.Queries = notifications.Queries{Notifications: notifications.NewListNotificationsHandler(repo, p.notificationArchive())}
+	app.Queries = notifications.Queries{Notifications: notifications.NewListNotificationsHandler(repo, p.Vault, p.notificationArchive())}
 	policy, err := notifications.NewOrderPolicy(app.Commands.SendNotification)
 	if err != nil {
 		return serviceParts{}, err

@@ -36,7 +36,7 @@ func buildOrders(c serviceCore) (serviceParts, error) {
 	keys := p.idempotencyKeys(c.cfg)
 
 	var app orders.Application
-	if app.Commands.PlaceOrder, err = orders.NewPlaceOrderHandler(repo, keys, p.Clock, c.obs); err != nil {
+	if app.Commands.PlaceOrder, err = orders.NewPlaceOrderHandler(repo, keys, p.Vault, p.Clock, c.obs); err != nil {
 		return serviceParts{}, err
 	}
 	if app.Commands.CancelOrder, err = orders.NewCancelOrderHandler(repo, p.Clock, c.obs); err != nil {

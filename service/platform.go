@@ -13,11 +13,13 @@ import (
 	"github.com/google/uuid"
 
 	"shop/app/eventstore"
+	"shop/app/personal"
 	"shop/cqrs"
 	"shop/domain/inventory"
 	"shop/domain/notification"
 	"shop/domain/order"
 	"shop/infrastructure/breaker"
+	"shop/infrastructure/memory"
 	"shop/infrastructure/metrics"
 	"shop/infrastructure/mongo"
 	"shop/infrastructure/notifier"
@@ -42,6 +44,9 @@ type Platform struct {
 	// Mongo and Redis are nil when the stores are in memory.
 	Mongo *mongo.Client
 	Redis *redis.Client
+	// Vault seals and opens customers' personal data with their keys, kept
+	// in MongoDB, or in memory beside the stores.
+	Vault *personal.Vault
 	// Senders deliver notifications, each provider behind its breaker.
 	Senders        *notifier.Channels
 	senderBreakers []*breaker.Breaker
@@ -138,6 +143,13 @@ func newPlatform(cfg Config, logger *slog.Logger) (_ *Platform, err error) {
 		}
 		p.closers = append(p.closers, func() error { return p.Mongo.Close(context.Background()) })
 		p.Metrics.Breaker(p.Mongo.Breaker().Name(), p.Mongo.Breaker().State)
+	}
+	var keys personal.Keys = memory.NewPersonalKeys()
+	if p.Mongo != nil {
+		keys = mongo.NewPersonalKeys(p.Mongo)
+	}
+	if p.Vault, err = personal.NewVault(keys); err != nil {
+		return nil, err
 	}
 	if cfg.RedisURL != "" {
 		if p.Redis, err = redis.Connect(cfg.RedisURL, cfg.RedisKeyPrefix, breaker.New("redis", cfg.Breaker, breakerLogger(logger))); err != nil {

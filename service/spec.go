@@ -82,7 +82,7 @@ type serviceCore struct {
 // the service's store.
 func repository[A eventstore.Aggregate](c serviceCore) eventstore.RepositoryConfig[A] {
 	p := c.platform
-	return eventstore.RepositoryConfig[A]{Store: c.store, Outbox: c.relay, Clock: p.Clock, IDs: p.IDs}
+	return eventstore.RepositoryConfig[A]{Store: c.store, Outbox: c.relay, Clock: p.Clock, IDs: p.IDs, Sealer: p.Vault}
 }
 
 // serviceParts is what a service's build makes.

@@ -23,6 +23,11 @@ type Aggregate interface {
 	MarkStored()
 }
 
+// Sealer encrypts an event's personal data in place (app/personal).
+type Sealer interface {
+	Seal(ctx context.Context, e es.Personal) error
+}
+
 // IDs makes identifiers for new records; a port so that tests control them.
 type IDs interface {
 	NewID() string
@@ -40,6 +45,9 @@ type RepositoryConfig[A Aggregate] struct {
 	Clock       Clock
 	// IDs makes event ids.
 	IDs IDs
+	// Sealer, when set, seals the personal data of every change that has
+	// some (es.Personal) before it is stored, and so before it is published.
+	Sealer Sealer
 	// MaxAttempts bounds how often a change is tried while other writers keep
 	// appending to the same stream first. Default 10.
 	MaxAttempts int
@@ -331,6 +339,15 @@ func (r *Repository[A]) append(ctx context.Context, a A) error {
 	changes := a.Changes()
 	if len(changes) == 0 {
 		return nil
+	}
+	if r.cfg.Sealer != nil {
+		for _, e := range changes {
+			if p, ok := e.(es.Personal); ok {
+				if err := r.cfg.Sealer.Seal(ctx, p); err != nil {
+					return fmt.Errorf("append %s %s: %w", r.cfg.AggregateType, a.ID(), err)
+				}
+			}
+		}
 	}
 	slip, err := r.cfg.Outbox.Begin(ctx)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"shop/app/eventstore"
+	"shop/app/personal"
 	"shop/domain/notification"
 )
 
@@ -43,14 +44,19 @@ type ListNotifications struct {
 // correspondence, read from the event store: it is the query's whole answer,
 // so no read model is kept besides. Orders notified before correspondences
 // are answered from the archive, when there is one.
+//
+// Recipients and provider answers are stored sealed: they are opened, with
+// one read of the customer's key, to be masked; once the customer's data is
+// erased they are empty.
 type ListNotificationsHandler struct {
 	repo    Repository
+	vault   Opener
 	archive Archive
 }
 
 // NewListNotificationsHandler builds the handler; archive may be nil.
-func NewListNotificationsHandler(repo Repository, archive Archive) ListNotificationsHandler {
-	return ListNotificationsHandler{repo: repo, archive: archive}
+func NewListNotificationsHandler(repo Repository, vault Opener, archive Archive) ListNotificationsHandler {
+	return ListNotificationsHandler{repo: repo, vault: vault, archive: archive}
 }
 
 func (h ListNotificationsHandler) Handle(ctx context.Context, q ListNotifications) ([]NotificationView, error) {
@@ -69,6 +75,13 @@ func (h ListNotificationsHandler) Handle(ctx context.Context, q ListNotification
 		return nil, err
 	}
 	notes := c.Notifications()
+	var sealed []*string
+	for i := range notes {
+		sealed = append(sealed, &notes[i].Recipient, &notes[i].LastError)
+	}
+	if err := h.vault.Open(ctx, c.CustomerID(), sealed...); err != nil && !errors.Is(err, personal.ErrErased) {
+		return nil, err
+	}
 	views := make([]NotificationView, len(notes))
 	for i, n := range notes {
 		views[i] = NotificationView{

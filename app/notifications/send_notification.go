@@ -10,6 +10,7 @@ import (
 	"shop/app/decorator"
 	"shop/app/eventstore"
 	"shop/app/fault"
+	"shop/app/personal"
 	"shop/domain/money"
 	"shop/domain/notification"
 )
@@ -45,9 +46,16 @@ type SendNotificationHandler decorator.CommandHandler[SendNotification]
 type sendNotificationHandler struct {
 	repo     Repository
 	sender   Sender
+	vault    Opener
 	clock    eventstore.Clock
 	retry    Retry
 	schedule Schedule
+}
+
+// Opener opens a customer's sealed personal data in place (app/personal):
+// personal.ErrErased once the customer's data was erased.
+type Opener interface {
+	Open(ctx context.Context, subject string, values ...*string) error
 }
 
 // Retry is how often, and how far apart, a notification is tried.
@@ -77,20 +85,22 @@ func (r Retry) wait(attempts int) time.Duration {
 // notification whose next attempt is due later is kept there (a Retrier
 // hands it back) and its message acknowledged; without one, the message is
 // reported transient until then.
-func NewSendNotificationHandler(repo Repository, sender Sender, clock eventstore.Clock, retry Retry, schedule Schedule, obs decorator.Observability) (SendNotificationHandler, error) {
-	if repo == nil || sender == nil || clock == nil {
-		return nil, errors.New("send notification: repository, sender and clock are required")
+func NewSendNotificationHandler(repo Repository, sender Sender, vault Opener, clock eventstore.Clock, retry Retry, schedule Schedule, obs decorator.Observability) (SendNotificationHandler, error) {
+	if repo == nil || sender == nil || vault == nil || clock == nil {
+		return nil, errors.New("send notification: repository, sender, vault and clock are required")
 	}
 	if retry.MaxAttempts < 1 || retry.FirstDelay <= 0 {
 		return nil, errors.New("send notification: at least one attempt and a positive first delay are required")
 	}
-	return decorator.ApplyCommandDecorators[SendNotification](sendNotificationHandler{repo, sender, clock, retry, schedule}, obs), nil
+	return decorator.ApplyCommandDecorators[SendNotification](sendNotificationHandler{repo, sender, vault, clock, retry, schedule}, obs), nil
 }
 
 type outcome struct {
 	delivery notification.Delivery
 	receipt  Receipt
 	err      error
+	// withheld: not sent, the address erased.
+	withheld bool
 }
 
 // Handle delivers on each channel that has no final outcome yet, then records
@@ -107,7 +117,10 @@ type outcome struct {
 // A failed delivery (the provider down, or answering "try later") is
 // recorded as an attempt; the next one is due the retry's wait after it. An
 // attempt the breaker did not let through is not counted, and is due a first
-// delay later. What waits for its next attempt is kept in the schedule and
+// delay later. The addresses are stored sealed and opened just before
+// sending, reading the customer's key: once the customer's data is erased,
+// nothing more is sent, and the notifications due are recorded withheld
+// (erased). What waits for its next attempt is kept in the schedule and
 // the message acknowledged (later); without a schedule the command is
 // reported transient, never poisoned, and a redelivery before the attempt is
 // due sends nothing.
@@ -116,9 +129,11 @@ func (h sendNotificationHandler) Handle(ctx context.Context, cmd SendNotificatio
 	var dueErr error
 	tried := map[notification.Channel]notification.Notification{}
 	body := cmd.Body
+	var customer string
 	err := h.repo.View(ctx, cmd.OrderID, func(c *notification.Correspondence) {
 		if c.Known() || cmd.Recipient == nil {
 			due, dueErr = c.Due(cmd.Kind)
+			customer = c.CustomerID()
 			if cmd.Recipient == nil && len(c.Items()) > 0 {
 				// A later notification names the order as its placement did.
 				body += "\n\n" + Summary(c.Items(), c.Total())
@@ -132,6 +147,7 @@ func (h sendNotificationHandler) Handle(ctx context.Context, cmd SendNotificatio
 		}
 		// The order's first notification: every channel of the contact named.
 		due = notification.DeliveriesFor(cmd.Recipient.Contact)
+		customer = cmd.Recipient.CustomerID
 	})
 	if err != nil {
 		return err
@@ -149,25 +165,39 @@ func (h sendNotificationHandler) Handle(ctx context.Context, cmd SendNotificatio
 			next = at
 		}
 	}
+	var attempt []notification.Delivery
 	for _, d := range due {
-		id := notification.ID(cmd.OrderID, cmd.Kind, d.Channel)
 		if n, ok := tried[d.Channel]; ok {
 			if at := n.UpdatedAt.Add(h.retry.wait(n.Attempts)); now.Before(at) {
+				id := notification.ID(cmd.OrderID, cmd.Kind, d.Channel)
 				retry = append(retry, fault.NotAttempted("notification "+id, fmt.Errorf("next attempt due at %s", at.Format(time.RFC3339))))
 				later(at)
 				continue
 			}
 		}
+		attempt = append(attempt, d)
+	}
+	addresses, err := h.open(ctx, customer, attempt)
+	if errors.Is(err, personal.ErrErased) {
+		for _, d := range attempt {
+			outcomes = append(outcomes, outcome{delivery: d, withheld: true})
+		}
+		attempt = nil
+	} else if err != nil {
+		return err
+	}
+	for i, d := range attempt {
+		id := notification.ID(cmd.OrderID, cmd.Kind, d.Channel)
 		receipt, sendErr := h.sender.Send(ctx, Message{
 			IdempotencyKey: id, Channel: d.Channel,
-			Recipient: d.Address, Subject: cmd.Subject, Body: body,
+			Recipient: addresses[i], Subject: cmd.Subject, Body: body,
 		})
 		if errors.Is(sendErr, fault.ErrNotAttempted) {
 			retry = append(retry, sendErr) // the breaker held it back: not an attempt
 			later(now.Add(h.retry.FirstDelay))
 			continue
 		}
-		outcomes = append(outcomes, outcome{d, receipt, sendErr})
+		outcomes = append(outcomes, outcome{delivery: d, receipt: receipt, err: sendErr})
 	}
 	if len(outcomes) == 0 && cmd.Recipient == nil {
 		return h.later(ctx, cmd, next, retry)
@@ -218,9 +248,26 @@ func (h sendNotificationHandler) later(ctx context.Context, cmd SendNotification
 	return nil
 }
 
+// open returns the deliveries' addresses in clear, reading the customer's
+// key once; they stay sealed in what is recorded.
+func (h sendNotificationHandler) open(ctx context.Context, customer string, ds []notification.Delivery) ([]string, error) {
+	addresses := make([]string, len(ds))
+	values := make([]*string, len(ds))
+	for i, d := range ds {
+		addresses[i] = d.Address
+		values[i] = &addresses[i]
+	}
+	if err := h.vault.Open(ctx, customer, values...); err != nil {
+		return nil, fmt.Errorf("address of %s: %w", customer, err)
+	}
+	return addresses, nil
+}
+
 func (h sendNotificationHandler) record(c *notification.Correspondence, kind notification.Kind, o outcome) error {
 	ch, to, now := o.delivery.Channel, o.delivery.Address, h.clock.Now()
 	switch {
+	case o.withheld:
+		return c.RecordWithheld(kind, ch, now)
 	case o.err == nil && o.receipt.Logged:
 		return c.RecordLogged(kind, ch, to, now)
 	case o.err == nil:

@@ -14,6 +14,7 @@ import (
 	"shop/app/eventstore/eventstoretest"
 	"shop/app/fault"
 	"shop/app/notifications"
+	"shop/app/personal"
 	"shop/app/reaction"
 	"shop/domain/notification"
 	"shop/domain/order"
@@ -46,6 +47,16 @@ func (s *sender) count() int {
 }
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// vault seals the personal data of every test's processes, as one key store
+// would for processes on one database.
+var vault = func() *personal.Vault {
+	v, err := personal.NewVault(memory.NewPersonalKeys())
+	if err != nil {
+		panic(err)
+	}
+	return v
+}()
 
 func newStore(t *testing.T) *eventstoretest.CountingStore {
 	t.Helper()
@@ -99,12 +110,12 @@ func newProcessAt(t *testing.T, store eventstore.Store, s *sender, c *clock) pro
 func newProcessWith(t *testing.T, store eventstore.Store, s *sender, c *clock, schedule notifications.Schedule) process {
 	t.Helper()
 	repo, err := notifications.NewRepository(eventstore.RepositoryConfig[*notification.Correspondence]{
-		Store: store, Outbox: eventstoretest.NoOutbox{}, Clock: eventstoretest.Clock{At: t0}, IDs: eventstoretest.UUIDs{},
+		Store: store, Outbox: eventstoretest.NoOutbox{}, Clock: eventstoretest.Clock{At: t0}, IDs: eventstoretest.UUIDs{}, Sealer: vault,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	send, err := notifications.NewSendNotificationHandler(repo, s, c, notifications.Retry{MaxAttempts: 3, FirstDelay: time.Minute}, schedule, decorator.Observability{})
+	send, err := notifications.NewSendNotificationHandler(repo, s, vault, c, notifications.Retry{MaxAttempts: 3, FirstDelay: time.Minute}, schedule, decorator.Observability{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +123,7 @@ func newProcessWith(t *testing.T, store eventstore.Store, s *sender, c *clock, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	return process{policy: policy, send: send, list: notifications.NewListNotificationsHandler(repo, nil)}
+	return process{policy: policy, send: send, list: notifications.NewListNotificationsHandler(repo, vault, nil)}
 }
 
 func placed(orderID string, contact order.Contact) eventstore.Record {

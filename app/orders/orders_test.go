@@ -13,6 +13,7 @@ import (
 	"shop/app/eventstore/eventstoretest"
 	"shop/app/fault"
 	"shop/app/orders"
+	"shop/app/personal"
 	"shop/domain/inventory"
 	"shop/domain/order"
 	"shop/infrastructure/memory"
@@ -39,13 +40,17 @@ func newAppOn(t *testing.T, wrap func(eventstore.Store) eventstore.Store) (order
 	if wrap != nil {
 		seen = wrap(store)
 	}
-	repo, err := orders.NewRepository(eventstore.RepositoryConfig[*order.Order]{Store: seen, Outbox: eventstoretest.NoOutbox{}, Clock: clock, IDs: eventstoretest.UUIDs{}})
+	vault, err := personal.NewVault(memory.NewPersonalKeys())
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := orders.NewRepository(eventstore.RepositoryConfig[*order.Order]{Store: seen, Outbox: eventstoretest.NoOutbox{}, Clock: clock, IDs: eventstoretest.UUIDs{}, Sealer: vault})
 	if err != nil {
 		t.Fatal(err)
 	}
 	obs := decorator.Observability{Logger: slog.New(slog.DiscardHandler)}
 	var app orders.Application
-	if app.Commands.PlaceOrder, err = orders.NewPlaceOrderHandler(repo, memory.NewIdempotencyKeys(time.Hour), clock, obs); err != nil {
+	if app.Commands.PlaceOrder, err = orders.NewPlaceOrderHandler(repo, memory.NewIdempotencyKeys(time.Hour), vault, clock, obs); err != nil {
 		t.Fatal(err)
 	}
 	if app.Commands.ConfirmOrder, err = orders.NewConfirmOrderHandler(repo, clock, obs); err != nil {

@@ -16,6 +16,7 @@ import (
 	"shop/app/decorator"
 	"shop/app/eventstore"
 	"shop/app/fault"
+	"shop/app/personal"
 	"shop/domain/order"
 	"shop/domain/refusal"
 )
@@ -54,16 +55,23 @@ type PlaceOrderHandler decorator.AnsweringHandler[PlaceOrder, OrderState]
 type placeOrderHandler struct {
 	repo   Repository
 	keys   IdempotencyKeys
+	vault  Opener
 	clock  eventstore.Clock
 	logger *slog.Logger
 }
 
+// Opener opens a customer's sealed personal data in place (app/personal):
+// personal.ErrErased once the customer's data was erased.
+type Opener interface {
+	Open(ctx context.Context, subject string, values ...*string) error
+}
+
 // NewPlaceOrderHandler builds the handler.
-func NewPlaceOrderHandler(repo Repository, keys IdempotencyKeys, clock eventstore.Clock, obs decorator.Observability) (PlaceOrderHandler, error) {
-	if repo == nil || keys == nil || clock == nil || obs.Logger == nil {
-		return nil, errors.New("place order: repository, idempotency keys, clock and logger are required")
+func NewPlaceOrderHandler(repo Repository, keys IdempotencyKeys, vault Opener, clock eventstore.Clock, obs decorator.Observability) (PlaceOrderHandler, error) {
+	if repo == nil || keys == nil || vault == nil || clock == nil || obs.Logger == nil {
+		return nil, errors.New("place order: repository, idempotency keys, vault, clock and logger are required")
 	}
-	return decorator.ApplyAnsweringDecorators[PlaceOrder, OrderState](placeOrderHandler{repo: repo, keys: keys, clock: clock, logger: obs.Logger}, obs), nil
+	return decorator.ApplyAnsweringDecorators[PlaceOrder, OrderState](placeOrderHandler{repo: repo, keys: keys, vault: vault, clock: clock, logger: obs.Logger}, obs), nil
 }
 
 // Handle places the order and answers with it as placed, from the aggregate
@@ -72,7 +80,8 @@ func NewPlaceOrderHandler(repo Repository, keys IdempotencyKeys, clock eventstor
 // now, also when both copies race: the order id comes from the key, and the
 // event store accepts only one first event per order. The key store answers a
 // reused key with another body at once; when it is down, or the key expired,
-// the stored order is compared with the request.
+// the stored order is compared with the request. The stored contact is
+// sealed: it is opened for that, and for the answer.
 func (h placeOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (OrderState, error) {
 	o, err := order.Place(cmd.OrderID, cmd.CustomerID, cmd.Items, cmd.Contact, h.clock.Now())
 	if err != nil {
@@ -102,15 +111,13 @@ func (h placeOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (OrderSta
 		// The write may have been made before the answer was lost: find out
 		// rather than refuse an order that is stored.
 		stored, found, rerr := resolve(ctx, h.repo, cmd.OrderID)
-		switch {
-		case rerr != nil:
+		if rerr != nil {
 			return OrderState{}, &OutcomeUnknownError{OrderID: cmd.OrderID, IdempotencyKey: cmd.IdempotencyKey, Err: err}
-		case found && samePlacement(stored, cmd):
-			return StateOf(stored), nil
-		case found:
-			return OrderState{}, ErrIdempotencyKeyReused
 		}
-		return OrderState{}, err
+		if !found {
+			return OrderState{}, err
+		}
+		return h.repeated(ctx, stored, cmd)
 	}
 	if cmd.IdempotencyKey == "" {
 		return OrderState{}, err
@@ -119,10 +126,29 @@ func (h placeOrderHandler) Handle(ctx context.Context, cmd PlaceOrder) (OrderSta
 	if err != nil {
 		return OrderState{}, err
 	}
-	if !samePlacement(existing, cmd) {
+	state, err := h.repeated(ctx, existing, cmd)
+	if err != nil {
+		return OrderState{}, err
+	}
+	return state, ErrAlreadyPlaced
+}
+
+// repeated answers cmd with the stored order it repeats, its contact opened;
+// ErrIdempotencyKeyReused when the stored order is another. Once the
+// customer's data is erased the contact is empty, and only the customer and
+// the items are compared.
+func (h placeOrderHandler) repeated(ctx context.Context, o *order.Order, cmd PlaceOrder) (OrderState, error) {
+	state := StateOf(o)
+	c := &state.Contact
+	err := h.vault.Open(ctx, o.CustomerID(), &c.Email, &c.Phone, &c.DeviceToken)
+	erased := errors.Is(err, personal.ErrErased)
+	if err != nil && !erased {
+		return OrderState{}, err
+	}
+	if o.CustomerID() != cmd.CustomerID || !reflect.DeepEqual(o.Items(), cmd.Items) || (!erased && state.Contact != cmd.Contact) {
 		return OrderState{}, ErrIdempotencyKeyReused
 	}
-	return StateOf(existing), ErrAlreadyPlaced
+	return state, nil
 }
 
 // OutcomeUnknownError is a write whose answer was lost and whose effect
@@ -181,10 +207,6 @@ func fingerprint(cmd PlaceOrder) string {
 	b, _ := json.Marshal([]any{cmd.CustomerID, cmd.Items, cmd.Contact})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
-}
-
-func samePlacement(o *order.Order, cmd PlaceOrder) bool {
-	return o.CustomerID() == cmd.CustomerID && o.Contact() == cmd.Contact && reflect.DeepEqual(o.Items(), cmd.Items)
 }
 
 var idempotencyKeyNamespace = uuid.MustParse("0b7e1a52-8f0e-4c8e-a1a4-2d2f7f1e9c30")

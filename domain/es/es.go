@@ -84,3 +84,17 @@ func (r *Root) Track(e Event) {
 
 // Replayed counts an event the aggregate applied while being rebuilt from history.
 func (r *Root) Replayed() { r.version++ }
+
+// Personal is an event that holds personal data of one person, its data
+// subject. The platform stores and publishes those values encrypted with a
+// key of the subject's own, and forgets them by deleting the key
+// (crypto-shredding): the event stays, and its personal fields say nothing.
+//
+// PersonalData points at each personal field, for the values to be sealed
+// and opened in place; DataSubject names whose they are. Neither may change
+// once an event of the type was stored, like its field names.
+type Personal interface {
+	Event
+	DataSubject() string
+	PersonalData() []*string
+}

@@ -69,11 +69,14 @@ var (
 	// StatusGivenUp: every attempt failed, the provider unavailable or
 	// failing; no more are made.
 	StatusGivenUp = Status{"given_up"}
+	// StatusErased: not sent, since the customer's personal data was
+	// erased before it could be.
+	StatusErased = Status{"erased"}
 )
 
 // StatusFromString reads a status as the API spells it.
 func StatusFromString(s string) (Status, error) {
-	for _, st := range []Status{StatusPending, StatusSent, StatusLogged, StatusFailed, StatusGivenUp} {
+	for _, st := range []Status{StatusPending, StatusSent, StatusLogged, StatusFailed, StatusGivenUp, StatusErased} {
 		if st.s == s {
 			return st, nil
 		}

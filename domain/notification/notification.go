@@ -182,7 +182,7 @@ func (c *Correspondence) recordDelivered(kind Kind, channel Channel, recipient s
 		return fmt.Errorf("%w: %s is %s", ErrFinal, n.ID, n.Status)
 	}
 	return c.record(&Sent{
-		NotificationID: n.ID, OrderID: c.ID(), Kind: kind, Channel: channel,
+		NotificationID: n.ID, OrderID: c.ID(), CustomerID: c.customerID, Kind: kind, Channel: channel,
 		Recipient: recipient, Attempt: n.Attempts + 1, SentAt: now, Logged: logged,
 	})
 }
@@ -206,9 +206,19 @@ func (c *Correspondence) recordFailure(kind Kind, channel Channel, recipient, re
 	}
 	attempt := n.Attempts + 1
 	return c.record(&DeliveryFailed{
-		NotificationID: n.ID, OrderID: c.ID(), Kind: kind, Channel: channel, Recipient: recipient,
+		NotificationID: n.ID, OrderID: c.ID(), CustomerID: c.customerID, Kind: kind, Channel: channel, Recipient: recipient,
 		Attempt: attempt, Error: reason, GaveUp: last(attempt), Permanent: permanent, FailedAt: now,
 	})
+}
+
+// RecordWithheld notes a notification that will not be sent since the
+// customer's personal data was erased.
+func (c *Correspondence) RecordWithheld(kind Kind, channel Channel, now time.Time) error {
+	n := c.notification(kind, channel)
+	if n.IsFinal() {
+		return fmt.Errorf("%w: %s is %s", ErrFinal, n.ID, n.Status)
+	}
+	return c.record(&Withheld{NotificationID: n.ID, OrderID: c.ID(), Kind: kind, Channel: channel, WithheldAt: now})
 }
 
 // notification is the order's notification of a kind on a channel, a pending
@@ -281,6 +291,9 @@ func (c *Correspondence) apply(e es.Event) error {
 		case e.GaveUp:
 			n.Status = StatusGivenUp
 		}
+	case *Withheld:
+		n := c.slot(e.Kind, e.Channel)
+		n.Recipient, n.Status, n.UpdatedAt = "", StatusErased, e.WithheldAt
 	default:
 		return es.UnknownEventError(AggregateType, e)
 	}

@@ -58,3 +58,10 @@ func (*Placed) EventName() string    { return "order.placed" }
 func (*Confirmed) EventName() string { return "order.confirmed" }
 func (*Rejected) EventName() string  { return "order.rejected" }
 func (*Cancelled) EventName() string { return "order.cancelled" }
+
+// DataSubject: the customer's contact details are personal.
+func (e *Placed) DataSubject() string { return e.CustomerID }
+
+func (e *Placed) PersonalData() []*string {
+	return []*string{&e.Contact.Email, &e.Contact.Phone, &e.Contact.DeviceToken}
+}
