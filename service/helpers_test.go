@@ -19,6 +19,7 @@ import (
 	"shop/app/eventstore"
 	"shop/app/orders"
 	"shop/infrastructure/amqp/amqptest"
+	"shop/infrastructure/memory"
 	"shop/infrastructure/mongo/mongotest"
 	"shop/infrastructure/redis/redistest"
 	"shop/service"
@@ -181,6 +182,10 @@ func startShop(t testing.TB, be backend, opts ...option) *shop {
 		groups = nil
 		for _, name := range cfg.Services {
 			groups = append(groups, []string{name})
+		}
+		if !be.mongo && adapters.PersonalKeys == nil {
+			// The systems share a key store, as processes share MongoDB's.
+			adapters.PersonalKeys = memory.NewPersonalKeys()
 		}
 	}
 	s := &shop{t: t, backend: be, cfg: cfg, systems: map[string]*service.System{}, urls: map[string]string{}, client: defaultClient()}

@@ -43,6 +43,7 @@ func (p *Platform) newOperations(ctx context.Context, stores map[string]eventsto
 	return operations.New(operations.Config{
 		DeadLetters: deadLetters, Runs: runs, Republisher: cqrs.Republisher{Publisher: p.Bus.Publisher},
 		Events: events, Stores: stores, Rebuilds: rebuilds, Clock: p.Clock, IDs: p.IDs,
+		Vault: p.Vault, Archive: p.archiveEraser(),
 	})
 }
 
@@ -154,7 +155,7 @@ func NewTools(ctx context.Context, cfg Config, logger *slog.Logger) (*Tools, err
 	if cfg.MongoURL == "" {
 		return nil, errors.New("the operators' commands read MongoDB, and MONGODB_URL is not set; in the embedded mode use the admin HTTP API of the running orders service (ADMIN_TOKEN)")
 	}
-	platform, err := newPlatform(cfg, logger)
+	platform, err := newPlatform(cfg, logger, nil)
 	if err != nil {
 		return nil, err
 	}

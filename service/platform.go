@@ -105,7 +105,9 @@ func NewRegistry() (*eventstore.Registry, error) {
 	)
 }
 
-func newPlatform(cfg Config, logger *slog.Logger) (_ *Platform, err error) {
+// newPlatform connects to the configured servers. keys, when set, is the key
+// store of personal data (Adapters.PersonalKeys).
+func newPlatform(cfg Config, logger *slog.Logger, keys personal.Keys) (_ *Platform, err error) {
 	registry, err := NewRegistry()
 	if err != nil {
 		return nil, err
@@ -144,9 +146,12 @@ func newPlatform(cfg Config, logger *slog.Logger) (_ *Platform, err error) {
 		p.closers = append(p.closers, func() error { return p.Mongo.Close(context.Background()) })
 		p.Metrics.Breaker(p.Mongo.Breaker().Name(), p.Mongo.Breaker().State)
 	}
-	var keys personal.Keys = memory.NewPersonalKeys()
-	if p.Mongo != nil {
+	switch {
+	case keys != nil:
+	case p.Mongo != nil:
 		keys = mongo.NewPersonalKeys(p.Mongo)
+	default:
+		keys = memory.NewPersonalKeys()
 	}
 	if p.Vault, err = personal.NewVault(keys); err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 
 	"shop/app/eventstore"
 	"shop/app/operations"
+	"shop/app/personal"
 	"shop/cqrs"
 	"shop/ports/httpport"
 )
@@ -39,6 +40,10 @@ type Service struct {
 type Adapters struct {
 	// Store wraps the event store of the named service.
 	Store func(service string, s eventstore.Store) eventstore.Store
+	// PersonalKeys, when set, is the key store of customers' personal data
+	// instead of MongoDB's or the process's memory: one in memory that
+	// systems of one test share, as processes share MongoDB's.
+	PersonalKeys personal.Keys
 }
 
 func (a Adapters) store(service string, s eventstore.Store) eventstore.Store {

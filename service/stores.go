@@ -6,6 +6,7 @@ import (
 	"shop/app/eventstore"
 	"shop/app/inventory"
 	"shop/app/notifications"
+	"shop/app/operations"
 	"shop/app/orders"
 	"shop/cqrs"
 	"shop/infrastructure/memory"
@@ -59,6 +60,14 @@ func (p *Platform) productViews(ctx context.Context) (inventory.ProductViews, er
 // notificationArchive is what versions before correspondences recorded of
 // the notifications, on MongoDB; in memory nothing outlives a process.
 func (p *Platform) notificationArchive() notifications.Archive {
+	if p.Mongo == nil {
+		return nil
+	}
+	return mongo.NewNotificationArchive(p.Mongo)
+}
+
+// archiveEraser empties addresses in the notifications' archive, on MongoDB.
+func (p *Platform) archiveEraser() operations.ArchiveEraser {
 	if p.Mongo == nil {
 		return nil
 	}

@@ -116,6 +116,11 @@ type Filter struct {
 	AggregateIDs   []string
 	Types          []string
 	EventIDs       []string
+	// Subjects selects the personal events (es.Personal) of these data
+	// subjects. A store that does not decode events to match them finds the
+	// subject in the event's CustomerID field, which every personal event
+	// names it by.
+	Subjects []string
 	// Since and Until bound RecordedAt: Since inclusive, Until exclusive.
 	Since, Until time.Time
 	Limit        int
@@ -136,6 +141,11 @@ type Store interface {
 	// Read yields the records matching f in the order they were recorded, and
 	// stops at the first error.
 	Read(ctx context.Context, f Filter) iter.Seq2[Record, error]
+	// Redact replaces the stored events of records, each found by its
+	// EventID, with the record's Event, of the current schema: the one
+	// exception to the log's immutability, to erase personal data stored in
+	// clear before it was sealed. Nothing else of a record changes.
+	Redact(ctx context.Context, records []Record) error
 	// SaveOrigin stores o if the stored origin with its id was last renewed
 	// at previous, or, with previous zero, if no origin has its id yet. It
 	// reports whether it stored o: false when another relay renewed or took

@@ -107,6 +107,8 @@ type DeadLetterFilter struct {
 	// Since and Until bound the last failure: Since inclusive, Until exclusive.
 	Since, Until time.Time
 	IDs          []string
+	// AggregateIDs matches the dead letters of these aggregates' events.
+	AggregateIDs []string
 	Statuses     []Status
 	Limit        int
 	// All allows a replay that nothing above narrows: every failed dead
@@ -141,7 +143,7 @@ func (f DeadLetterFilter) ValidateDiscard() error {
 // selects reports whether the filter names some dead letters, beyond their
 // status and how many.
 func (f DeadLetterFilter) selects() bool {
-	return f.Handler != "" || f.Topic != "" || f.EventType != "" || f.Reason != "" || !f.Since.IsZero() || !f.Until.IsZero() || len(f.IDs) > 0
+	return f.Handler != "" || f.Topic != "" || f.EventType != "" || f.Reason != "" || !f.Since.IsZero() || !f.Until.IsZero() || len(f.IDs) > 0 || len(f.AggregateIDs) > 0
 }
 
 // Validate refuses filters that cannot match anything.
@@ -173,6 +175,9 @@ func (f DeadLetterFilter) Matches(d DeadLetter) bool {
 	if len(f.IDs) > 0 && !slices.Contains(f.IDs, d.ID) && !slices.Contains(f.IDs, d.MessageID) {
 		return false
 	}
+	if len(f.AggregateIDs) > 0 && !slices.Contains(f.AggregateIDs, d.AggregateID) {
+		return false
+	}
 	if len(f.Statuses) > 0 && !slices.Contains(f.Statuses, d.Status) {
 		return false
 	}
@@ -199,6 +204,9 @@ type DeadLetters interface {
 	// replayed message can fail again before the replay is recorded, and then
 	// it stays failed.
 	Replayed(ctx context.Context, id string, failures int, a Action) error
+	// Redact replaces a dead letter's message payload, to erase personal
+	// data it holds in clear; ErrDeadLetterNotFound for an unknown id.
+	Redact(ctx context.Context, id string, payload []byte) error
 }
 
 // Archive stores a poisoned message.

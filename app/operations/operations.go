@@ -87,6 +87,8 @@ type Operations struct {
 	ids         eventstore.IDs
 	rebuilds    map[string]Rebuild
 	running     runningRebuilds
+	vault       Eraser
+	archive     ArchiveEraser
 }
 
 // Config holds what Operations needs. Stores are the event stores it can
@@ -100,6 +102,11 @@ type Config struct {
 	Rebuilds    []Rebuild
 	Clock       eventstore.Clock
 	IDs         eventstore.IDs
+	// Vault holds the keys of customers' personal data, which an erasure
+	// deletes; Archive, when set, the notifications of versions before
+	// correspondences.
+	Vault   Eraser
+	Archive ArchiveEraser
 }
 
 // New builds the operators' use cases.
@@ -110,6 +117,7 @@ func New(cfg Config) (*Operations, error) {
 	o := &Operations{
 		deadLetters: cfg.DeadLetters, runs: cfg.Runs, republisher: cfg.Republisher, events: cfg.Events,
 		stores: cfg.Stores, clock: cfg.Clock, ids: cfg.IDs, rebuilds: map[string]Rebuild{},
+		vault: cfg.Vault, archive: cfg.Archive,
 	}
 	for _, r := range cfg.Rebuilds {
 		if r.Name == "" || r.Store == nil || r.Begin == nil {

@@ -53,7 +53,8 @@ type Keys interface {
 // without the prefix are in clear: written before sealing existed, or empty.
 const (
 	prefix = "pd1:"
-	erased = prefix + "erased"
+	// Erased is what a value in clear is overwritten with when erased.
+	Erased = prefix + "erased"
 )
 
 // IsSealed reports whether v is sealed, or erased: not in clear.
@@ -127,7 +128,7 @@ func (v *Vault) Open(ctx context.Context, subject string, values ...*string) err
 		if !IsSealed(*p) {
 			continue
 		}
-		if *p == erased {
+		if *p == Erased {
 			*p, erasedAny = "", true
 			continue
 		}
@@ -186,7 +187,7 @@ func Redact(e es.Personal) []string {
 	for _, p := range e.PersonalData() {
 		if *p != "" && !IsSealed(*p) {
 			was = append(was, *p)
-			*p = erased
+			*p = Erased
 		}
 	}
 	return was

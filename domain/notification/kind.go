@@ -12,9 +12,11 @@ var (
 	KindOrderCancelled = Kind{"order_cancelled"}
 )
 
+var kinds = []Kind{KindOrderCreated, KindOrderConfirmed, KindOrderRejected, KindOrderCancelled}
+
 // KindFromString reads a kind as events and the API spell it.
 func KindFromString(s string) (Kind, error) {
-	for _, k := range []Kind{KindOrderCreated, KindOrderConfirmed, KindOrderRejected, KindOrderCancelled} {
+	for _, k := range kinds {
 		if k.s == s {
 			return k, nil
 		}
@@ -38,9 +40,11 @@ var (
 	ChannelLog = Channel{"log"}
 )
 
+var channels = []Channel{ChannelEmail, ChannelSMS, ChannelPush, ChannelLog}
+
 // ChannelFromString reads a channel as events and the API spell it.
 func ChannelFromString(s string) (Channel, error) {
-	for _, c := range []Channel{ChannelEmail, ChannelSMS, ChannelPush, ChannelLog} {
+	for _, c := range channels {
 		if c.s == s {
 			return c, nil
 		}

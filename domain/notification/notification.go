@@ -72,6 +72,19 @@ func ID(orderID string, kind Kind, channel Channel) string {
 	return orderID + ":" + kind.s + ":" + channel.s
 }
 
+// StreamsOf names every stream an order's notifications were kept in: its
+// correspondence's, and those that versions before correspondences kept, one
+// per notification, under the notification's id.
+func StreamsOf(orderID string) []string {
+	streams := []string{orderID}
+	for _, k := range kinds {
+		for _, c := range channels {
+			streams = append(streams, ID(orderID, k, c))
+		}
+	}
+	return streams
+}
+
 // ParseID splits a notification id into its order, kind and channel.
 func ParseID(id string) (orderID string, kind Kind, channel Channel, err error) {
 	rest, ch, ok1 := cutLast(id)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"shop/app/eventstore"
+	"shop/domain/es"
 )
 
 // EventStore keeps every stream in memory. Records are held encoded, as a real
@@ -129,6 +130,9 @@ func (s *EventStore) Read(ctx context.Context, f eventstore.Filter) iter.Seq2[ev
 				continue
 			}
 			rec, err := s.decode(sr)
+			if err == nil && !about(rec, f.Subjects) {
+				continue
+			}
 			if !yield(rec, err) || err != nil {
 				return
 			}
@@ -147,6 +151,36 @@ func matcher(f eventstore.Filter) func(eventstore.Record) bool {
 			(f.Since.IsZero() || !r.RecordedAt.Before(f.Since)) &&
 			(f.Until.IsZero() || r.RecordedAt.Before(f.Until))
 	}
+}
+
+// about reports whether rec is a personal event of one of subjects, or
+// subjects name none.
+func about(rec eventstore.Record, subjects []string) bool {
+	if len(subjects) == 0 {
+		return true
+	}
+	p, ok := rec.Event.(es.Personal)
+	return ok && slices.Contains(subjects, p.DataSubject())
+}
+
+func (s *EventStore) Redact(ctx context.Context, records []eventstore.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, rec := range records {
+		sr, ok := s.byID[rec.EventID]
+		if !ok {
+			return fmt.Errorf("redact %s: no such record", rec.EventID)
+		}
+		version, data, err := s.codec.Encode(rec.Event)
+		if err != nil {
+			return fmt.Errorf("redact %s: %w", rec.EventID, err)
+		}
+		sr.record.SchemaVersion, sr.data = version, data
+	}
+	return nil
 }
 
 // millis is t as the store keeps times of origins.
@@ -223,12 +257,16 @@ func (s *EventStore) decodeAll(ctx context.Context, stored []*storedRecord) ([]e
 	return records, nil
 }
 
+// decode is called without the lock held; it takes it to read sr, which a
+// redaction may change.
 func (s *EventStore) decode(sr *storedRecord) (eventstore.Record, error) {
-	rec := sr.record
-	e, err := s.codec.Decode(rec.Type, rec.SchemaVersion, sr.data)
+	s.mu.RLock()
+	rec, data := sr.record, sr.data
+	s.mu.RUnlock()
+	e, err := s.codec.Decode(rec.Type, rec.SchemaVersion, data)
 	if err != nil {
 		return eventstore.Record{}, fmt.Errorf("decode %s %s: %w", rec.Type, rec.EventID, err)
 	}
-	rec.Event, rec.Payload = e, sr.data
+	rec.Event, rec.Payload = e, data
 	return rec, nil
 }

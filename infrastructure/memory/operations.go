@@ -67,6 +67,18 @@ func (m *DeadLetters) List(_ context.Context, f operations.DeadLetterFilter) ([]
 	return out, nil
 }
 
+func (m *DeadLetters) Redact(_ context.Context, id string, payload []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d, ok := m.byID[id]
+	if !ok {
+		return operations.ErrDeadLetterNotFound
+	}
+	d.Payload = slices.Clone(payload)
+	m.byID[id] = d
+	return nil
+}
+
 func (m *DeadLetters) Act(_ context.Context, id string, status operations.Status, a operations.Action) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

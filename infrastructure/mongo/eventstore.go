@@ -254,6 +254,7 @@ func readFilter(f eventstore.Filter) bson.D {
 	in("aggregateId", f.AggregateIDs)
 	in("type", f.Types)
 	in("_id", f.EventIDs)
+	in("data.CustomerID", f.Subjects)
 	recorded := bson.D{}
 	if !f.Since.IsZero() {
 		recorded = append(recorded, bson.E{Key: "$gte", Value: f.Since})
@@ -265,6 +266,28 @@ func readFilter(f eventstore.Filter) bson.D {
 		filter = append(filter, bson.E{Key: "recordedAt", Value: recorded})
 	}
 	return filter
+}
+
+func (s *EventStore) Redact(ctx context.Context, records []eventstore.Record) error {
+	for _, rec := range records {
+		version, payload, err := s.codec.Encode(rec.Event)
+		if err != nil {
+			return fmt.Errorf("redact %s: %w", rec.EventID, err)
+		}
+		data, err := jsonToBSON(payload)
+		if err != nil {
+			return fmt.Errorf("redact %s: %w", rec.EventID, err)
+		}
+		err = s.client.do(ctx, func(ctx context.Context) error {
+			_, err := s.events.UpdateOne(ctx, bson.D{{Key: "_id", Value: rec.EventID}},
+				bson.D{{Key: "$set", Value: bson.D{{Key: "data", Value: data}, {Key: "schemaVersion", Value: version}}}})
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("redact %s: %w", rec.EventID, err)
+		}
+	}
+	return nil
 }
 
 func (s *EventStore) SaveOrigin(ctx context.Context, o eventstore.Origin, previous time.Time) (bool, error) {

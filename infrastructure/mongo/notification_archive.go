@@ -77,3 +77,32 @@ func (a *NotificationArchive) ByOrder(ctx context.Context, orderID string) ([]no
 	}
 	return views, nil
 }
+
+// Erase empties the recipients, and the provider answers that may quote
+// them, of the orders' archived notifications, and counts those it changed.
+func (a *NotificationArchive) Erase(ctx context.Context, orderIDs []string) (int, error) {
+	if len(orderIDs) == 0 {
+		return 0, nil
+	}
+	coll, err := a.coll.get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var changed int64
+	err = a.client.do(ctx, func(ctx context.Context) error {
+		res, err := coll.UpdateMany(ctx,
+			bson.D{{Key: "orderId", Value: bson.D{{Key: "$in", Value: orderIDs}}}, {Key: "$or", Value: bson.A{
+				bson.D{{Key: "recipient", Value: bson.D{{Key: "$ne", Value: ""}}}},
+				bson.D{{Key: "lastError", Value: bson.D{{Key: "$ne", Value: ""}}}},
+			}}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "recipient", Value: ""}, {Key: "lastError", Value: ""}}}})
+		if err == nil {
+			changed = res.ModifiedCount
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("erase archived notifications: %w", err)
+	}
+	return int(changed), nil
+}

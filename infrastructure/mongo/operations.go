@@ -155,6 +155,9 @@ func (d *DeadLetters) List(ctx context.Context, f operations.DeadLetterFilter) (
 	if len(f.IDs) > 0 {
 		filter = append(filter, bson.E{Key: "$or", Value: bson.A{bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: f.IDs}}}}, bson.D{{Key: "messageId", Value: bson.D{{Key: "$in", Value: f.IDs}}}}}})
 	}
+	if len(f.AggregateIDs) > 0 {
+		filter = append(filter, bson.E{Key: "aggregateId", Value: bson.D{{Key: "$in", Value: f.AggregateIDs}}})
+	}
 	if len(f.Statuses) > 0 {
 		var statuses []string
 		for _, s := range f.Statuses {
@@ -183,6 +186,10 @@ func (d *DeadLetters) List(ctx context.Context, f operations.DeadLetterFilter) (
 		out = append(out, dl)
 	}
 	return out, nil
+}
+
+func (d *DeadLetters) Redact(ctx context.Context, id string, payload []byte) error {
+	return d.update(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "payload", Value: payload}}}})
 }
 
 func (d *DeadLetters) Act(ctx context.Context, id string, status operations.Status, a operations.Action) error {

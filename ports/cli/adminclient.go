@@ -28,6 +28,7 @@ type operator interface {
 	Replay(ctx context.Context, r operations.ReplayRequest, progress operations.Progress) (operations.Report, error)
 	Projections() []string
 	RebuildProjection(ctx context.Context, name string, progress operations.Progress) (operations.RebuildReport, error)
+	EraseCustomer(ctx context.Context, customerID string) (operations.Erasure, error)
 }
 
 // adminClient runs the operators' commands on a running orders service's
@@ -228,6 +229,19 @@ func (c *adminClient) RebuildProjection(ctx context.Context, name string, _ oper
 		return operations.RebuildReport{}, errors.New("the admin API answered the rebuild without its report")
 	}
 	return opsview.ToRebuild(out.Rebuilds[0]), nil
+}
+
+func (c *adminClient) EraseCustomer(ctx context.Context, customerID string) (operations.Erasure, error) {
+	var out struct {
+		Erasure *opsview.Erasure `json:"erasure"`
+	}
+	if err := c.call(ctx, http.MethodPost, "/admin/customers/"+url.PathEscape(customerID)+"/erase", nil, nil, &out); err != nil {
+		return operations.Erasure{}, err
+	}
+	if out.Erasure == nil {
+		return operations.Erasure{}, errors.New("the admin API answered the erasure without its report")
+	}
+	return opsview.ToErasure(*out.Erasure), nil
 }
 
 func mapViews(views []opsview.DeadLetter) ([]operations.DeadLetter, error) {

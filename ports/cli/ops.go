@@ -531,4 +531,46 @@ func projections(ctx context.Context, env Env, args []string) error {
 	})
 }
 
+func customers(ctx context.Context, env Env, args []string) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintln(env.Stdout, "shop customers erase CUSTOMER_ID [--json]\n\nErase a customer's personal data; run 'shop customers erase -h' for its flags.")
+		return flag.ErrHelp
+	}
+	if len(args) == 0 || args[0] != "erase" {
+		return fmt.Errorf("%w: shop customers erase CUSTOMER_ID", errUsage)
+	}
+	fs := newFlags("customers erase", "CUSTOMER_ID", "Erase a customer's personal data (contact details, delivery addresses): delete the customer's key,\nwhich leaves every sealed copy unreadable, and overwrite what was stored in clear before sealing.\nThe orders stay, with their items, totals and statuses. It cannot be undone.", env)
+	at := addTargetFlags(fs, env)
+	jsonOut := fs.Bool("json", false, "print JSON")
+	positional, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(positional) != 1 || strings.TrimSpace(positional[0]) == "" {
+		return fmt.Errorf("%w: shop customers erase CUSTOMER_ID: name one customer, got %q", errUsage, positional)
+	}
+	ops, closeOps, err := openOperations(ctx, env, at)
+	if err != nil {
+		return err
+	}
+	defer closeOps()
+	erasure, err := ops.EraseCustomer(ctx, positional[0])
+	if err != nil {
+		return refused(err)
+	}
+	out := output{env: env, json: *jsonOut}
+	return out.print(opsview.FromErasure(erasure), func(w io.Writer) {
+		key := "deleted: what it sealed cannot be read any more"
+		if !erasure.KeyDeleted {
+			key = "none (nothing sealed, or erased before)"
+		}
+		fmt.Fprintf(w, "customer\t%s\n", erasure.CustomerID)
+		fmt.Fprintf(w, "key\t%s\n", key)
+		fmt.Fprintf(w, "orders\t%d\n", len(erasure.Orders))
+		fmt.Fprintf(w, "events redacted\t%d (stored in clear before sealing)\n", erasure.EventsRedacted)
+		fmt.Fprintf(w, "dead letters redacted\t%d\n", erasure.DeadLettersRedacted)
+		fmt.Fprintf(w, "archived notifications redacted\t%d\n", erasure.ArchivedNotificationsRedacted)
+	})
+}
+
 func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "help" }

@@ -51,6 +51,7 @@ func mountAdmin(r *mux.Router, ops *operations.Operations, token string, logger 
 		admin.Handle(route.path, r.MethodNotAllowedHandler)
 	}
 	admin.HandleFunc("/dead-letters/{id}", a.deadLetter).Methods(http.MethodGet)
+	admin.HandleFunc("/customers/{customerId}/erase", a.eraseCustomer).Methods(http.MethodPost)
 }
 
 func requireToken(token string, logger *slog.Logger) mux.MiddlewareFunc {
@@ -382,6 +383,21 @@ func (a adminHandler) discardDeadLetters(w http.ResponseWriter, r *http.Request)
 
 type rebuildRequest struct {
 	Projection string `json:"projection"`
+}
+
+// eraseCustomer erases a customer's personal data; it takes no body.
+func (a adminHandler) eraseCustomer(w http.ResponseWriter, r *http.Request) {
+	erasure, err := a.ops.EraseCustomer(r.Context(), mux.Vars(r)["customerId"])
+	if err != nil {
+		writeError(w, r, a.logger, operationsError(err))
+		return
+	}
+	a.logger.InfoContext(r.Context(), "customer's personal data erased", "customer_id", erasure.CustomerID,
+		"key_deleted", erasure.KeyDeleted, "events_redacted", erasure.EventsRedacted, "by", operator(r))
+	writeJSON(w, http.StatusOK, struct {
+		Success bool            `json:"success"`
+		Erasure opsview.Erasure `json:"erasure"`
+	}{true, opsview.FromErasure(erasure)})
 }
 
 func (a adminHandler) rebuild(w http.ResponseWriter, r *http.Request) {

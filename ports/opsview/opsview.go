@@ -197,6 +197,28 @@ func FromRebuild(r operations.RebuildReport) Rebuild {
 	return Rebuild{Projection: r.Name, Events: r.Events, CaughtUp: r.CaughtUp, TookMs: r.Took.Milliseconds()}
 }
 
+// Erasure is what erasing a customer's personal data did, as JSON.
+type Erasure struct {
+	CustomerID                    string   `json:"customerId"`
+	KeyDeleted                    bool     `json:"keyDeleted"`
+	Orders                        []string `json:"orders"`
+	EventsRedacted                int      `json:"eventsRedacted"`
+	DeadLettersRedacted           int      `json:"deadLettersRedacted"`
+	ArchivedNotificationsRedacted int      `json:"archivedNotificationsRedacted"`
+}
+
+// FromErasure shapes an erasure's outcome.
+func FromErasure(e operations.Erasure) Erasure {
+	orders := e.Orders
+	if orders == nil {
+		orders = []string{}
+	}
+	return Erasure{
+		CustomerID: e.CustomerID, KeyDeleted: e.KeyDeleted, Orders: orders, EventsRedacted: e.EventsRedacted,
+		DeadLettersRedacted: e.DeadLettersRedacted, ArchivedNotificationsRedacted: e.ArchivedNotificationsRedacted,
+	}
+}
+
 // The other way, for a client of the admin API (the command line with
 // --server): what the JSON says, as the use cases' types, so that both
 // ways of running a command print the same.
@@ -277,4 +299,11 @@ func ToReport(v Report) (operations.Report, error) {
 // ToRebuild reads a rebuild's outcome.
 func ToRebuild(v Rebuild) operations.RebuildReport {
 	return operations.RebuildReport{Name: v.Projection, Events: v.Events, CaughtUp: v.CaughtUp, Took: time.Duration(v.TookMs) * time.Millisecond}
+}
+
+func ToErasure(v Erasure) operations.Erasure {
+	return operations.Erasure{
+		CustomerID: v.CustomerID, KeyDeleted: v.KeyDeleted, Orders: v.Orders, EventsRedacted: v.EventsRedacted,
+		DeadLettersRedacted: v.DeadLettersRedacted, ArchivedNotificationsRedacted: v.ArchivedNotificationsRedacted,
+	}
 }

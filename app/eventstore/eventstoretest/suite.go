@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,6 +45,7 @@ func Run(t *testing.T, newStore NewStore) {
 		"origins saved only over what was read": originsCompareAndSet,
 		"an origin's records page by page":      originRecordsPages,
 		"records of several aggregates refused": mixedAppendRefused,
+		"personal events by subject, redacted":  subjectsAndRedaction,
 	}
 	for name, test := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -368,5 +370,55 @@ func mixedAppendRefused(t *testing.T, s eventstore.Store) {
 	}
 	if v, _ := s.Version(ctx, order.AggregateType, "a"); v != 0 {
 		t.Fatalf("a at version %d", v)
+	}
+}
+
+func subjectsAndRedaction(t *testing.T, s eventstore.Store) {
+	ctx := context.Background()
+	ada, bob := placed("o-1"), placed("o-2")
+	ada.CustomerID, ada.Contact = "ada", order.Contact{Email: "ada@example.com", Phone: "+4915112345678"}
+	bob.CustomerID, bob.Contact = "bob", order.Contact{Email: "bob@example.com"}
+	for _, recs := range [][]eventstore.Record{
+		{record("o-1", 1, ada), record("o-1", 2, &order.Confirmed{OrderID: "o-1", ConfirmedAt: t0})},
+		{record("o-2", 1, bob)},
+	} {
+		if err := s.Append(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var found []eventstore.Record
+	for rec, err := range s.Read(ctx, eventstore.Filter{Subjects: []string{"ada"}}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		found = append(found, rec)
+	}
+	if len(found) != 1 || found[0].AggregateID != "o-1" || found[0].Version != 1 {
+		t.Fatalf("ada's personal events: %+v", found)
+	}
+	before := found[0]
+	redacted := *before.Event.(*order.Placed)
+	redacted.Contact = order.Contact{Email: "erased", Phone: "erased"}
+	before.Event = &redacted
+	if err := s.Redact(ctx, []eventstore.Record{before}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := s.Load(ctx, order.AggregateType, "o-1")
+	if err != nil || len(after) != 2 {
+		t.Fatalf("load after redaction: %d records, %v", len(after), err)
+	}
+	got := after[0]
+	if c := got.Event.(*order.Placed).Contact; c != redacted.Contact {
+		t.Fatalf("contact after redaction: %+v", c)
+	}
+	if string(got.Payload) != "" && (strings.Contains(string(got.Payload), "ada@") || strings.Contains(string(got.Payload), "1234")) {
+		t.Fatalf("the payload still holds the contact: %s", got.Payload)
+	}
+	if got.EventID != before.EventID || got.Version != 1 || !got.RecordedAt.Equal(before.RecordedAt) || got.CorrelationID != before.CorrelationID ||
+		got.Event.(*order.Placed).Total != ada.Total {
+		t.Fatalf("redaction changed more than the event's personal data: %+v, was %+v", got, before)
+	}
+	if bobs, _ := s.Load(ctx, order.AggregateType, "o-2"); len(bobs) != 1 || bobs[0].Event.(*order.Placed).Contact != bob.Contact {
+		t.Fatalf("another customer's order changed: %+v", bobs)
 	}
 }
