@@ -11,6 +11,7 @@ import (
 	"shop/app/eventstore"
 	"shop/app/fault"
 	"shop/app/personal"
+	"shop/domain/es"
 	"shop/domain/money"
 	"shop/domain/notification"
 )
@@ -46,7 +47,7 @@ type SendNotificationHandler decorator.CommandHandler[SendNotification]
 type sendNotificationHandler struct {
 	repo     Repository
 	sender   Sender
-	vault    Opener
+	vault    Vault
 	clock    eventstore.Clock
 	retry    Retry
 	schedule Schedule
@@ -56,6 +57,13 @@ type sendNotificationHandler struct {
 // personal.ErrErased once the customer's data was erased.
 type Opener interface {
 	Open(ctx context.Context, subject string, values ...*string) error
+}
+
+// Vault opens personal data, and seals what an event names in clear
+// (app/personal).
+type Vault interface {
+	Opener
+	Seal(ctx context.Context, e es.Personal) error
 }
 
 // Retry is how often, and how far apart, a notification is tried.
@@ -85,7 +93,7 @@ func (r Retry) wait(attempts int) time.Duration {
 // notification whose next attempt is due later is kept there (a Retrier
 // hands it back) and its message acknowledged; without one, the message is
 // reported transient until then.
-func NewSendNotificationHandler(repo Repository, sender Sender, vault Opener, clock eventstore.Clock, retry Retry, schedule Schedule, obs decorator.Observability) (SendNotificationHandler, error) {
+func NewSendNotificationHandler(repo Repository, sender Sender, vault Vault, clock eventstore.Clock, retry Retry, schedule Schedule, obs decorator.Observability) (SendNotificationHandler, error) {
 	if repo == nil || sender == nil || vault == nil || clock == nil {
 		return nil, errors.New("send notification: repository, sender, vault and clock are required")
 	}
@@ -125,6 +133,13 @@ type outcome struct {
 // reported transient, never poisoned, and a redelivery before the attempt is
 // due sends nothing.
 func (h sendNotificationHandler) Handle(ctx context.Context, cmd SendNotification) error {
+	if cmd.Recipient != nil {
+		sealed, err := h.sealed(ctx, *cmd.Recipient)
+		if err != nil {
+			return err
+		}
+		cmd.Recipient = &sealed
+	}
 	var due []notification.Delivery
 	var dueErr error
 	tried := map[notification.Channel]notification.Notification{}
@@ -246,6 +261,19 @@ func (h sendNotificationHandler) later(ctx context.Context, cmd SendNotification
 		return errors.Join(append(waiting, fault.Unavailable("notification schedule", err))...)
 	}
 	return nil
+}
+
+// sealed is r with its contact sealed. A placement stored before personal
+// data was sealed names it in clear: sealed before the correspondence keeps
+// it, it is in clear nowhere, not even in this process's cache, where an
+// erasure could not reach it. A sealed contact needs no key.
+func (h sendNotificationHandler) sealed(ctx context.Context, r Recipient) (Recipient, error) {
+	noted := &notification.RecipientNoted{CustomerID: r.CustomerID, Contact: r.Contact}
+	if err := h.vault.Seal(ctx, noted); err != nil {
+		return r, fmt.Errorf("contact of %s: %w", r.CustomerID, err)
+	}
+	r.Contact = noted.Contact
+	return r, nil
 }
 
 // open returns the deliveries' addresses in clear, reading the customer's

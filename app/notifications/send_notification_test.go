@@ -164,6 +164,61 @@ func TestAPlacementNotifiesEveryChannelOnceAndNotesTheRecipientWithIt(t *testing
 	}
 }
 
+// The correspondence keeps the contact and the addresses sealed, also when
+// the placement named them in clear; the sender gets them opened. Once the
+// customer's data is erased, what is due is withheld, not sent, and the
+// records show no address.
+func TestAnErasedCustomerIsToldNothingMore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, s := newStore(t), &sender{}
+	p := newProcess(t, store, s)
+	rec := placed("o-1", order.Contact{Email: "ada@example.com", Phone: "+4915112345678"})
+	customer := "c-" + t.Name()
+	rec.Event.(*order.Placed).CustomerID = customer
+	if err := p.policy.Handle(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if s.count() != 2 || s.sent[0].Recipient != "ada@example.com" || s.sent[1].Recipient != "+4915112345678" {
+		t.Fatalf("sent %+v", s.sent)
+	}
+	records, err := store.Store.Load(ctx, notification.AggregateType, "o-1")
+	if err != nil || len(records) != 3 {
+		t.Fatalf("records %+v %v", records, err)
+	}
+	for _, r := range records {
+		if strings.Contains(string(r.Payload), "ada@") || strings.Contains(string(r.Payload), "12345678") {
+			t.Fatalf("stored in clear: %s", r.Payload)
+		}
+	}
+	if erased, err := vault.Erase(ctx, customer); err != nil || !erased {
+		t.Fatalf("erase: %v %v", erased, err)
+	}
+	if err := p.policy.Handle(ctx, confirmed("o-1")); err != nil {
+		t.Fatal(err)
+	}
+	if s.count() != 2 {
+		t.Fatalf("sent after the erasure: %+v", s.sent[2:])
+	}
+	views, err := p.list.Handle(ctx, notifications.ListNotifications{OrderID: "o-1"})
+	if err != nil || len(views) != 4 {
+		t.Fatalf("views %+v %v", views, err)
+	}
+	for _, v := range views {
+		wantStatus := notification.StatusSent
+		if v.Kind == notification.KindOrderConfirmed {
+			wantStatus = notification.StatusErased
+		}
+		if v.Status != wantStatus || v.Recipient != "" {
+			t.Fatalf("after the erasure: %+v", v)
+		}
+	}
+	// A redelivery finds them final: nothing is tried again.
+	if err := p.policy.Handle(ctx, confirmed("o-1")); err != nil || s.count() != 2 {
+		t.Fatalf("redelivery: %v, %d sent", err, s.count())
+	}
+}
+
 // The notifications after the placement go to the recipient the placement
 // noted, with nothing read from the store: the process holds the
 // correspondence it wrote. This is what a recipients collection and a look

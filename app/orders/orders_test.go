@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -94,16 +95,20 @@ func TestAPlacedOrderIsAnsweredWithoutAReadBack(t *testing.T) {
 func TestARepeatedPlacementWithItsKeyAnswersTheOrderAsItStands(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	app, _ := newApp(t)
+	app, store := newApp(t)
 	cmd := placeOrder(orders.OrderIDForKey("k-1"), "k-1")
 	if _, err := app.Commands.PlaceOrder.Handle(ctx, cmd); err != nil {
 		t.Fatal(err)
+	}
+	stored, err := store.Load(ctx, order.AggregateType, cmd.OrderID)
+	if err != nil || len(stored) != 1 || strings.Contains(string(stored[0].Payload), "ada@") {
+		t.Fatalf("stored %+v %v: the contact should be sealed", stored, err)
 	}
 	if err := app.Commands.ConfirmOrder.Handle(ctx, orders.ConfirmOrder{OrderID: cmd.OrderID}); err != nil {
 		t.Fatal(err)
 	}
 	again, err := app.Commands.PlaceOrder.Handle(ctx, cmd)
-	if !errors.Is(err, orders.ErrAlreadyPlaced) || again.ID != cmd.OrderID || again.Status != order.StatusConfirmed {
+	if !errors.Is(err, orders.ErrAlreadyPlaced) || again.ID != cmd.OrderID || again.Status != order.StatusConfirmed || again.Contact != cmd.Contact {
 		t.Fatalf("repeat: %+v %v", again, err)
 	}
 	other := cmd
