@@ -105,6 +105,12 @@ func NewRegistry() (*eventstore.Registry, error) {
 	)
 }
 
+// personalKeyCacheTTL is how long a process uses a customer's key without
+// reading it again: the notifications of one order share one read. An
+// erasure answers this long after deleting the key. It is no setting, since
+// every process of a deployment must agree on it.
+const personalKeyCacheTTL = 5 * time.Second
+
 // newPlatform connects to the configured servers. keys, when set, is the key
 // store of personal data (Adapters.PersonalKeys).
 func newPlatform(cfg Config, logger *slog.Logger, keys personal.Keys) (_ *Platform, err error) {
@@ -153,7 +159,7 @@ func newPlatform(cfg Config, logger *slog.Logger, keys personal.Keys) (_ *Platfo
 	default:
 		keys = memory.NewPersonalKeys()
 	}
-	if p.Vault, err = personal.NewVault(keys); err != nil {
+	if p.Vault, err = personal.NewVault(personal.Config{Keys: keys, CacheTTL: personalKeyCacheTTL}); err != nil {
 		return nil, err
 	}
 	if cfg.RedisURL != "" {

@@ -51,7 +51,7 @@ var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 // vault seals the personal data of every test's processes, as one key store
 // would for processes on one database.
 var vault = func() *personal.Vault {
-	v, err := personal.NewVault(memory.NewPersonalKeys())
+	v, err := personal.NewVault(personal.Config{Keys: memory.NewPersonalKeys()})
 	if err != nil {
 		panic(err)
 	}

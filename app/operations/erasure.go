@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"shop/app/eventstore"
 	"shop/app/personal"
@@ -16,9 +17,11 @@ import (
 	"shop/domain/notification"
 )
 
-// Eraser deletes a data subject's key (app/personal.Vault).
+// Eraser deletes a data subject's key (app/personal.Vault), which any
+// process may go on using for KeyCacheTTL.
 type Eraser interface {
 	Erase(ctx context.Context, subject string) (bool, error)
+	KeyCacheTTL() time.Duration
 }
 
 // ArchiveEraser empties the addresses of the orders' notifications in the
@@ -56,6 +59,10 @@ type Erasure struct {
 // notifications' addresses. The orders themselves, their items, totals and
 // statuses, stay. Erasing again is harmless, and finishes what a failed
 // erasure left.
+//
+// It answers once no process can still use the key, KeyCacheTTL after it
+// was deleted: from then on nothing is sent to the customer, and an order
+// the customer places gets a new key.
 func (o *Operations) EraseCustomer(ctx context.Context, customerID string) (Erasure, error) {
 	customerID = strings.TrimSpace(customerID)
 	if customerID == "" {
@@ -69,6 +76,7 @@ func (o *Operations) EraseCustomer(ctx context.Context, customerID string) (Eras
 	if report.KeyDeleted, err = o.vault.Erase(ctx, customerID); err != nil {
 		return report, fmt.Errorf("erase %s: delete the key: %w", customerID, err)
 	}
+	forgotten := time.Now().Add(o.vault.KeyCacheTTL())
 	services := slices.Sorted(maps.Keys(o.stores))
 	orders := map[string]bool{}
 	for _, name := range services {
@@ -101,6 +109,15 @@ func (o *Operations) EraseCustomer(ctx context.Context, customerID string) (Eras
 	if o.archive != nil {
 		if report.ArchivedNotificationsRedacted, err = o.archive.Erase(ctx, report.Orders); err != nil {
 			return report, fmt.Errorf("erase %s: %w", customerID, err)
+		}
+	}
+	if report.KeyDeleted {
+		t := time.NewTimer(time.Until(forgotten))
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return report, fmt.Errorf("erase %s: the key is deleted, and processes may use it until %s: %w", customerID, forgotten.Format(time.RFC3339), ctx.Err())
+		case <-t.C:
 		}
 	}
 	return report, nil

@@ -41,7 +41,7 @@ func newAppOn(t *testing.T, wrap func(eventstore.Store) eventstore.Store) (order
 	if wrap != nil {
 		seen = wrap(store)
 	}
-	vault, err := personal.NewVault(memory.NewPersonalKeys())
+	vault, err := personal.NewVault(personal.Config{Keys: memory.NewPersonalKeys()})
 	if err != nil {
 		t.Fatal(err)
 	}

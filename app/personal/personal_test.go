@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"shop/app/personal"
 	"shop/domain/order"
@@ -13,7 +14,7 @@ import (
 
 func newVault(t *testing.T) *personal.Vault {
 	t.Helper()
-	v, err := personal.NewVault(memory.NewPersonalKeys())
+	v, err := personal.NewVault(personal.Config{Keys: memory.NewPersonalKeys()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,5 +127,79 @@ func TestMalformedSealedValueIsAnError(t *testing.T) {
 	bad := "pd1:nokey"
 	if err := newVault(t).Open(context.Background(), "c-1", &bad); err == nil || errors.Is(err, personal.ErrErased) {
 		t.Fatalf("malformed value: %v", err)
+	}
+}
+
+// countingKeys counts the key store's reads.
+type countingKeys struct {
+	personal.Keys
+	reads int
+}
+
+func (c *countingKeys) Key(ctx context.Context, subject string) (personal.Key, error) {
+	c.reads++
+	return c.Keys.Key(ctx, subject)
+}
+
+func (c *countingKeys) KeyOrAdd(ctx context.Context, subject string, k personal.Key) (personal.Key, error) {
+	c.reads++
+	return c.Keys.KeyOrAdd(ctx, subject, k)
+}
+
+// A key read serves for the cache's TTL, in the process that read it; the
+// process that erases forgets it at once, the others once the TTL passed.
+func TestAKeyReadServesForTheCachesTTL(t *testing.T) {
+	ctx := context.Background()
+	shared := memory.NewPersonalKeys()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := func() time.Time { return now }
+	keys := &countingKeys{Keys: shared}
+	sender, err := personal.NewVault(personal.Config{Keys: keys, CacheTTL: 5 * time.Second, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	operator, err := personal.NewVault(personal.Config{Keys: shared, CacheTTL: 5 * time.Second, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if operator.KeyCacheTTL() != 5*time.Second {
+		t.Fatalf("TTL %s", operator.KeyCacheTTL())
+	}
+	first, second := placed("c-1"), placed("c-1")
+	if err := sender.Seal(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := sender.Seal(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	email := first.Contact.Email
+	if err := sender.Open(ctx, "c-1", &email); err != nil || email != "ada@example.com" || keys.reads != 1 {
+		t.Fatalf("open: %v %q, %d key reads, want 1", err, email, keys.reads)
+	}
+	if _, err := operator.Erase(ctx, "c-1"); err != nil {
+		t.Fatal(err)
+	}
+	email = first.Contact.Email
+	if err := operator.Open(ctx, "c-1", &email); !errors.Is(err, personal.ErrErased) {
+		t.Fatalf("the erasing vault opened it: %v %q", err, email)
+	}
+	now = now.Add(4 * time.Second)
+	email = first.Contact.Email
+	if err := sender.Open(ctx, "c-1", &email); err != nil || email != "ada@example.com" {
+		t.Fatalf("within the TTL another vault still holds the key: %v %q", err, email)
+	}
+	now = now.Add(time.Second)
+	email = first.Contact.Email
+	if err := sender.Open(ctx, "c-1", &email); !errors.Is(err, personal.ErrErased) || email != "" {
+		t.Fatalf("after the TTL: %v %q", err, email)
+	}
+}
+
+func TestAVaultNeedsAKeyStoreAndNoNegativeTTL(t *testing.T) {
+	if _, err := personal.NewVault(personal.Config{}); err == nil {
+		t.Fatal("a vault without keys")
+	}
+	if _, err := personal.NewVault(personal.Config{Keys: memory.NewPersonalKeys(), CacheTTL: -time.Second}); err == nil {
+		t.Fatal("a negative TTL")
 	}
 }

@@ -80,6 +80,18 @@ func TestTheOperatorsCommandsReachARunningServiceThroughItsAdminAPI(t *testing.T
 	if code, out, errOut := runAgainst(api.URL, env, "replay", "--event-type", "order.placed", "--dry-run", "--json"); code != cli.ExitOK || !strings.Contains(out, `"selected": 1`) {
 		t.Fatalf("event replay: %d %s %s", code, out, errOut)
 	}
+	code, out, errOut = runAgainst(api.URL, env, "customers", "erase", "c-1", "--json")
+	var erasure struct {
+		KeyDeleted     bool     `json:"keyDeleted"`
+		Orders         []string `json:"orders"`
+		EventsRedacted int      `json:"eventsRedacted"`
+	}
+	if code != cli.ExitOK || json.Unmarshal([]byte(out), &erasure) != nil || erasure.KeyDeleted || len(erasure.Orders) != 1 || erasure.EventsRedacted != 1 {
+		t.Fatalf("erase: %d %s %s", code, out, errOut)
+	}
+	if code, out, errOut := runAgainst(api.URL, env, "customers", "erase", "c-1"); code != cli.ExitOK || !strings.Contains(out, "events redacted") {
+		t.Fatalf("erase again: %d %s %s", code, out, errOut)
+	}
 	// Refused by the API: a wrong command, saying why.
 	if code, _, errOut := runAgainst(api.URL, env, "poison", "show", "nope"); code != cli.ExitUsage || !strings.Contains(errOut, "dead letter not found") {
 		t.Fatalf("unknown dead letter: %d %s", code, errOut)

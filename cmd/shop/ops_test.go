@@ -12,6 +12,7 @@ import (
 	"shop/app/eventstore"
 	"shop/app/eventstore/eventstoretest"
 	"shop/app/operations"
+	"shop/app/personal"
 	"shop/domain/money"
 	"shop/domain/order"
 	"shop/infrastructure/memory"
@@ -42,7 +43,8 @@ func (nothingProjected) Handle(context.Context, eventstore.Record) error { retur
 func oneOrderStore(t *testing.T) eventstore.Store {
 	t.Helper()
 	store := memory.NewEventStore(eventstoretest.Codec(t))
-	placed := &order.Placed{OrderID: "o-1", CustomerID: "c-1", Items: []order.Item{{ProductID: "p", ProductName: "P", Quantity: 1, UnitPrice: money.Amount(100)}}, Total: money.Amount(100), PlacedAt: time.Now()}
+	// Its contact in clear, as versions before sealing stored it.
+	placed := &order.Placed{OrderID: "o-1", CustomerID: "c-1", Contact: order.Contact{Email: "c1@example.com"}, Items: []order.Item{{ProductID: "p", ProductName: "P", Quantity: 1, UnitPrice: money.Amount(100)}}, Total: money.Amount(100), PlacedAt: time.Now()}
 	err := store.Append(context.Background(), []eventstore.Record{{EventID: "e-1", AggregateType: order.AggregateType, AggregateID: "o-1", Version: 1, Type: placed.EventName(), Event: placed, OccurredAt: placed.PlacedAt}})
 	if err != nil {
 		t.Fatal(err)
@@ -52,9 +54,14 @@ func oneOrderStore(t *testing.T) eventstore.Store {
 
 func newOperations(t *testing.T, pub *countingPublisher, rebuilds ...operations.Rebuild) *operations.Operations {
 	t.Helper()
+	vault, err := personal.NewVault(personal.Config{Keys: memory.NewPersonalKeys()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ops, err := operations.New(operations.Config{
 		DeadLetters: memory.NewDeadLetters(), Runs: memory.NewRuns(), Republisher: pub, Events: pub,
 		Stores: map[string]eventstore.Store{"orders": oneOrderStore(t)}, Rebuilds: rebuilds, Clock: systemClock{}, IDs: &counterIDs{},
+		Vault: vault,
 	})
 	if err != nil {
 		t.Fatal(err)

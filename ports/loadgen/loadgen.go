@@ -276,8 +276,10 @@ func (r *run) open(ctx context.Context) {
 
 // order places the i-th order, due at due, and waits for its completion.
 func (r *run) order(ctx context.Context, i int, due time.Time, done chan Completion) {
-	body := fmt.Sprintf(`{"customerId":"load-%d","items":[{"productId":%q,"productName":"Load","quantity":1,"unitPrice":9.99}]}`,
-		i%1000, r.cfg.Products[i%len(r.cfg.Products)])
+	// An e-mail address, as a customer's order has: its notifications
+	// take the path of personal data, sealed and opened.
+	body := fmt.Sprintf(`{"customerId":"load-%d","contact":{"email":"load-%d@example.com"},"items":[{"productId":%q,"productName":"Load","quantity":1,"unitPrice":9.99}]}`,
+		i%1000, i%1000, r.cfg.Products[i%len(r.cfg.Products)])
 	r.mu.Lock()
 	r.inFlight++
 	r.mu.Unlock()
