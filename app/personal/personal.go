@@ -133,9 +133,12 @@ func (v *Vault) cached(subject string) (Key, bool) {
 	return c.key, true
 }
 
-func (v *Vault) remember(subject string, k Key) {
+// remember caches k as read from the store at asked, when the read began:
+// what a read returns may be older than its end, and an erasure counts the
+// TTL from the deletion.
+func (v *Vault) remember(subject string, k Key, asked time.Time) {
 	if v.cache != nil {
-		v.cache.Add(subject, cachedKey{key: k, at: v.now()})
+		v.cache.Add(subject, cachedKey{key: k, at: asked})
 	}
 }
 
@@ -249,11 +252,12 @@ func (v *Vault) key(ctx context.Context, subject string) (Key, error) {
 	if k, ok := v.cached(subject); ok {
 		return k, nil
 	}
+	asked := v.now()
 	k, err := v.keys.Key(ctx, subject)
 	if err != nil {
 		return Key{}, err
 	}
-	v.remember(subject, k)
+	v.remember(subject, k, asked)
 	return k, nil
 }
 
@@ -266,11 +270,12 @@ func (v *Vault) keyOrAdd(ctx context.Context, subject string) (Key, error) {
 	if err != nil {
 		return Key{}, err
 	}
+	asked := v.now()
 	k, err := v.keys.KeyOrAdd(ctx, subject, candidate)
 	if err != nil {
 		return Key{}, err
 	}
-	v.remember(subject, k)
+	v.remember(subject, k, asked)
 	return k, nil
 }
 

@@ -78,4 +78,41 @@ func Keys(t *testing.T, open func(t *testing.T) personal.Keys) {
 			t.Fatalf("stored %+v %v, writers got %s", stored, err, got[0].ID)
 		}
 	})
+
+	t.Run("concurrent readers each get their subject's key", func(t *testing.T) {
+		keys := open(t)
+		const subjects = 20
+		names := make([]string, subjects)
+		for i := range names {
+			names[i] = uuid.NewString()
+			if i%4 == 3 {
+				continue // has no key
+			}
+			if _, err := keys.KeyOrAdd(ctx, names[i], key(fmt.Sprintf("%d-key", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 3*subjects)
+		for round := range 3 {
+			for i, name := range names {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					got, err := keys.Key(ctx, name)
+					switch {
+					case i%4 == 3 && !errors.Is(err, personal.ErrNoKey):
+						errs <- fmt.Errorf("round %d, subject %d without a key: %+v %v", round, i, got, err)
+					case i%4 != 3 && (err != nil || got.ID != fmt.Sprintf("%d-key", i)):
+						errs <- fmt.Errorf("round %d, subject %d: %+v %v", round, i, got, err)
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	})
 }
