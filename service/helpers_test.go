@@ -115,6 +115,9 @@ func (s *shop) appendAsADeadProcess(svc string, records ...eventstore.Record) st
 	return dead.ID
 }
 
+// testEventsGroup is the consumer group tests read events with (subscribeEvents).
+const testEventsGroup = "test-events"
+
 // testConfig is the embedded configuration with retries fast enough for tests.
 func testConfig() service.Config {
 	cfg := service.DefaultConfig()
@@ -153,8 +156,8 @@ func backendConfig(t testing.TB, be backend, cfg *service.Config) {
 				queues = append(queues, topics.Prefix+b.ConsumerGroup)
 				exchanges = append(exchanges, b.Topic)
 			}
-			// and the queue the poison tests read the poison topic through
-			queues = append(queues, topics.Prefix+"test-poison")
+			// and the queues the tests read the poison topic and events through
+			queues = append(queues, topics.Prefix+"test-poison", topics.Prefix+testEventsGroup)
 			amqptest.DeleteQueues(t, url, queues, append(exchanges, topics.Poison()))
 		})
 	case service.BusRedis:

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -16,6 +17,7 @@ import (
 
 	"shop/app/eventstore"
 	"shop/app/operations"
+	"shop/cqrs/metadata"
 	"shop/domain/money"
 	"shop/domain/order"
 	"shop/infrastructure/notifier/notifiertest"
@@ -44,7 +46,24 @@ func TestAnErasedCustomersPersonalDataIsGone(t *testing.T) {
 
 		body := orderBody(customer, item{"p", 1, "5"})
 		body["contact"] = map[string]any{"email": "ada@example.com", "phone": "+4915112345678", "deviceToken": "device-token-ada-0001"}
-		id := s.placeOrder(body)
+		published := subscribeEvents(t, s, order.AggregateType, 0)
+		id := s.placeOrderOnPartition(0, body)
+		// Published sealed, as stored.
+		for waiting := true; waiting; {
+			select {
+			case m := <-published:
+				m.Ack()
+				if m.Metadata.Get(metadata.AggregateIDKey) != id || m.Metadata.Get(metadata.NameKey) != "order.placed" {
+					continue
+				}
+				if payload := string(m.Payload); !strings.Contains(payload, `"Email":"pd1:`) || slices.ContainsFunc(secrets[:4], func(v string) bool { return strings.Contains(payload, v) }) {
+					t.Fatalf("published: %s", payload)
+				}
+				waiting = false
+			case <-time.After(30 * time.Second):
+				t.Fatal("the placement was not published")
+			}
+		}
 		keep := orderBody("c-kept", item{"p", 1, "5"})
 		keep["contact"] = map[string]any{"email": "bob@example.com"}
 		kept := s.placeOrder(keep)
@@ -260,4 +279,29 @@ func (s *shop) documentsHolding(values []string) []string {
 		}
 	}
 	return found
+}
+
+// subscribeEvents reads a partition of an aggregate type's events as a
+// consumer group of the test's own, from now on.
+func subscribeEvents(t *testing.T, s *shop, aggregateType string, partition int) <-chan *message.Message {
+	t.Helper()
+	p := s.platform()
+	topic := p.Topics.Events(aggregateType, partition)
+	if err := p.Bus.Declare(context.Background(), testEventsGroup, topic); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := p.Bus.Subscribers(testEventsGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() {
+		cancel()
+		_ = sub.Close()
+	})
+	msgs, err := sub.Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs
 }
