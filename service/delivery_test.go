@@ -87,7 +87,13 @@ func TestTheSameMessageDeliveredTwiceChangesNothing(t *testing.T) {
 
 func subscribePoison(t *testing.T, s *shop) <-chan *message.Message {
 	t.Helper()
-	sub, err := s.platform().Bus.Subscribers("test-poison")
+	return subscribe(t, s, "test-poison", s.platform().Topics.Poison())
+}
+
+// subscribe reads a topic as a consumer group of the test's own.
+func subscribe(t *testing.T, s *shop, group, topic string) <-chan *message.Message {
+	t.Helper()
+	sub, err := s.platform().Bus.Subscribers(group)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +103,7 @@ func subscribePoison(t *testing.T, s *shop) <-chan *message.Message {
 		cancel()
 		_ = sub.Close()
 	})
-	msgs, err := sub.Subscribe(ctx, s.platform().Topics.Poison())
+	msgs, err := sub.Subscribe(ctx, topic)
 	if err != nil {
 		t.Fatal(err)
 	}

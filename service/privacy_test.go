@@ -290,18 +290,5 @@ func subscribeEvents(t *testing.T, s *shop, aggregateType string, partition int)
 	if err := p.Bus.Declare(context.Background(), testEventsGroup, topic); err != nil {
 		t.Fatal(err)
 	}
-	sub, err := p.Bus.Subscribers(testEventsGroup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() {
-		cancel()
-		_ = sub.Close()
-	})
-	msgs, err := sub.Subscribe(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return msgs
+	return subscribe(t, s, testEventsGroup, topic)
 }
