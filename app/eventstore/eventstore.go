@@ -136,6 +136,8 @@ type Store interface {
 	Append(ctx context.Context, records []Record) error
 	// Load returns an aggregate's records, oldest first; none when it has no events.
 	Load(ctx context.Context, aggregateType, aggregateID string) ([]Record, error)
+	// LoadAfter returns an aggregate's records after version, oldest first.
+	LoadAfter(ctx context.Context, aggregateType, aggregateID string, version int) ([]Record, error)
 	// Version is the version of an aggregate's latest record; 0 when it has none.
 	Version(ctx context.Context, aggregateType, aggregateID string) (int, error)
 	// Read yields the records matching f in the order they were recorded, and

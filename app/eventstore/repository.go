@@ -46,8 +46,13 @@ type RepositoryConfig[A Aggregate] struct {
 	// IDs makes event ids.
 	IDs IDs
 	// Sealer, when set, seals the personal data of every change that has
-	// some (es.Personal) before it is stored, and so before it is published.
+	// some (es.Personal) before it is stored, and so before it is published,
+	// and of snapshots.
 	Sealer Sealer
+	// Snapshots, with a Snapshot codec, loads the streams from their latest
+	// snapshot and the events after it, and snapshots them as they grow.
+	Snapshots SnapshotPolicy
+	Snapshot  SnapshotCodec[A]
 	// MaxAttempts bounds how often a change is tried while other writers keep
 	// appending to the same stream first. Default 10.
 	MaxAttempts int
@@ -92,6 +97,12 @@ func (c RepositoryConfig[A]) Validate() error {
 	}
 	if c.MaxAttempts < 1 {
 		err = errors.Join(err, errors.New("MaxAttempts must be at least 1"))
+	}
+	if c.Snapshots.Every < 0 {
+		err = errors.Join(err, errors.New("snapshots every negative number of events"))
+	}
+	if c.Snapshots.Every > 0 && (c.Snapshots.Store == nil || c.Snapshot.isZero()) {
+		err = errors.Join(err, errors.New("snapshots need a store and a codec"))
 	}
 	return err
 }
@@ -138,18 +149,13 @@ func NewRepository[A Aggregate](cfg RepositoryConfig[A]) (*Repository[A], error)
 // already, so that a change that follows needs no second read; also the twin
 // of an aggregate not found, which the change that creates it starts from.
 func (r *Repository[A]) Load(ctx context.Context, id string) (A, error) {
-	records, err := r.records(ctx, id)
-	if err != nil {
-		var zero A
-		return zero, err
-	}
-	a, err := r.rebuild(id, records)
+	a, s, err := r.fetch(ctx, id)
 	if err != nil {
 		return a, err
 	}
 	if r.cache != nil && !r.cache.Contains(id) {
 		// The twin shares the decoded events, which no aggregate changes.
-		if twin, err := r.rebuild(id, records); err == nil {
+		if twin, err := r.build(id, s); err == nil {
 			r.cache.ContainsOrAdd(id, twin)
 		}
 	}
@@ -292,11 +298,7 @@ func (r *Repository[A]) current(ctx context.Context, id string, useCache bool) (
 			return a, true, nil
 		}
 	}
-	records, err := r.records(ctx, id)
-	if err != nil {
-		return a, false, err
-	}
-	a, err = r.rebuild(id, records)
+	a, _, err = r.fetch(ctx, id)
 	return a, false, err
 }
 
@@ -375,8 +377,10 @@ func (r *Repository[A]) append(ctx context.Context, a A) error {
 	if err != nil {
 		return fmt.Errorf("append %s %s: %w", r.cfg.AggregateType, a.ID(), err)
 	}
+	from := a.StoredVersion()
 	a.MarkStored()
 	r.remember(a)
+	r.snapshotAfter(a, from)
 	return nil
 }
 

@@ -18,13 +18,25 @@ type ReservationRepository = *eventstore.Repository[*inventory.Reservation]
 func NewStockRepository(cfg eventstore.RepositoryConfig[*inventory.Stock]) (StockRepository, error) {
 	cfg.AggregateType = inventory.StockAggregateType
 	cfg.FromHistory = inventory.StockFromHistory
+	cfg.Snapshot = StockSnapshots()
 	return eventstore.NewRepository(cfg)
+}
+
+// StockSnapshots encodes a stock's snapshots.
+func StockSnapshots() eventstore.SnapshotCodec[*inventory.Stock] {
+	return eventstore.JSONSnapshot(inventory.StockSnapshotSchema, (*inventory.Stock).Snapshot, inventory.StockFromSnapshot)
+}
+
+// ReservationSnapshots encodes a reservation's snapshots.
+func ReservationSnapshots() eventstore.SnapshotCodec[*inventory.Reservation] {
+	return eventstore.JSONSnapshot(inventory.ReservationSnapshotSchema, (*inventory.Reservation).Snapshot, inventory.ReservationFromSnapshot)
 }
 
 // NewReservationRepository builds the reservation repository on a store.
 func NewReservationRepository(cfg eventstore.RepositoryConfig[*inventory.Reservation]) (ReservationRepository, error) {
 	cfg.AggregateType = inventory.ReservationAggregateType
 	cfg.FromHistory = inventory.ReservationFromHistory
+	cfg.Snapshot = ReservationSnapshots()
 	return eventstore.NewRepository(cfg)
 }
 

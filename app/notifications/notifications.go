@@ -17,7 +17,13 @@ type Repository = *eventstore.Repository[*notification.Correspondence]
 func NewRepository(cfg eventstore.RepositoryConfig[*notification.Correspondence]) (Repository, error) {
 	cfg.AggregateType = notification.AggregateType
 	cfg.FromHistory = notification.FromHistory
+	cfg.Snapshot = Snapshots()
 	return eventstore.NewRepository(cfg)
+}
+
+// Snapshots encodes a correspondence's snapshots.
+func Snapshots() eventstore.SnapshotCodec[*notification.Correspondence] {
+	return eventstore.JSONSnapshot(notification.SnapshotSchema, (*notification.Correspondence).Snapshot, notification.FromSnapshot)
 }
 
 // Message is one notification on its way to a channel.

@@ -15,5 +15,11 @@ type Repository = *eventstore.Repository[*order.Order]
 func NewRepository(cfg eventstore.RepositoryConfig[*order.Order]) (Repository, error) {
 	cfg.AggregateType = order.AggregateType
 	cfg.FromHistory = order.FromHistory
+	cfg.Snapshot = Snapshots()
 	return eventstore.NewRepository(cfg)
+}
+
+// Snapshots encodes an order's snapshots.
+func Snapshots() eventstore.SnapshotCodec[*order.Order] {
+	return eventstore.JSONSnapshot(order.SnapshotSchema, (*order.Order).Snapshot, order.FromSnapshot)
 }

@@ -157,11 +157,11 @@ func (v *Vault) Seal(ctx context.Context, e es.Personal) error {
 	}
 	subject := e.DataSubject()
 	if subject == "" {
-		return fmt.Errorf("seal %s: personal data without a data subject", e.EventName())
+		return fmt.Errorf("seal %T: personal data without a data subject", e)
 	}
 	key, err := v.keyOrAdd(ctx, subject)
 	if err != nil {
-		return fmt.Errorf("seal %s: key of %s: %w", e.EventName(), subject, err)
+		return fmt.Errorf("seal %T: key of %s: %w", e, subject, err)
 	}
 	aead, err := aeadOf(key)
 	if err != nil {

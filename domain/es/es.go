@@ -76,6 +76,10 @@ func (r *Root) Changes() []Event { return r.changes }
 // MarkStored forgets the changes once the store has them.
 func (r *Root) MarkStored() { r.changes = nil }
 
+// RestoredRoot starts an aggregate restored from a snapshot of its state
+// at version, before the events after it are replayed.
+func RestoredRoot(id string, version int) Root { return Root{id: id, version: version} }
+
 // Track records a new event that the aggregate has just applied to itself.
 func (r *Root) Track(e Event) {
 	r.version++
@@ -85,16 +89,16 @@ func (r *Root) Track(e Event) {
 // Replayed counts an event the aggregate applied while being rebuilt from history.
 func (r *Root) Replayed() { r.version++ }
 
-// Personal is an event that holds personal data of one person, its data
-// subject. The platform stores and publishes those values encrypted with a
-// key of the subject's own, and forgets them by deleting the key
-// (crypto-shredding): the event stays, and its personal fields say nothing.
+// Personal is an event, or an aggregate's snapshot, that holds personal
+// data of one person, its data subject. The platform stores and publishes
+// those values encrypted with a key of the subject's own, and forgets them
+// by deleting the key (crypto-shredding): the event stays, and its personal
+// fields say nothing.
 //
 // PersonalData points at each personal field, for the values to be sealed
 // and opened in place; DataSubject names whose they are. Neither may change
 // once an event of the type was stored, like its field names.
 type Personal interface {
-	Event
 	DataSubject() string
 	PersonalData() []*string
 }

@@ -153,3 +153,44 @@ func (r *Reservation) IsCancelled() bool { return r.status == reservationCancell
 // Lines are the reserved lines of a confirmed reservation, or the lines a
 // cancellation gave back.
 func (r *Reservation) Lines() []Line { return append([]Line(nil), r.lines...) }
+
+// ReservationSnapshot is a reservation's state as of a version (see
+// StockSnapshot).
+type ReservationSnapshot struct {
+	Status string
+	Lines  []Line
+}
+
+// ReservationSnapshotSchema versions ReservationSnapshot.
+const ReservationSnapshotSchema = 1
+
+var reservationStatuses = map[reservationStatus]string{
+	reservationOpen: "open", reservationConfirmed: "confirmed", reservationRejected: "rejected", reservationCancelled: "cancelled",
+}
+
+// Snapshot is the reservation's state; its lines are a copy.
+func (r *Reservation) Snapshot() ReservationSnapshot {
+	return ReservationSnapshot{Status: reservationStatuses[r.status], Lines: r.Lines()}
+}
+
+// ReservationFromSnapshot rebuilds a reservation from its state at version
+// and the events stored after it.
+func ReservationFromSnapshot(orderID string, version int, snap ReservationSnapshot, tail []es.Event) (*Reservation, error) {
+	r := &Reservation{Root: es.RestoredRoot(orderID, version), lines: append([]Line(nil), snap.Lines...)}
+	found := false
+	for status, name := range reservationStatuses {
+		if name == snap.Status {
+			r.status, found = status, true
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("reservation %s: snapshot of unknown status %q", orderID, snap.Status)
+	}
+	for _, e := range tail {
+		if err := r.apply(e); err != nil {
+			return nil, err
+		}
+		r.Replayed()
+	}
+	return r, nil
+}

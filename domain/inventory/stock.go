@@ -5,6 +5,7 @@ package inventory
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -136,3 +137,38 @@ func (s *Stock) Reserved() int  { return s.reserved }
 
 // ReservedFor is what the order holds of this product.
 func (s *Stock) ReservedFor(orderID string) int { return s.reservations[orderID] }
+
+// StockSnapshot is a stock's state as of a version: a product restocked and
+// reserved for thousands of times loads from it and the events after it.
+// Its fields are its stored form: changing them is a new StockSnapshotSchema,
+// and snapshots of another schema are not read.
+type StockSnapshot struct {
+	Name         string
+	Available    int
+	Reserved     int
+	Reservations map[string]int
+}
+
+// StockSnapshotSchema versions StockSnapshot.
+const StockSnapshotSchema = 1
+
+// Snapshot is the stock's state; its map is a copy.
+func (s *Stock) Snapshot() StockSnapshot {
+	return StockSnapshot{Name: s.name, Available: s.available, Reserved: s.reserved, Reservations: maps.Clone(s.reservations)}
+}
+
+// StockFromSnapshot rebuilds a stock from its state at version and the
+// events stored after it.
+func StockFromSnapshot(id string, version int, snap StockSnapshot, tail []es.Event) (*Stock, error) {
+	s := &Stock{Root: es.RestoredRoot(id, version), name: snap.Name, available: snap.Available, reserved: snap.Reserved, reservations: maps.Clone(snap.Reservations)}
+	if s.reservations == nil {
+		s.reservations = map[string]int{}
+	}
+	for _, e := range tail {
+		if err := s.apply(e); err != nil {
+			return nil, err
+		}
+		s.Replayed()
+	}
+	return s, nil
+}

@@ -331,3 +331,78 @@ func (c *Correspondence) Total() money.Amount { return c.total }
 
 // Items are the order's lines, as its placement noted them.
 func (c *Correspondence) Items() []Item { return slices.Clone(c.items) }
+
+// Snapshot is a correspondence's state as of a version (see
+// es.RestoredRoot). Its fields are its stored form: changing them is a new
+// SnapshotSchema, and snapshots of another schema are not read. The contact,
+// the addresses and the providers' answers are personal data, sealed like
+// the events' (es.Personal).
+type Snapshot struct {
+	CustomerID    string
+	Contact       Contact
+	Items         []Item
+	Total         money.Amount
+	Noted         bool
+	Notifications []NotificationSnapshot
+}
+
+// NotificationSnapshot is one notification of a Snapshot.
+type NotificationSnapshot struct {
+	Kind      Kind
+	Channel   Channel
+	Recipient string
+	Status    string
+	Attempts  int
+	LastError string
+	UpdatedAt time.Time
+}
+
+// SnapshotSchema versions Snapshot.
+const SnapshotSchema = 1
+
+func (s *Snapshot) DataSubject() string { return s.CustomerID }
+func (s *Snapshot) PersonalData() []*string {
+	values := []*string{&s.Contact.Email, &s.Contact.Phone, &s.Contact.DeviceToken}
+	for i := range s.Notifications {
+		values = append(values, &s.Notifications[i].Recipient, &s.Notifications[i].LastError)
+	}
+	return values
+}
+
+// Snapshot is the correspondence's state, in copies.
+func (c *Correspondence) Snapshot() Snapshot {
+	s := Snapshot{CustomerID: c.customerID, Contact: c.contact, Items: c.Items(), Total: c.total, Noted: c.noted}
+	for _, n := range c.Notifications() {
+		s.Notifications = append(s.Notifications, NotificationSnapshot{
+			Kind: n.Kind, Channel: n.Channel, Recipient: n.Recipient, Status: n.Status.String(),
+			Attempts: n.Attempts, LastError: n.LastError, UpdatedAt: n.UpdatedAt,
+		})
+	}
+	return s
+}
+
+// FromSnapshot rebuilds a correspondence from its state at version and the
+// events stored after it.
+func FromSnapshot(orderID string, version int, snap Snapshot, tail []es.Event) (*Correspondence, error) {
+	c := &Correspondence{
+		Root: es.RestoredRoot(orderID, version), customerID: snap.CustomerID, contact: snap.Contact,
+		items: slices.Clone(snap.Items), total: snap.Total, noted: snap.Noted, notifications: map[slot]*Notification{},
+	}
+	for _, n := range snap.Notifications {
+		status, err := StatusFromString(n.Status)
+		if err != nil {
+			return nil, fmt.Errorf("correspondence %s: snapshot: %w", orderID, err)
+		}
+		c.notifications[slot{n.Kind, n.Channel}] = &Notification{
+			ID: ID(orderID, n.Kind, n.Channel), Kind: n.Kind, Channel: n.Channel, Recipient: n.Recipient,
+			Status: status, Attempts: n.Attempts, LastError: n.LastError, UpdatedAt: n.UpdatedAt,
+		}
+	}
+	for _, e := range tail {
+		if err := c.apply(e); err != nil {
+			return nil, err
+		}
+		c.Replayed()
+	}
+	return c, nil
+}

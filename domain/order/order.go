@@ -223,3 +223,59 @@ func (o *Order) Rejections() []ItemRejection { return append([]ItemRejection(nil
 func (o *Order) CancelReason() string        { return o.cancelReason }
 func (o *Order) PlacedAt() time.Time         { return o.placedAt }
 func (o *Order) UpdatedAt() time.Time        { return o.updatedAt }
+
+// Snapshot is an order's state as of a version (see es.RestoredRoot). Its
+// fields are its stored form: changing them is a new SnapshotSchema, and
+// snapshots of another schema are not read. The contact is personal data,
+// sealed like the events' (es.Personal).
+type Snapshot struct {
+	CustomerID   string
+	Items        []Item
+	Contact      Contact
+	Total        money.Amount
+	Status       string
+	Rejections   []ItemRejection
+	CancelReason string
+	PlacedAt     time.Time
+	UpdatedAt    time.Time
+}
+
+// SnapshotSchema versions Snapshot.
+const SnapshotSchema = 1
+
+func (s *Snapshot) DataSubject() string { return s.CustomerID }
+func (s *Snapshot) PersonalData() []*string {
+	return []*string{&s.Contact.Email, &s.Contact.Phone, &s.Contact.DeviceToken}
+}
+
+// Snapshot is the order's state; its slices are copies.
+func (o *Order) Snapshot() Snapshot {
+	return Snapshot{
+		CustomerID: o.customerID, Items: o.Items(), Contact: o.contact, Total: o.total, Status: o.status.String(),
+		Rejections: o.Rejections(), CancelReason: o.cancelReason, PlacedAt: o.placedAt, UpdatedAt: o.updatedAt,
+	}
+}
+
+// FromSnapshot rebuilds an order from its state at version and the events
+// stored after it.
+func FromSnapshot(id string, version int, snap Snapshot, tail []es.Event) (*Order, error) {
+	o := &Order{
+		Root: es.RestoredRoot(id, version), customerID: snap.CustomerID, items: append([]Item(nil), snap.Items...), contact: snap.Contact,
+		total: snap.Total, rejections: append([]ItemRejection(nil), snap.Rejections...), cancelReason: snap.CancelReason,
+		placedAt: snap.PlacedAt, updatedAt: snap.UpdatedAt,
+	}
+	if snap.Status != "" {
+		status, err := StatusFromString(snap.Status)
+		if err != nil {
+			return nil, fmt.Errorf("order %s: snapshot: %w", id, err)
+		}
+		o.status = status
+	}
+	for _, e := range tail {
+		if err := o.apply(e); err != nil {
+			return nil, err
+		}
+		o.Replayed()
+	}
+	return o, nil
+}

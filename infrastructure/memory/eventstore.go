@@ -103,6 +103,14 @@ func (s *EventStore) Load(ctx context.Context, aggregateType, aggregateID string
 	return s.decodeAll(ctx, stream)
 }
 
+func (s *EventStore) LoadAfter(ctx context.Context, aggregateType, aggregateID string, version int) ([]eventstore.Record, error) {
+	s.mu.RLock()
+	stream := s.streams[streamKey{aggregateType, aggregateID}]
+	stream = slices.Clone(stream[min(max(version, 0), len(stream)):])
+	s.mu.RUnlock()
+	return s.decodeAll(ctx, stream)
+}
+
 func (s *EventStore) Version(_ context.Context, aggregateType, aggregateID string) (int, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

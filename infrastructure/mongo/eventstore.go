@@ -191,6 +191,11 @@ func (s *EventStore) Load(ctx context.Context, aggregateType, aggregateID string
 	return s.find(ctx, filter, options.Find().SetSort(bson.D{{Key: "version", Value: 1}}))
 }
 
+func (s *EventStore) LoadAfter(ctx context.Context, aggregateType, aggregateID string, version int) ([]eventstore.Record, error) {
+	filter := bson.D{{Key: "aggregateType", Value: aggregateType}, {Key: "aggregateId", Value: aggregateID}, {Key: "version", Value: bson.D{{Key: "$gt", Value: version}}}}
+	return s.find(ctx, filter, options.Find().SetSort(bson.D{{Key: "version", Value: 1}}))
+}
+
 func (s *EventStore) Version(ctx context.Context, aggregateType, aggregateID string) (int, error) {
 	var doc struct {
 		Version int `bson:"version"`

@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore NewStore) {
 		"an origin's records page by page":      originRecordsPages,
 		"records of several aggregates refused": mixedAppendRefused,
 		"personal events by subject, redacted":  subjectsAndRedaction,
+		"the records after a version":           loadAfter,
 	}
 	for name, test := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -420,5 +421,29 @@ func subjectsAndRedaction(t *testing.T, s eventstore.Store) {
 	}
 	if bobs, _ := s.Load(ctx, order.AggregateType, "o-2"); len(bobs) != 1 || bobs[0].Event.(*order.Placed).Contact != bob.Contact {
 		t.Fatalf("another customer's order changed: %+v", bobs)
+	}
+}
+
+func loadAfter(t *testing.T, s eventstore.Store) {
+	ctx := context.Background()
+	in := append(history("o-1"), record("o-1", 3, &order.Cancelled{OrderID: "o-1", CancelledAt: t0}))
+	if err := s.Append(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	for after, want := range map[int][]int{0: {1, 2, 3}, 1: {2, 3}, 3: nil, 7: nil} {
+		got, err := s.LoadAfter(ctx, order.AggregateType, "o-1", after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var versions []int
+		for _, r := range got {
+			versions = append(versions, r.Version)
+		}
+		if !slices.Equal(versions, want) {
+			t.Fatalf("after %d: versions %v, want %v", after, versions, want)
+		}
+	}
+	if got, err := s.LoadAfter(ctx, order.AggregateType, "o-2", 0); err != nil || len(got) != 0 {
+		t.Fatalf("an unknown stream: %v %v", got, err)
 	}
 }
