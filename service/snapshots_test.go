@@ -150,12 +150,18 @@ func TestASnapshotAndTheEventsAfterItRebuildEveryAggregateType(t *testing.T) {
 			func(c *notification.Correspondence) error {
 				return c.RecordFailure(notification.KindOrderCreated, email, "pd1:k:a", "pd1:k:busy", 3, now)
 			},
-			func(c *notification.Correspondence) error { return c.RecordSent(notification.KindOrderCreated, email, "pd1:k:a", now) },
-			func(c *notification.Correspondence) error { return c.RecordLogged(notification.KindOrderCreated, push, "pd1:k:c", now) },
+			func(c *notification.Correspondence) error {
+				return c.RecordSent(notification.KindOrderCreated, email, "pd1:k:a", now)
+			},
+			func(c *notification.Correspondence) error {
+				return c.RecordLogged(notification.KindOrderCreated, push, "pd1:k:c", now)
+			},
 			func(c *notification.Correspondence) error {
 				return c.RecordRefusal(notification.KindOrderCreated, sms, "pd1:k:b", "pd1:k:refused", now)
 			},
-			func(c *notification.Correspondence) error { return c.RecordWithheld(notification.KindOrderConfirmed, email, now) },
+			func(c *notification.Correspondence) error {
+				return c.RecordWithheld(notification.KindOrderConfirmed, email, now)
+			},
 			func(c *notification.Correspondence) error {
 				return c.RecordFailure(notification.KindOrderConfirmed, sms, "pd1:k:b", "pd1:k:down", 1, now)
 			},
