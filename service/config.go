@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"shop/cqrs"
+	domaininventory "shop/domain/inventory"
 	"shop/infrastructure/amqp"
 	"shop/infrastructure/breaker"
 	"shop/infrastructure/logging"
@@ -63,6 +64,10 @@ type Config struct {
 	NotificationRetryDelay time.Duration
 	// Notify holds the notification providers.
 	Notify NotifyConfig
+	// SnapshotEvery is, per aggregate type, how many events apart its
+	// streams are snapshotted (SNAPSHOT_EVERY=stock=100,order=0); 0, or a
+	// type not named, takes none.
+	SnapshotEvery map[string]int
 	// DemoCatalog adds a few products, among them prod-123, when the inventory starts.
 	DemoCatalog bool
 	// RelaySweepInterval and RelaySweepAge tune how records that no live
@@ -115,16 +120,19 @@ func DefaultConfig() Config {
 		DedupMemoryMax:          1_000_000,
 		NotificationMaxAttempts: 5,
 		NotificationRetryDelay:  30 * time.Second,
-		DemoCatalog:             true,
-		RelaySweepInterval:      5 * time.Second,
-		RelaySweepAge:           30 * time.Second,
-		ShutdownTimeout:         10 * time.Second,
-		Bus:                     BusGoChannel,
-		AMQP:                    amqp.Config{URL: "amqp://guest:guest@localhost:5672/", Prefetch: 50, ChannelPoolSize: 16, Confirms: true},
-		Streams:                 redis.StreamsConfig{ClaimIdle: time.Minute},
-		RedisKeyPrefix:          "shop:",
-		StreamTrimInterval:      time.Minute,
-		Breaker:                 breaker.DefaultConfig(),
+		// A product is reserved and released with every order: its stream is
+		// the one that grows. The others end after a handful of events.
+		SnapshotEvery:      map[string]int{domaininventory.StockAggregateType: 100},
+		DemoCatalog:        true,
+		RelaySweepInterval: 5 * time.Second,
+		RelaySweepAge:      30 * time.Second,
+		ShutdownTimeout:    10 * time.Second,
+		Bus:                BusGoChannel,
+		AMQP:               amqp.Config{URL: "amqp://guest:guest@localhost:5672/", Prefetch: 50, ChannelPoolSize: 16, Confirms: true},
+		Streams:            redis.StreamsConfig{ClaimIdle: time.Minute},
+		RedisKeyPrefix:     "shop:",
+		StreamTrimInterval: time.Minute,
+		Breaker:            breaker.DefaultConfig(),
 	}
 }
 
@@ -177,6 +185,13 @@ func ConfigFromEnv(lookup func(string) (string, bool), hostname string) (Config,
 	c.DedupMemoryMax = e.integer("DEDUP_MEMORY_MAX", c.DedupMemoryMax, 1, 100_000_000)
 	c.NotificationMaxAttempts = e.integer("NOTIFICATION_MAX_ATTEMPTS", c.NotificationMaxAttempts, 1, 100)
 	c.NotificationRetryDelay = e.millis("NOTIFICATION_RETRY_DELAY", c.NotificationRetryDelay)
+	if s, ok := lookup("SNAPSHOT_EVERY"); ok {
+		every, err := ParseSnapshotEvery(s)
+		e.fail("SNAPSHOT_EVERY", err)
+		if err == nil {
+			c.SnapshotEvery = every
+		}
+	}
 	c.DemoCatalog = e.boolean("DEMO_CATALOG", c.DemoCatalog)
 	c.RelaySweepInterval = e.millis("RELAY_SWEEP_INTERVAL", c.RelaySweepInterval)
 	c.RelaySweepAge = e.millis("RELAY_SWEEP_AGE", c.RelaySweepAge)
@@ -272,6 +287,29 @@ func (c Config) Validate() error {
 		err = errors.Join(err, errors.New("CIRCUIT_BREAKER_TIMEOUT must be shorter than HANDLER_TIMEOUT"))
 	}
 	return err
+}
+
+// ParseSnapshotEvery reads aggregate types with how many events apart their
+// streams are snapshotted: "stock=100,notification=50". Types not named take
+// no snapshots.
+func ParseSnapshotEvery(s string) (map[string]int, error) {
+	every := map[string]int{}
+	for _, pair := range strings.Split(s, ",") {
+		if strings.TrimSpace(pair) == "" {
+			continue
+		}
+		name, n, ok := strings.Cut(pair, "=")
+		name = strings.TrimSpace(name)
+		if !ok || !slices.Contains(AggregateTypes, name) {
+			return nil, fmt.Errorf("%q: want type=events, the type one of %s", pair, strings.Join(AggregateTypes, ", "))
+		}
+		events, err := strconv.Atoi(strings.TrimSpace(n))
+		if err != nil || events < 0 || events > 1_000_000 {
+			return nil, fmt.Errorf("%q: the number of events must be an integer from 0 to 1000000", pair)
+		}
+		every[name] = events
+	}
+	return every, nil
 }
 
 // ParseServices reads a comma-separated list of service names.

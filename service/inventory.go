@@ -39,11 +39,11 @@ var inventorySpec = serviceSpec{
 
 func buildInventory(c serviceCore) (serviceParts, error) {
 	p := c.platform
-	stock, err := inventory.NewStockRepository(repository[*domain.Stock](c))
+	stock, err := inventory.NewStockRepository(repository[*domain.Stock](c, domain.StockAggregateType))
 	if err != nil {
 		return serviceParts{}, err
 	}
-	reservations, err := inventory.NewReservationRepository(repository[*domain.Reservation](c))
+	reservations, err := inventory.NewReservationRepository(repository[*domain.Reservation](c, domain.ReservationAggregateType))
 	if err != nil {
 		return serviceParts{}, err
 	}

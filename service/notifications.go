@@ -25,7 +25,7 @@ var notificationsSpec = serviceSpec{
 
 func buildNotifications(c serviceCore) (serviceParts, error) {
 	p := c.platform
-	repo, err := notifications.NewRepository(repository[*notification.Correspondence](c))
+	repo, err := notifications.NewRepository(repository[*notification.Correspondence](c, notification.AggregateType))
 	if err != nil {
 		return serviceParts{}, err
 	}

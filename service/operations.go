@@ -11,10 +11,12 @@ import (
 
 	"shop/app/eventstore"
 	"shop/app/inventory"
+	"shop/app/notifications"
 	"shop/app/operations"
 	"shop/app/orders"
 	"shop/cqrs"
 	domaininventory "shop/domain/inventory"
+	"shop/domain/notification"
 	"shop/domain/order"
 	"shop/infrastructure/memory"
 	"shop/infrastructure/metrics"
@@ -24,7 +26,7 @@ import (
 // newOperations builds the operators' use cases on the platform: the dead
 // letter archive, replays from the given event stores, rebuilds of the given
 // read models.
-func (p *Platform) newOperations(ctx context.Context, stores map[string]eventstore.Store, rebuilds []operations.Rebuild) (*operations.Operations, error) {
+func (p *Platform) newOperations(ctx context.Context, stores map[string]eventstore.Store, rebuilds []operations.Rebuild, snapshotted []operations.Snapshotted) (*operations.Operations, error) {
 	var deadLetters operations.DeadLetters = memory.NewDeadLetters()
 	var runs operations.Runs = memory.NewRuns()
 	if p.Mongo != nil {
@@ -43,7 +45,7 @@ func (p *Platform) newOperations(ctx context.Context, stores map[string]eventsto
 	return operations.New(operations.Config{
 		DeadLetters: deadLetters, Runs: runs, Republisher: cqrs.Republisher{Publisher: p.Bus.Publisher},
 		Events: events, Stores: stores, Rebuilds: rebuilds, Clock: p.Clock, IDs: p.IDs,
-		Vault: p.Vault, Archive: p.archiveEraser(),
+		Vault: p.Vault, Archive: p.archiveEraser(), Snapshotted: snapshotted,
 	})
 }
 
@@ -178,27 +180,34 @@ func (p *Platform) toolOperations(ctx context.Context) (*operations.Operations, 
 func (p *Platform) operationsOf(ctx context.Context, running func(name string) *Service) (*operations.Operations, error) {
 	stores := map[string]eventstore.Store{}
 	var rebuilds []operations.Rebuild
+	var snapshotted []operations.Snapshotted
 	for _, name := range AllServices {
+		var snapshots eventstore.Snapshots
 		if svc := running(name); svc != nil {
-			stores[name] = svc.Store
+			stores[name], snapshots = svc.Store, svc.snapshots
 			if svc.rebuild.Name != "" {
 				rebuilds = append(rebuilds, svc.rebuild)
 			}
-			continue
+		} else {
+			if p.Mongo == nil {
+				continue
+			}
+			store, rebuild, err := p.storeAndRebuild(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			stores[name], snapshots = store, p.snapshotStore(name)
+			if rebuild.Name != "" {
+				rebuilds = append(rebuilds, rebuild)
+			}
 		}
-		if p.Mongo == nil {
-			continue
-		}
-		store, rebuild, err := p.storeAndRebuild(ctx, name)
+		s, err := p.snapshotted(name, stores[name], snapshots)
 		if err != nil {
 			return nil, err
 		}
-		stores[name] = store
-		if rebuild.Name != "" {
-			rebuilds = append(rebuilds, rebuild)
-		}
+		snapshotted = append(snapshotted, s...)
 	}
-	return p.newOperations(ctx, stores, rebuilds)
+	return p.newOperations(ctx, stores, rebuilds, snapshotted)
 }
 
 // storeAndRebuild opens a service's event store and the rebuild of its read
@@ -229,3 +238,45 @@ func (p *Platform) storeAndRebuild(ctx context.Context, name string) (eventstore
 
 // Close closes the connections.
 func (t *Tools) Close() error { return t.platform.close() }
+
+// snapshotted lists a service's aggregate types with their streams and
+// snapshots, for the operators to rebuild and, in an erasure, delete the
+// snapshots. Its repositories take snapshots only: they append nothing.
+func (p *Platform) snapshotted(service string, store eventstore.Store, snapshots eventstore.Snapshots) ([]operations.Snapshotted, error) {
+	var out []operations.Snapshotted
+	var err error
+	add := func(s operations.Snapshotted, e error) {
+		out, err = append(out, s), errors.Join(err, e)
+	}
+	switch service {
+	case Orders:
+		add(snapshotted(p, order.AggregateType, store, snapshots, orders.NewRepository))
+	case Inventory:
+		add(snapshotted(p, domaininventory.StockAggregateType, store, snapshots, inventory.NewStockRepository))
+		add(snapshotted(p, domaininventory.ReservationAggregateType, store, snapshots, inventory.NewReservationRepository))
+	case Notifications:
+		add(snapshotted(p, notification.AggregateType, store, snapshots, notifications.NewRepository))
+	default:
+		return nil, fmt.Errorf("unknown service %q", service)
+	}
+	return out, err
+}
+
+func snapshotted[A eventstore.Aggregate](p *Platform, aggregateType string, store eventstore.Store, snapshots eventstore.Snapshots,
+	build func(eventstore.RepositoryConfig[A]) (*eventstore.Repository[A], error)) (operations.Snapshotted, error) {
+	repo, err := build(eventstore.RepositoryConfig[A]{
+		Store: store, Outbox: noAppends{}, Clock: p.Clock, IDs: p.IDs, Sealer: p.Vault, CacheSize: -1,
+		Snapshots: snapshotPolicy(p.snapshotEvery[aggregateType], snapshots, p.Logger),
+	})
+	if err != nil {
+		return operations.Snapshotted{}, err
+	}
+	return operations.Snapshotted{AggregateType: aggregateType, Store: store, Snapshots: snapshots, Take: repo.TakeSnapshot}, nil
+}
+
+// noAppends is the outbox of repositories that append nothing.
+type noAppends struct{}
+
+func (noAppends) Begin(context.Context) (eventstore.Slip, error) {
+	return nil, errors.New("the operators' repositories append nothing")
+}

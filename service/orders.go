@@ -25,7 +25,7 @@ var ordersSpec = serviceSpec{
 
 func buildOrders(c serviceCore) (serviceParts, error) {
 	p := c.platform
-	repo, err := orders.NewRepository(repository[*order.Order](c))
+	repo, err := orders.NewRepository(repository[*order.Order](c, order.AggregateType))
 	if err != nil {
 		return serviceParts{}, err
 	}

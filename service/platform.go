@@ -55,6 +55,8 @@ type Platform struct {
 	Leases cqrs.Leases
 	// member names this process among the replicas of its services.
 	member string
+	// snapshotEvery is Config.SnapshotEvery.
+	snapshotEvery map[string]int
 	// assignments share each service's partitions with its other replicas.
 	assignments sync.Map // service name → *cqrs.Assignment
 	// routerEnded hears of every router whose Run returned on its own, with
@@ -95,14 +97,28 @@ type Bus struct {
 	readFailures httpport.ReadFailures
 }
 
+// aggregates are the aggregate types of every bounded context, with their events.
+func aggregates() []eventstore.AggregateEvents {
+	return []eventstore.AggregateEvents{
+		{AggregateType: order.AggregateType, Events: order.Events()},
+		{AggregateType: inventory.StockAggregateType, Events: inventory.StockEvents()},
+		{AggregateType: inventory.ReservationAggregateType, Events: inventory.ReservationEvents()},
+		{AggregateType: notification.AggregateType, Events: notification.Events()},
+	}
+}
+
+// AggregateTypes names every aggregate type.
+var AggregateTypes = func() []string {
+	var names []string
+	for _, a := range aggregates() {
+		names = append(names, a.AggregateType)
+	}
+	return names
+}()
+
 // NewRegistry registers the events of every bounded context.
 func NewRegistry() (*eventstore.Registry, error) {
-	return eventstore.NewRegistry(
-		eventstore.AggregateEvents{AggregateType: order.AggregateType, Events: order.Events()},
-		eventstore.AggregateEvents{AggregateType: inventory.StockAggregateType, Events: inventory.StockEvents()},
-		eventstore.AggregateEvents{AggregateType: inventory.ReservationAggregateType, Events: inventory.ReservationEvents()},
-		eventstore.AggregateEvents{AggregateType: notification.AggregateType, Events: notification.Events()},
-	)
+	return eventstore.NewRegistry(aggregates()...)
 }
 
 // personalKeyCacheTTL is how long a process uses a customer's key without
@@ -119,16 +135,17 @@ func newPlatform(cfg Config, logger *slog.Logger, keys personal.Keys) (_ *Platfo
 		return nil, err
 	}
 	p := &Platform{
-		Logger:      logger,
-		Registry:    registry,
-		Marshaler:   cqrs.Marshaler{Registry: registry},
-		Topics:      cfg.Topics,
-		Clock:       system.Clock{},
-		IDs:         system.IDs{},
-		Metrics:     metrics.New(),
-		Leases:      cqrs.NewMemoryLeases(),
-		member:      memberName(cfg),
-		routerEnded: make(chan error, 64),
+		Logger:        logger,
+		Registry:      registry,
+		Marshaler:     cqrs.Marshaler{Registry: registry},
+		Topics:        cfg.Topics,
+		Clock:         system.Clock{},
+		IDs:           system.IDs{},
+		Metrics:       metrics.New(),
+		Leases:        cqrs.NewMemoryLeases(),
+		member:        memberName(cfg),
+		snapshotEvery: cfg.SnapshotEvery,
+		routerEnded:   make(chan error, 64),
 	}
 	// The notifications service alone sends: a process without it builds
 	// no sender nor their breakers, and the senders' log lines say whose.

@@ -21,6 +21,8 @@ type Service struct {
 	Handler http.Handler
 	// Store is the service's event store.
 	Store eventstore.Store
+	// snapshots keeps the snapshots of its streams.
+	snapshots eventstore.Snapshots
 
 	processors *cqrs.Processors
 	// assignment runs the partitions of the processors that this replica

@@ -74,15 +74,31 @@ type serviceCore struct {
 	adapters Adapters
 	logger   *slog.Logger
 	store    eventstore.Store
-	relay    *cqrs.Relay
-	obs      decorator.Observability
+	// snapshots keeps the snapshots of the service's streams.
+	snapshots eventstore.Snapshots
+	relay     *cqrs.Relay
+	obs       decorator.Observability
 }
 
-// repository is the configuration of a repository of aggregates of type A in
-// the service's store.
-func repository[A eventstore.Aggregate](c serviceCore) eventstore.RepositoryConfig[A] {
+// repository is the configuration of a repository of aggregates of type A,
+// named aggregateType, in the service's store.
+func repository[A eventstore.Aggregate](c serviceCore, aggregateType string) eventstore.RepositoryConfig[A] {
 	p := c.platform
-	return eventstore.RepositoryConfig[A]{Store: c.store, Outbox: c.relay, Clock: p.Clock, IDs: p.IDs, Sealer: p.Vault}
+	return eventstore.RepositoryConfig[A]{
+		Store: c.store, Outbox: c.relay, Clock: p.Clock, IDs: p.IDs, Sealer: p.Vault,
+		Snapshots: snapshotPolicy(c.cfg.SnapshotEvery[aggregateType], c.snapshots, c.logger),
+	}
+}
+
+// snapshotPolicy snapshots streams every so many events; what fails is
+// logged, since it fails nothing else.
+func snapshotPolicy(every int, snapshots eventstore.Snapshots, logger *slog.Logger) eventstore.SnapshotPolicy {
+	return eventstore.SnapshotPolicy{
+		Store: snapshots, Every: every,
+		Failed: func(err error) {
+			logger.Warn("snapshot not taken or not read; the stream is loaded whole", "error", err)
+		},
+	}
 }
 
 // serviceParts is what a service's build makes.
@@ -126,6 +142,7 @@ func newService(name string, d serviceDeps) (*Service, error) {
 		return nil, err
 	}
 	c.store = d.adapters.store(name, store)
+	c.snapshots = p.snapshotStore(name)
 	if c.relay, err = p.newRelay(cfg, name, c.store); err != nil {
 		return nil, err
 	}
@@ -162,6 +179,7 @@ func newService(name string, d serviceDeps) (*Service, error) {
 		Name:       name,
 		Handler:    parts.api(base, httpport.Admin{}),
 		Store:      c.store,
+		snapshots:  c.snapshots,
 		processors: proc,
 		relay:      c.relay,
 		rebuild:    parts.rebuild,

@@ -73,3 +73,12 @@ func (p *Platform) archiveEraser() operations.ArchiveEraser {
 	}
 	return mongo.NewNotificationArchive(p.Mongo)
 }
+
+// snapshotStore keeps the snapshots of a service's streams: in its MongoDB
+// database, or in memory.
+func (p *Platform) snapshotStore(service string) eventstore.Snapshots {
+	if p.Mongo == nil {
+		return memory.NewSnapshots()
+	}
+	return mongo.NewSnapshots(p.Mongo, service)
+}

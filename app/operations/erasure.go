@@ -56,7 +56,8 @@ type Erasure struct {
 // what was stored in clear before sealing existed is overwritten: the
 // personal values of the customer's events in every store, those values
 // where dead letters of the customer's orders quote them, and the archived
-// notifications' addresses. The orders themselves, their items, totals and
+// notifications' addresses; the snapshots of the customer's streams are
+// deleted. The orders themselves, their items, totals and
 // statuses, stay. Erasing again is harmless, and finishes what a failed
 // erasure left.
 //
@@ -101,6 +102,13 @@ func (o *Operations) EraseCustomer(ctx context.Context, customerID string) (Eras
 			if err != nil {
 				return report, fmt.Errorf("erase %s: redact %s's events: %w", customerID, name, err)
 			}
+		}
+	}
+	// A snapshot may hold what an event held in clear: it is taken again
+	// from the redacted events when the stream next passes a multiple.
+	for _, s := range o.snapshotted {
+		if err := s.Snapshots.Delete(ctx, streams); err != nil {
+			return report, fmt.Errorf("erase %s: %w", customerID, err)
 		}
 	}
 	if report.DeadLettersRedacted, err = o.redactDeadLetters(ctx, streams, clear); err != nil {

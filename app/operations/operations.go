@@ -89,6 +89,7 @@ type Operations struct {
 	running     runningRebuilds
 	vault       Eraser
 	archive     ArchiveEraser
+	snapshotted []Snapshotted
 }
 
 // Config holds what Operations needs. Stores are the event stores it can
@@ -107,6 +108,9 @@ type Config struct {
 	// correspondences.
 	Vault   Eraser
 	Archive ArchiveEraser
+	// Snapshotted are the aggregate types whose snapshots are rebuilt and,
+	// in an erasure, deleted.
+	Snapshotted []Snapshotted
 }
 
 // New builds the operators' use cases.
@@ -117,7 +121,7 @@ func New(cfg Config) (*Operations, error) {
 	o := &Operations{
 		deadLetters: cfg.DeadLetters, runs: cfg.Runs, republisher: cfg.Republisher, events: cfg.Events,
 		stores: cfg.Stores, clock: cfg.Clock, ids: cfg.IDs, rebuilds: map[string]Rebuild{},
-		vault: cfg.Vault, archive: cfg.Archive,
+		vault: cfg.Vault, archive: cfg.Archive, snapshotted: cfg.Snapshotted,
 	}
 	for _, r := range cfg.Rebuilds {
 		if r.Name == "" || r.Store == nil || r.Begin == nil {

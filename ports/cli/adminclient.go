@@ -29,6 +29,7 @@ type operator interface {
 	Projections() []string
 	RebuildProjection(ctx context.Context, name string, progress operations.Progress) (operations.RebuildReport, error)
 	EraseCustomer(ctx context.Context, customerID string) (operations.Erasure, error)
+	RebuildSnapshots(ctx context.Context, aggregateType string, progress operations.Progress) ([]operations.SnapshotReport, error)
 }
 
 // adminClient runs the operators' commands on a running orders service's
@@ -229,6 +230,20 @@ func (c *adminClient) RebuildProjection(ctx context.Context, name string, _ oper
 		return operations.RebuildReport{}, errors.New("the admin API answered the rebuild without its report")
 	}
 	return opsview.ToRebuild(out.Rebuilds[0]), nil
+}
+
+func (c *adminClient) RebuildSnapshots(ctx context.Context, aggregateType string, _ operations.Progress) ([]operations.SnapshotReport, error) {
+	var out struct {
+		Snapshots []opsview.SnapshotRebuild `json:"snapshots"`
+	}
+	if err := c.call(ctx, http.MethodPost, "/admin/snapshots/rebuild", nil, map[string]string{"aggregateType": aggregateType}, &out); err != nil {
+		return nil, err
+	}
+	reports := make([]operations.SnapshotReport, len(out.Snapshots))
+	for i, v := range out.Snapshots {
+		reports[i] = opsview.ToSnapshotRebuild(v)
+	}
+	return reports, nil
 }
 
 func (c *adminClient) EraseCustomer(ctx context.Context, customerID string) (operations.Erasure, error) {

@@ -66,6 +66,7 @@ func commands() map[string]command {
 		"poison":      {"dead letters: shop poison list|show ID|stats|replay|discard [filters]", poison},
 		"replay":      {"publish stored events again: shop replay --event-type T|--start-date D|...|--all [--dry-run]", replay},
 		"projections": {"rebuild read models: shop projections rebuild [--projection orders|products]", projections},
+		"snapshots":   {"rebuild snapshots: shop snapshots rebuild [--aggregate-type stock]", snapshots},
 		"customers":   {"erase a customer's personal data: shop customers erase CUSTOMER_ID", customers},
 		"health":      {"check a service answers: shop health [--url http://localhost:3001/health] (for container health checks)", health},
 		"version":     {"the build: module version, commit, Go version", version},

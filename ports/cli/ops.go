@@ -531,6 +531,43 @@ func projections(ctx context.Context, env Env, args []string) error {
 	})
 }
 
+func snapshots(ctx context.Context, env Env, args []string) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintln(env.Stdout, "shop snapshots rebuild [--aggregate-type TYPE] [--json]\n\nTake the snapshots of long streams again from every event; run 'shop snapshots rebuild -h' for its flags.")
+		return flag.ErrHelp
+	}
+	if len(args) == 0 || args[0] != "rebuild" {
+		return fmt.Errorf("%w: shop snapshots rebuild [--aggregate-type TYPE]", errUsage)
+	}
+	fs := newFlags("snapshots rebuild", "", "Take the snapshot of every stream long enough to have one again, from all its events: after a\nsnapshot's schema changed, or SNAPSHOT_EVERY. It prints per aggregate type its STREAMS, how many\nwere TAKEN (long enough), and how long it TOOK. Loads go on meanwhile.", env)
+	at := addTargetFlags(fs, env)
+	aggregateType := fs.String("aggregate-type", "", "one aggregate type, such as stock (default every one that is snapshotted)")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	ops, closeOps, err := openOperations(ctx, env, at)
+	if err != nil {
+		return err
+	}
+	defer closeOps()
+	out := output{env: env, json: *jsonOut}
+	reports, err := ops.RebuildSnapshots(ctx, *aggregateType, out.progress("snapshotting"))
+	if err != nil {
+		return refused(err)
+	}
+	views := make([]opsview.SnapshotRebuild, len(reports))
+	for i, r := range reports {
+		views[i] = opsview.FromSnapshotRebuild(r)
+	}
+	return out.print(views, func(w io.Writer) {
+		fmt.Fprintln(w, "AGGREGATE TYPE\tSTREAMS\tTAKEN\tTOOK")
+		for _, r := range reports {
+			fmt.Fprintf(w, "%s\t%d\t%d\t%s\n", r.AggregateType, r.Streams, r.Taken, r.Took.Round(time.Millisecond))
+		}
+	})
+}
+
 func customers(ctx context.Context, env Env, args []string) error {
 	if len(args) > 0 && isHelp(args[0]) {
 		fmt.Fprintln(env.Stdout, "shop customers erase CUSTOMER_ID [--json]\n\nErase a customer's personal data; run 'shop customers erase -h' for its flags.")

@@ -46,6 +46,7 @@ func mountAdmin(r *mux.Router, ops *operations.Operations, token string, logger 
 		{"/dead-letters/discard", http.MethodPost, a.discardDeadLetters},
 		{"/dead-letters/stats", http.MethodGet, a.deadLetterStats},
 		{"/projections/rebuild", http.MethodPost, a.rebuild},
+		{"/snapshots/rebuild", http.MethodPost, a.rebuildSnapshots},
 	} {
 		admin.HandleFunc(route.path, route.handle).Methods(route.method)
 		admin.Handle(route.path, r.MethodNotAllowedHandler)
@@ -383,6 +384,33 @@ func (a adminHandler) discardDeadLetters(w http.ResponseWriter, r *http.Request)
 
 type rebuildRequest struct {
 	Projection string `json:"projection"`
+}
+
+type snapshotRebuildRequest struct {
+	AggregateType string `json:"aggregateType"`
+}
+
+// rebuildSnapshots takes the snapshots of one aggregate type, or of every
+// one, again from every event.
+func (a adminHandler) rebuildSnapshots(w http.ResponseWriter, r *http.Request) {
+	var req snapshotRebuildRequest
+	if err := decodeJSON(w, r, &req, true); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	reports, err := a.ops.RebuildSnapshots(r.Context(), req.AggregateType, nil)
+	if err != nil {
+		writeError(w, r, a.logger, operationsError(err))
+		return
+	}
+	views := make([]opsview.SnapshotRebuild, len(reports))
+	for i, report := range reports {
+		views[i] = opsview.FromSnapshotRebuild(report)
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Success   bool                      `json:"success"`
+		Snapshots []opsview.SnapshotRebuild `json:"snapshots"`
+	}{true, views})
 }
 
 // eraseCustomer erases a customer's personal data; it takes no body.

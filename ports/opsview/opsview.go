@@ -197,6 +197,20 @@ func FromRebuild(r operations.RebuildReport) Rebuild {
 	return Rebuild{Projection: r.Name, Events: r.Events, CaughtUp: r.CaughtUp, TookMs: r.Took.Milliseconds()}
 }
 
+// SnapshotRebuild is what a rebuild of one aggregate type's snapshots did,
+// as JSON.
+type SnapshotRebuild struct {
+	AggregateType string `json:"aggregateType"`
+	Streams       int    `json:"streams"`
+	Taken         int    `json:"taken"`
+	TookMs        int64  `json:"tookMs"`
+}
+
+// FromSnapshotRebuild shapes a snapshot rebuild's outcome.
+func FromSnapshotRebuild(r operations.SnapshotReport) SnapshotRebuild {
+	return SnapshotRebuild{AggregateType: r.AggregateType, Streams: r.Streams, Taken: r.Taken, TookMs: r.Took.Milliseconds()}
+}
+
 // Erasure is what erasing a customer's personal data did, as JSON.
 type Erasure struct {
 	CustomerID                    string   `json:"customerId"`
@@ -306,4 +320,8 @@ func ToErasure(v Erasure) operations.Erasure {
 		CustomerID: v.CustomerID, KeyDeleted: v.KeyDeleted, Orders: v.Orders, EventsRedacted: v.EventsRedacted,
 		DeadLettersRedacted: v.DeadLettersRedacted, ArchivedNotificationsRedacted: v.ArchivedNotificationsRedacted,
 	}
+}
+
+func ToSnapshotRebuild(v SnapshotRebuild) operations.SnapshotReport {
+	return operations.SnapshotReport{AggregateType: v.AggregateType, Streams: v.Streams, Taken: v.Taken, Took: time.Duration(v.TookMs) * time.Millisecond}
 }
