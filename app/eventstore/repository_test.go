@@ -58,7 +58,7 @@ func newStockRepo(t *testing.T, store eventstore.Store, ob eventstore.Outbox) *e
 	return repo
 }
 
-func stockStore(t *testing.T) eventstore.Store {
+func stockStore(t testing.TB) eventstore.Store {
 	r, err := eventstore.NewRegistry(eventstore.AggregateEvents{AggregateType: inventory.StockAggregateType, Events: inventory.StockEvents()})
 	if err != nil {
 		t.Fatal(err)

@@ -2,12 +2,14 @@ package eventstore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"testing"
 	"time"
 
 	"shop/app/eventstore"
+	"shop/domain/es"
 	"shop/domain/inventory"
 	"shop/infrastructure/memory"
 )
@@ -210,5 +212,52 @@ func TestASnapshotThatCannotBeReadIsIgnored(t *testing.T) {
 	plain := newStockRepo(t, store, &outbox{})
 	if _, err := plain.TakeSnapshot(ctx, "p"); !errors.Is(err, eventstore.ErrNoSnapshots) {
 		t.Fatalf("a repository without snapshots: %v", err)
+	}
+}
+
+// BenchmarkLoadingAProductRestocked10000TimesInMemory is the benchmark of
+// infrastructure/mongo on the memory store: what decoding and applying the
+// events costs, without a database.
+func BenchmarkLoadingAProductRestocked10000TimesInMemory(b *testing.B) {
+	ctx := context.Background()
+	store := stockStore(b)
+	snaps := memory.NewSnapshots()
+	const events, tail = 10_000, 50
+	var batch []eventstore.Record
+	for v := 1; v <= events+tail; v++ {
+		var e es.Event = &inventory.StockRestocked{ProductID: "p", Quantity: 1, RestockedAt: time.Now()}
+		if v == 1 {
+			e = &inventory.ProductAdded{ProductID: "p", Name: "Popular", AddedAt: time.Now()}
+		}
+		batch = append(batch, eventstore.Record{EventID: ids.NewID(), AggregateType: inventory.StockAggregateType, AggregateID: "p", Version: v, Type: e.EventName(), Event: e})
+	}
+	if err := store.Append(ctx, batch); err != nil {
+		b.Fatal(err)
+	}
+	state, _ := json.Marshal(inventory.StockSnapshot{Name: "Popular", Available: events - 1})
+	if err := snaps.Save(ctx, eventstore.Snapshot{AggregateType: inventory.StockAggregateType, AggregateID: "p", Version: events, Schema: inventory.StockSnapshotSchema, State: state}); err != nil {
+		b.Fatal(err)
+	}
+	for _, run := range []struct {
+		name  string
+		every int
+	}{{"every event", 0}, {"from a snapshot", 100}} {
+		b.Run(run.name, func(b *testing.B) {
+			repo, err := eventstore.NewRepository(eventstore.RepositoryConfig[*inventory.Stock]{
+				AggregateType: inventory.StockAggregateType, FromHistory: inventory.StockFromHistory,
+				Store: store, Outbox: &outbox{}, Clock: fixedClock{}, IDs: ids, CacheSize: -1,
+				Snapshots: eventstore.SnapshotPolicy{Store: snaps, Every: run.every},
+				Snapshot:  eventstore.JSONSnapshot(inventory.StockSnapshotSchema, (*inventory.Stock).Snapshot, inventory.StockFromSnapshot),
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for range b.N {
+				s, err := repo.Load(ctx, "p")
+				if err != nil || s.Available() != events+tail-1 {
+					b.Fatalf("%v, %v", s, err)
+				}
+			}
+		})
 	}
 }
