@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,18 +18,18 @@ import (
 // failingSnapshots fails every call while broken.
 type failingSnapshots struct {
 	eventstore.Snapshots
-	broken bool
+	broken atomic.Bool
 }
 
 func (f *failingSnapshots) Save(ctx context.Context, s eventstore.Snapshot) error {
-	if f.broken {
+	if f.broken.Load() {
 		return errors.New("snapshot store down")
 	}
 	return f.Snapshots.Save(ctx, s)
 }
 
 func (f *failingSnapshots) Latest(ctx context.Context, t, id string) (eventstore.Snapshot, bool, error) {
-	if f.broken {
+	if f.broken.Load() {
 		return eventstore.Snapshot{}, false, errors.New("snapshot store down")
 	}
 	return f.Snapshots.Latest(ctx, t, id)
@@ -186,7 +187,7 @@ func TestASnapshotThatCannotBeReadIsIgnored(t *testing.T) {
 		t.Fatalf("an undecodable snapshot: %v, %v, %d failures", got, err, failed.count())
 	}
 	// Down: commands go on, loads read every event, and both are reported.
-	snaps.broken = true
+	snaps.broken.Store(true)
 	restock(t, current, "p", 5) // passes 15
 	if got, err := current.Load(ctx, "p"); err != nil || got.Available() != 14 || got.Version() != 15 {
 		t.Fatalf("with the snapshot store down: %v, %v", got, err)
@@ -199,7 +200,7 @@ func TestASnapshotThatCannotBeReadIsIgnored(t *testing.T) {
 		t.Fatalf("failures reported: %v", failed.errs)
 	}
 	// TakeSnapshot writes one from every event, of the current schema.
-	snaps.broken = false
+	snaps.broken.Store(false)
 	if taken, err := current.TakeSnapshot(ctx, "p"); err != nil || !taken {
 		t.Fatalf("take: %v %v", taken, err)
 	}
