@@ -23,9 +23,13 @@ type Aggregate interface {
 	MarkStored()
 }
 
-// Sealer encrypts an event's personal data in place (app/personal).
+// Sealer encrypts personal data in place (app/personal): Seal that of
+// events, making the subject's key if need be; Reseal that of state derived
+// from stored events, with the subject's key if it still has one, and
+// erasing it if not.
 type Sealer interface {
 	Seal(ctx context.Context, e es.Personal) error
+	Reseal(ctx context.Context, e es.Personal) error
 }
 
 // IDs makes identifiers for new records; a port so that tests control them.

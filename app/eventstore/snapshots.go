@@ -192,8 +192,11 @@ func (r *Repository[A]) snapshotAfter(a A, from int) {
 const snapshotTimeout = 10 * time.Second
 
 func (r *Repository[A]) saveSnapshot(ctx context.Context, id string, version int, state any) error {
+	// A snapshot's personal data is sealed as its events' was; an aggregate
+	// this process holds may have it in clear (as the command gave it), and
+	// after an erasure it must not be sealed under a new key.
 	if p, ok := state.(es.Personal); ok && r.cfg.Sealer != nil {
-		if err := r.cfg.Sealer.Seal(ctx, p); err != nil {
+		if err := r.cfg.Sealer.Reseal(ctx, p); err != nil {
 			return fmt.Errorf("snapshot of %s %s: %w", r.cfg.AggregateType, id, err)
 		}
 	}

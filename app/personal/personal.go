@@ -146,6 +146,24 @@ func (v *Vault) remember(subject string, k Key, asked time.Time) {
 // key of e's data subject, made when the subject has none yet. Empty values
 // and values already sealed stay as they are.
 func (v *Vault) Seal(ctx context.Context, e es.Personal) error {
+	return v.seal(ctx, e, v.keyOrAdd)
+}
+
+// Reseal is Seal for state derived from what was stored, such as a
+// snapshot of an aggregate: it seals with the subject's key only if the
+// subject has one. Without one the subject was erased, and a value in clear
+// is overwritten as erased, so that a copy in some process's memory does
+// not come back under a new key.
+func (v *Vault) Reseal(ctx context.Context, e es.Personal) error {
+	err := v.seal(ctx, e, v.key)
+	if errors.Is(err, ErrNoKey) {
+		Redact(e)
+		return nil
+	}
+	return err
+}
+
+func (v *Vault) seal(ctx context.Context, e es.Personal, keyOf func(context.Context, string) (Key, error)) error {
 	var clear []*string
 	for _, p := range e.PersonalData() {
 		if *p != "" && !IsSealed(*p) {
@@ -159,7 +177,7 @@ func (v *Vault) Seal(ctx context.Context, e es.Personal) error {
 	if subject == "" {
 		return fmt.Errorf("seal %T: personal data without a data subject", e)
 	}
-	key, err := v.keyOrAdd(ctx, subject)
+	key, err := keyOf(ctx, subject)
 	if err != nil {
 		return fmt.Errorf("seal %T: key of %s: %w", e, subject, err)
 	}

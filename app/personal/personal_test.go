@@ -203,3 +203,38 @@ func TestAVaultNeedsAKeyStoreAndNoNegativeTTL(t *testing.T) {
 		t.Fatal("a negative TTL")
 	}
 }
+
+// Reseal seals with the key there is, and makes none: for a subject erased
+// meanwhile, the values in clear are erased instead.
+func TestResealMakesNoKey(t *testing.T) {
+	ctx := context.Background()
+	keys := memory.NewPersonalKeys()
+	v, err := personal.NewVault(personal.Config{Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Seal(ctx, placed("c-1")); err != nil { // the customer's key
+		t.Fatal(err)
+	}
+	kept := placed("c-1")
+	if err := v.Reseal(ctx, kept); err != nil {
+		t.Fatal(err)
+	}
+	email := kept.Contact.Email
+	if err := v.Open(ctx, "c-1", &email); err != nil || email != "ada@example.com" {
+		t.Fatalf("resealed with the key there is: %v %q", err, email)
+	}
+	if _, err := v.Erase(ctx, "c-1"); err != nil {
+		t.Fatal(err)
+	}
+	held := placed("c-1") // as a process's memory may still hold it
+	if err := v.Reseal(ctx, held); err != nil {
+		t.Fatal(err)
+	}
+	if held.Contact.Email != personal.Erased || held.Contact.Phone != personal.Erased {
+		t.Fatalf("after the erasure: %+v", held.Contact)
+	}
+	if _, err := keys.Key(ctx, "c-1"); !errors.Is(err, personal.ErrNoKey) {
+		t.Fatalf("a key was made: %v", err)
+	}
+}
