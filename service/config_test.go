@@ -79,6 +79,11 @@ func TestBadConfigIsRefusedWithEveryReason(t *testing.T) {
 		"WEBHOOK_SECRET=0123456789abcdef":                                         "WEBHOOK_SECRET is set without PUSH_WEBHOOK_URL",
 		"PUSH_WEBHOOK_URL=https://push.example.com WEBHOOK_SECRET=short":          "at least 16",
 		"PUSH_WEBHOOK_URL=push.example.com WEBHOOK_SECRET=0123456789abcdef012345": "PUSH_WEBHOOK_URL",
+		// Snapshots of a type there is, every so many events.
+		"SNAPSHOT_EVERY=cart=100":  "the type one of order, stock, reservation, notification",
+		"SNAPSHOT_EVERY=stock=-1":  "an integer from 0 to 1000000",
+		"SNAPSHOT_EVERY=stock":     "want type=events",
+		"SNAPSHOT_EVERY=stock=ten": "an integer from 0 to 1000000",
 	} {
 		vars := map[string]string{}
 		for _, kv := range strings.Fields(env) {
@@ -88,5 +93,20 @@ func TestBadConfigIsRefusedWithEveryReason(t *testing.T) {
 		if _, err := service.ConfigFromEnv(lookup(vars), "host-1"); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", env, err, want)
 		}
+	}
+}
+
+func TestSnapshotsAreTakenOfWhatSnapshotEverySays(t *testing.T) {
+	t.Parallel()
+	def := service.DefaultConfig()
+	if def.SnapshotEvery["stock"] != 100 || len(def.SnapshotEvery) != 1 {
+		t.Fatalf("default %v", def.SnapshotEvery)
+	}
+	cfg, err := service.ConfigFromEnv(lookup(map[string]string{"SNAPSHOT_EVERY": " notification=50, stock=0 ,"}), "host-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.SnapshotEvery) != 2 || cfg.SnapshotEvery["notification"] != 50 || cfg.SnapshotEvery["stock"] != 0 {
+		t.Fatalf("parsed %v", cfg.SnapshotEvery)
 	}
 }
