@@ -204,6 +204,7 @@ func (v *Vault) seal(ctx context.Context, e es.Personal, keyOf func(context.Cont
 // ErrErased.
 func (v *Vault) Open(ctx context.Context, subject string, values ...*string) error {
 	var key *Key
+	var aead cipher.AEAD
 	var erasedAny bool
 	for _, p := range values {
 		if !IsSealed(*p) {
@@ -226,14 +227,15 @@ func (v *Vault) Open(ctx context.Context, subject string, values ...*string) err
 				return fmt.Errorf("open personal data: key of %s: %w", subject, err)
 			}
 			key = &k
+			if k.ID != "" {
+				if aead, err = aeadOf(k); err != nil {
+					return err
+				}
+			}
 		}
 		if key.ID != keyID {
 			*p, erasedAny = "", true
 			continue
-		}
-		aead, err := aeadOf(*key)
-		if err != nil {
-			return err
 		}
 		n := aead.NonceSize()
 		if len(sealed) < n {
