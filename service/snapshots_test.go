@@ -248,10 +248,10 @@ func TestSnapshottedStreamsWorkAsWholeOnes(t *testing.T) {
 		if r := s.do(http.MethodPost, service.Orders, "/admin/snapshots/rebuild", `{"aggregateType": "cart"}`, bearer); r.status != http.StatusBadRequest {
 			t.Fatalf("an unknown type: %d %s", r.status, r.raw)
 		}
-		// Still right, also read back from the snapshots where they are.
 		if code, _, errOut := s.cli("snapshots", "rebuild", "--aggregate-type", "cart"); code != 2 || !strings.Contains(errOut, "no snapshots") {
 			t.Fatalf("an unknown type from the command line: %d %s", code, errOut)
 		}
+		// A change after the rebuild: the stock goes on from where it stood.
 		if r := s.post(service.Inventory, "/products/p/restock", map[string]any{"quantity": 1}); r.status != http.StatusOK {
 			t.Fatalf("restock: %d %s", r.status, r.raw)
 		}
