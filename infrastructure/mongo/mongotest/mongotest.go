@@ -6,6 +6,7 @@ package mongotest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -129,9 +130,20 @@ type Server struct {
 // StartServer starts a server on a free port; it is stopped when the test ends.
 func StartServer(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, port: restartablePort(t), dir: t.TempDir()}
-	s.Start()
+	s := &Server{t: t, dir: t.TempDir()}
 	t.Cleanup(s.Stop)
+	for attempt := 1; ; attempt++ {
+		s.port = restartablePort(t)
+		err := s.start()
+		if err == nil {
+			break
+		}
+		// Another test may take the port between its check and the
+		// server's listen: another one, then.
+		if !strings.Contains(err.Error(), "address already in use") || attempt == 5 {
+			t.Fatal(err)
+		}
+	}
 	return s
 }
 
@@ -141,6 +153,14 @@ func (s *Server) URL() string { return fmt.Sprintf("mongodb://127.0.0.1:%d/", s.
 // Start starts the server and waits until it accepts connections.
 func (s *Server) Start() {
 	s.t.Helper()
+	if err := s.start(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// start starts the server, and fails if it cannot listen on its port.
+func (s *Server) start() error {
+	s.t.Helper()
 	f, err := newFerretDB(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: fmt.Sprintf("127.0.0.1:%d", s.port)},
 		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError + 4})),
@@ -148,7 +168,7 @@ func (s *Server) Start() {
 		SQLiteURL: "file:" + s.dir + "/",
 	})
 	if err != nil {
-		s.t.Fatal(err)
+		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -163,16 +183,16 @@ func (s *Server) Start() {
 		case <-done:
 			// It could not listen: the port was taken while it was down.
 			s.stop = nil
-			s.t.Fatalf("the embedded FerretDB stopped at start: %v", runErr)
+			return fmt.Errorf("the embedded FerretDB stopped at start: %w", runErr)
 		default:
 		}
 		if conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), time.Second); err == nil {
 			_ = conn.Close()
-			return
+			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	s.t.Fatal("the embedded FerretDB did not start")
+	return errors.New("the embedded FerretDB did not start")
 }
 
 // Stop shuts the server down as a MongoDB shutdown does: it stops accepting
