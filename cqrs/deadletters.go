@@ -103,3 +103,27 @@ func (r Republisher) Republish(ctx context.Context, d operations.DeadLetter, rep
 	msg.SetContext(ctx)
 	return r.Publisher.Publish(d.Topic, msg)
 }
+
+// ReleaseKey marks the notice that a dead letter was discarded: its handler
+// hands it to no one, and handles the messages parked behind it.
+const ReleaseKey = "release_parked"
+
+// Release publishes the notice that the dead letter was discarded to its
+// original topic, under its message id and addressed to its handler: the
+// process that consumes the lane now gets it, in the lane's order, and the
+// other handlers of the topic let it pass.
+func (r Republisher) Release(ctx context.Context, d operations.DeadLetter) error {
+	if d.Topic == "" {
+		return fmt.Errorf("dead letter %s has no topic to go back to", d.ID)
+	}
+	msg := message.NewMessage(d.MessageID, nil)
+	for _, k := range []string{metadata.NameKey, metadata.AggregateIDKey, metadata.AggregateVersionKey, metadata.AggregateTypeKey} {
+		if v := d.Metadata[k]; v != "" {
+			msg.Metadata.Set(k, v)
+		}
+	}
+	msg.Metadata.Set(ReleaseKey, "discarded")
+	msg.Metadata.Set(RequeuedForKey, d.Handler)
+	msg.SetContext(ctx)
+	return r.Publisher.Publish(d.Topic, msg)
+}

@@ -16,6 +16,7 @@ import (
 
 	"shop/app/eventstore"
 	"shop/app/fault"
+	"shop/app/operations"
 	"shop/cqrs/metadata"
 	"shop/domain/refusal"
 	"shop/infrastructure/logging"
@@ -51,6 +52,9 @@ type RouterConfig struct {
 	// Metrics, when set, gets Watermill's router metrics: handler time,
 	// messages published and received.
 	Metrics prometheus.Registerer
+	// Parking, when set, holds an aggregate's later messages for a handler
+	// behind the dead letter of its earlier one (parkingLot).
+	Parking operations.Parking
 }
 
 func (c *RouterConfig) setDefaults() {
@@ -97,6 +101,10 @@ func (c RouterConfig) Validate() error {
 //     message that another handler of its topic requeued for itself.
 //   - the known names acknowledge, unhandled, a message of a type its
 //     handler does not handle (unknown types go on, to be poisoned).
+//   - the parking lot, when configured, parks a message whose aggregate
+//     waits behind a dead letter of the same handler, and releases the
+//     parked ones once that dead letter was replayed and handled, or
+//     discarded.
 //   - CorrelationID copies the correlation id onto messages a handler returns.
 //   - PoisonQueueWithFilter sets aside a message whose handler failed for good,
 //     on the poison topic with the reason; a transient failure is never poisoned.
@@ -138,7 +146,14 @@ func NewRouter(cfg RouterConfig, poison message.Publisher, topics Topics, known 
 	if requeue == nil {
 		requeue = poison
 	}
-	poisonQueue, err := middleware.PoisonQueueWithFilter(uncancelledPublisher{poison}, topics.Poison(), func(err error) bool {
+	outer := []message.HandlerMiddleware{growStack, skipCopiesForOthers, known.SkipIgnored}
+	poisonPub := poison
+	if cfg.Parking != nil {
+		lot := newParkingLot(cfg.Parking, cfg.UnavailableDelay, logger)
+		outer = append(outer, lot.Middleware)
+		poisonPub = holdingPublisher{Publisher: poison, lot: lot}
+	}
+	poisonQueue, err := middleware.PoisonQueueWithFilter(uncancelledPublisher{poisonPub}, topics.Poison(), func(err error) bool {
 		// A message whose retries the router's close cut short is not bad:
 		// nacked, it is delivered again after the restart.
 		return !fault.IsTransient(err) && !errors.Is(err, context.Canceled)
@@ -146,10 +161,8 @@ func NewRouter(cfg RouterConfig, poison message.Publisher, topics Topics, known 
 	if err != nil {
 		return nil, err
 	}
+	router.AddMiddleware(outer...)
 	router.AddMiddleware(
-		growStack,
-		skipCopiesForOthers,
-		known.SkipIgnored,
 		countAttempts,
 		middleware.CorrelationID,
 		poisonQueue,

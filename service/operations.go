@@ -43,7 +43,7 @@ func (p *Platform) newOperations(ctx context.Context, stores map[string]eventsto
 		return nil, err
 	}
 	return operations.New(operations.Config{
-		DeadLetters: deadLetters, Runs: runs, Republisher: cqrs.Republisher{Publisher: p.Bus.Publisher},
+		DeadLetters: deadLetters, Parking: p.Parking, Runs: runs, Republisher: cqrs.Republisher{Publisher: p.Bus.Publisher},
 		Events: events, Stores: stores, Rebuilds: rebuilds, Clock: p.Clock, IDs: p.IDs,
 		Vault: p.Vault, Archive: p.archiveEraser(), Snapshotted: snapshotted,
 	})
@@ -157,7 +157,7 @@ func NewTools(ctx context.Context, cfg Config, logger *slog.Logger) (*Tools, err
 	if cfg.MongoURL == "" {
 		return nil, errors.New("the operators' commands read MongoDB, and MONGODB_URL is not set; in the embedded mode use the admin HTTP API of the running orders service (ADMIN_TOKEN)")
 	}
-	platform, err := newPlatform(cfg, logger, nil)
+	platform, err := newPlatform(ctx, cfg, logger, nil)
 	if err != nil {
 		return nil, err
 	}

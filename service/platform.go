@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"shop/app/eventstore"
+	"shop/app/operations"
 	"shop/app/personal"
 	"shop/cqrs"
 	"shop/domain/inventory"
@@ -50,6 +51,10 @@ type Platform struct {
 	// Senders deliver notifications, each provider behind its breaker.
 	Senders        *notifier.Channels
 	senderBreakers []*breaker.Breaker
+	// Parking holds the messages of aggregates whose earlier message is a
+	// dead letter, for every handler: in MongoDB's operations database, or
+	// in memory beside the stores.
+	Parking operations.Parking
 	// Leases spread each service's partitions over its replicas: in Redis
 	// when it is configured, else in memory (one process).
 	Leases cqrs.Leases
@@ -129,7 +134,7 @@ const personalKeyCacheTTL = 5 * time.Second
 
 // newPlatform connects to the configured servers. keys, when set, is the key
 // store of personal data (Adapters.PersonalKeys).
-func newPlatform(cfg Config, logger *slog.Logger, keys personal.Keys) (_ *Platform, err error) {
+func newPlatform(ctx context.Context, cfg Config, logger *slog.Logger, keys personal.Keys) (_ *Platform, err error) {
 	registry, err := NewRegistry()
 	if err != nil {
 		return nil, err
@@ -176,6 +181,9 @@ func newPlatform(cfg Config, logger *slog.Logger, keys personal.Keys) (_ *Platfo
 	default:
 		keys = memory.NewPersonalKeys()
 	}
+	if err := p.openParking(ctx); err != nil {
+		return nil, fmt.Errorf("parking: %w", err)
+	}
 	if p.Vault, err = personal.NewVault(personal.Config{Keys: keys, CacheTTL: personalKeyCacheTTL}); err != nil {
 		return nil, err
 	}
@@ -203,6 +211,16 @@ func breakerLogger(logger *slog.Logger) func(name, from, to string) {
 	return func(name, from, to string) {
 		logger.Warn("circuit breaker changed state", "dependency", name, "from", from, "to", to)
 	}
+}
+
+// openParking opens the parking of held aggregates.
+func (p *Platform) openParking(ctx context.Context) (err error) {
+	if p.Mongo == nil {
+		p.Parking = memory.NewParking()
+		return nil
+	}
+	p.Parking, err = mongo.NewParking(ctx, p.Mongo)
+	return err
 }
 
 // close closes the bus, then the connections.
@@ -246,6 +264,7 @@ func (p *Platform) newProcessors(cfg Config, dedup cqrs.ProcessedMessages) (*cqr
 	routerCfg.Metrics = p.Metrics.Registry
 	routerCfg.CloseTimeout = cfg.ShutdownTimeout
 	routerCfg.Requeue = p.Bus.Requeue
+	routerCfg.Parking = p.Parking
 	if _, err := cqrs.NewRouter(routerCfg, p.Bus.Publisher, p.Topics, known, deduplicator, p.Logger); err != nil {
 		return nil, fmt.Errorf("router: %w", err)
 	}

@@ -79,6 +79,9 @@ type DeadLetter struct {
 	Replays  int
 	Status   Status
 	History  []Action
+	// Parked counts the later messages of the aggregate that wait, for the
+	// same handler, until this one is replayed or discarded.
+	Parked int
 }
 
 // Action is something an operator did to a dead letter.
@@ -220,6 +223,11 @@ func (o *Operations) Archive(ctx context.Context, d DeadLetter) error {
 // DeadLetter returns one dead letter by its id or its message id.
 func (o *Operations) DeadLetter(ctx context.Context, id string) (DeadLetter, error) {
 	d, err := o.deadLetters.Get(ctx, id)
+	if err == nil {
+		list := []DeadLetter{d}
+		err = o.countParked(ctx, list)
+		return list[0], err
+	}
 	if !errors.Is(err, ErrDeadLetterNotFound) {
 		return d, err
 	}
@@ -228,19 +236,24 @@ func (o *Operations) DeadLetter(ctx context.Context, id string) (DeadLetter, err
 	case err != nil:
 		return DeadLetter{}, err
 	case len(found) == 1:
-		return found[0], nil
+		err = o.countParked(ctx, found)
+		return found[0], err
 	case len(found) > 1:
 		return DeadLetter{}, invalidf("message %s failed in several handlers; name one of: %s@…", id, id)
 	}
 	return DeadLetter{}, fmt.Errorf("%w: %s", ErrDeadLetterNotFound, id)
 }
 
-// DeadLetters lists dead letters.
+// DeadLetters lists dead letters, each with the messages parked behind it.
 func (o *Operations) DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLetter, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	return o.deadLetters.List(ctx, f)
+	list, err := o.deadLetters.List(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return list, o.countParked(ctx, list)
 }
 
 // DefaultMaxReplays is how often a dead letter is replayed before it is
@@ -361,7 +374,10 @@ func newDeadLetterReport(selected []DeadLetter, dryRun bool) Report {
 }
 
 // DiscardDeadLetters marks the selected dead letters discarded: they need no
-// handling. The filter must select something explicitly.
+// handling. The filter must select something explicitly. The messages parked
+// behind a discarded dead letter are released: its handler is told first, so
+// that a run cut short after the notice leaves the dead letter to be
+// discarded again, never a lane held behind a discarded one.
 func (o *Operations) DiscardDeadLetters(ctx context.Context, f DeadLetterFilter, dryRun bool, by string) (Report, error) {
 	if err := f.ValidateDiscard(); err != nil {
 		return Report{}, err
@@ -378,6 +394,15 @@ func (o *Operations) DiscardDeadLetters(ctx context.Context, f DeadLetterFilter,
 		return report, nil
 	}
 	for _, d := range selected {
+		holds, err := o.holds(ctx, d)
+		if err != nil {
+			return report, err
+		}
+		if holds {
+			if err := o.republisher.Release(ctx, d); err != nil {
+				return report, fmt.Errorf("release what is parked behind %s: %w", d.ID, err)
+			}
+		}
 		if err := o.deadLetters.Act(ctx, d.ID, StatusDiscarded, Action{At: o.clock.Now(), What: "discarded", By: by}); err != nil {
 			return report, err
 		}
@@ -387,7 +412,9 @@ func (o *Operations) DiscardDeadLetters(ctx context.Context, f DeadLetterFilter,
 
 // Stats counts the dead letters by status, handler, type and reason.
 type Stats struct {
-	Total     int
+	Total int
+	// Parked counts the messages parked behind the dead letters.
+	Parked    int
 	ByStatus  map[string]int
 	ByHandler map[string]int
 	ByType    map[string]int
@@ -402,6 +429,7 @@ func (o *Operations) DeadLetterStats(ctx context.Context, f DeadLetterFilter) (S
 	}
 	s := Stats{Total: len(all), ByStatus: map[string]int{}, ByHandler: map[string]int{}, ByType: map[string]int{}, ByReason: map[string]int{}}
 	for _, d := range all {
+		s.Parked += d.Parked
 		s.ByStatus[d.Status.String()]++
 		s.ByHandler[d.HandlerName()]++
 		s.ByType[d.EventType]++

@@ -13,9 +13,11 @@ import (
 )
 
 // Republisher publishes a dead letter again, to its original topic, with the
-// number of times it has now been replayed.
+// number of times it has now been replayed; and, once one is discarded, the
+// release of the messages parked behind it.
 type Republisher interface {
 	Republish(ctx context.Context, d DeadLetter, replays int) error
+	Releaser
 }
 
 // EventPublisher publishes a stored event.
@@ -79,6 +81,7 @@ type Report struct {
 // Operations holds the operators' use cases.
 type Operations struct {
 	deadLetters DeadLetters
+	parking     Parking
 	runs        Runs
 	republisher Republisher
 	events      EventPublisher
@@ -96,6 +99,9 @@ type Operations struct {
 // replay from, by service; Rebuilds the read models it can rebuild, by name.
 type Config struct {
 	DeadLetters DeadLetters
+	// Parking holds the messages of aggregates whose earlier message is a
+	// dead letter.
+	Parking     Parking
 	Runs        Runs
 	Republisher Republisher
 	Events      EventPublisher
@@ -115,11 +121,11 @@ type Config struct {
 
 // New builds the operators' use cases.
 func New(cfg Config) (*Operations, error) {
-	if cfg.DeadLetters == nil || cfg.Runs == nil || cfg.Republisher == nil || cfg.Events == nil || cfg.Clock == nil || cfg.IDs == nil {
-		return nil, errors.New("operations: dead letters, runs, publishers, clock and ids are required")
+	if cfg.DeadLetters == nil || cfg.Parking == nil || cfg.Runs == nil || cfg.Republisher == nil || cfg.Events == nil || cfg.Clock == nil || cfg.IDs == nil {
+		return nil, errors.New("operations: dead letters, parking, runs, publishers, clock and ids are required")
 	}
 	o := &Operations{
-		deadLetters: cfg.DeadLetters, runs: cfg.Runs, republisher: cfg.Republisher, events: cfg.Events,
+		deadLetters: cfg.DeadLetters, parking: cfg.Parking, runs: cfg.Runs, republisher: cfg.Republisher, events: cfg.Events,
 		stores: cfg.Stores, clock: cfg.Clock, ids: cfg.IDs, rebuilds: map[string]Rebuild{},
 		vault: cfg.Vault, archive: cfg.Archive, snapshotted: cfg.Snapshotted,
 	}

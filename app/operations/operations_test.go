@@ -43,6 +43,14 @@ func (p *published) Republish(_ context.Context, d operations.DeadLetter, _ int)
 	return nil
 }
 
+// Release records the notice of a discarded dead letter as "released:" and its id.
+func (p *published) Release(_ context.Context, d operations.DeadLetter) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.events = append(p.events, "released:"+d.ID)
+	return nil
+}
+
 func (p *published) count() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -98,7 +106,7 @@ func (p *projected) Handle(ctx context.Context, _ eventstore.Record) error {
 func newOperations(t *testing.T, store eventstore.Store, pub *published, rebuilds ...operations.Rebuild) *operations.Operations {
 	t.Helper()
 	ops, err := operations.New(operations.Config{
-		DeadLetters: memory.NewDeadLetters(), Runs: memory.NewRuns(), Republisher: pub, Events: pub,
+		DeadLetters: memory.NewDeadLetters(), Parking: memory.NewParking(), Runs: memory.NewRuns(), Republisher: pub, Events: pub,
 		Stores: map[string]eventstore.Store{"orders": store}, Rebuilds: rebuilds, Clock: systemClock{}, IDs: &counterIDs{},
 	})
 	if err != nil {
@@ -350,7 +358,7 @@ func TestAReplayWhoseLogCannotBeSavedSaysSo(t *testing.T) {
 	t.Parallel()
 	pub := &published{}
 	ops, err := operations.New(operations.Config{
-		DeadLetters: memory.NewDeadLetters(), Runs: unsavedRuns{memory.NewRuns()}, Republisher: pub, Events: pub,
+		DeadLetters: memory.NewDeadLetters(), Parking: memory.NewParking(), Runs: unsavedRuns{memory.NewRuns()}, Republisher: pub, Events: pub,
 		Stores: map[string]eventstore.Store{"orders": records(2)}, Clock: systemClock{}, IDs: &counterIDs{},
 	})
 	if err != nil {

@@ -35,6 +35,10 @@ func (p *countingPublisher) Republish(context.Context, operations.DeadLetter, in
 	p.n.Add(1)
 	return nil
 }
+func (p *countingPublisher) Release(context.Context, operations.DeadLetter) error {
+	p.n.Add(1)
+	return nil
+}
 
 type nothingProjected struct{}
 
@@ -59,7 +63,7 @@ func newOperations(t *testing.T, pub *countingPublisher, rebuilds ...operations.
 		t.Fatal(err)
 	}
 	ops, err := operations.New(operations.Config{
-		DeadLetters: memory.NewDeadLetters(), Runs: memory.NewRuns(), Republisher: pub, Events: pub,
+		DeadLetters: memory.NewDeadLetters(), Parking: memory.NewParking(), Runs: memory.NewRuns(), Republisher: pub, Events: pub,
 		Stores: map[string]eventstore.Store{"orders": oneOrderStore(t)}, Rebuilds: rebuilds, Clock: systemClock{}, IDs: &counterIDs{},
 		Vault: vault,
 	})

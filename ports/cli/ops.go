@@ -325,6 +325,7 @@ func poison(ctx context.Context, env Env, args []string) error {
 		}
 		return out.print(opsview.FromStats(stats), func(w io.Writer) {
 			fmt.Fprintf(w, "dead letters\t%d\n", stats.Total)
+			fmt.Fprintf(w, "parked behind them\t%d\n", stats.Parked)
 			histogram(w, "by status", stats.ByStatus)
 			histogram(w, "by handler", stats.ByHandler)
 			histogram(w, "by type", stats.ByType)
@@ -349,9 +350,9 @@ func poison(ctx context.Context, env Env, args []string) error {
 }
 
 func deadLetterTable(w io.Writer, list []operations.DeadLetter) {
-	fmt.Fprintln(w, "ID\tSTATUS\tHANDLER\tTYPE\tFAILURES\tREPLAYS\tLAST FAILURE\tREASON")
+	fmt.Fprintln(w, "ID\tSTATUS\tHANDLER\tTYPE\tFAILURES\tREPLAYS\tPARKED\tLAST FAILURE\tREASON")
 	for _, d := range list {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", d.ID, d.Status, d.Handler, d.EventType, d.Failures, d.Replays,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", d.ID, d.Status, d.Handler, d.EventType, d.Failures, d.Replays, d.Parked,
 			d.LastFailedAt.Format(time.RFC3339), truncate(d.Reason, 60))
 	}
 	fmt.Fprintf(w, "%d dead letter(s)\n", len(list))
@@ -361,7 +362,7 @@ func deadLetterDetail(w io.Writer, d operations.DeadLetter) {
 	rows := [][2]string{
 		{"id", d.ID}, {"message", d.MessageID}, {"status", d.Status.String()}, {"handler", d.Handler}, {"topic", d.Topic},
 		{"type", d.EventType}, {"aggregate", fmt.Sprintf("%s v%d", d.AggregateID, d.AggregateVersion)},
-		{"failures", fmt.Sprint(d.Failures)}, {"replays", fmt.Sprint(d.Replays)},
+		{"failures", fmt.Sprint(d.Failures)}, {"replays", fmt.Sprint(d.Replays)}, {"parked behind it", fmt.Sprint(d.Parked)},
 		{"first failure", d.FirstFailedAt.Format(time.RFC3339)}, {"last failure", d.LastFailedAt.Format(time.RFC3339)},
 		{"reason", d.Reason}, {"payload", string(d.Payload)},
 	}

@@ -36,6 +36,7 @@ func (discardPublisher) Publish(context.Context, eventstore.Record) error { retu
 func (discardPublisher) Republish(context.Context, operations.DeadLetter, int) error {
 	return nil
 }
+func (discardPublisher) Release(context.Context, operations.DeadLetter) error { return nil }
 
 type nothingProjected struct{}
 
@@ -51,7 +52,7 @@ func adminHandler(t *testing.T, rebuilds ...operations.Rebuild) http.Handler {
 func adminAPI(t *testing.T, rebuilds ...operations.Rebuild) (*operations.Operations, http.Handler) {
 	t.Helper()
 	ops, err := operations.New(operations.Config{
-		DeadLetters: memory.NewDeadLetters(), Runs: memory.NewRuns(), Republisher: discardPublisher{}, Events: discardPublisher{},
+		DeadLetters: memory.NewDeadLetters(), Parking: memory.NewParking(), Runs: memory.NewRuns(), Republisher: discardPublisher{}, Events: discardPublisher{},
 		Stores: map[string]eventstore.Store{"orders": placedOrderStore(t, "o-1")}, Rebuilds: rebuilds,
 		Clock: systemClock{}, IDs: &counterIDs{},
 	})

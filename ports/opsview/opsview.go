@@ -47,6 +47,7 @@ type DeadLetter struct {
 	Status           string            `json:"status"`
 	Failures         int               `json:"failures"`
 	Replays          int               `json:"replays"`
+	Parked           int               `json:"parked"`
 	FirstFailedAt    string            `json:"firstFailedAt"`
 	LastFailedAt     string            `json:"lastFailedAt"`
 	Metadata         map[string]string `json:"metadata,omitempty"`
@@ -68,7 +69,7 @@ func FromDeadLetter(d operations.DeadLetter, withPayload bool) DeadLetter {
 	out := DeadLetter{
 		ID: d.ID, MessageID: d.MessageID, Handler: d.Handler, Topic: d.Topic, EventType: d.EventType,
 		AggregateID: d.AggregateID, AggregateVersion: d.AggregateVersion, Reason: d.Reason, Status: d.Status.String(),
-		Failures: d.Failures, Replays: d.Replays, FirstFailedAt: ts(d.FirstFailedAt), LastFailedAt: ts(d.LastFailedAt),
+		Failures: d.Failures, Replays: d.Replays, Parked: d.Parked, FirstFailedAt: ts(d.FirstFailedAt), LastFailedAt: ts(d.LastFailedAt),
 	}
 	for _, a := range d.History {
 		out.History = append(out.History, Action{At: ts(a.At), What: a.What, By: a.By})
@@ -152,6 +153,7 @@ func FromRecord(e eventstore.Record) Event {
 // Stats are dead letter counts as JSON.
 type Stats struct {
 	Total     int     `json:"total"`
+	Parked    int     `json:"parked"`
 	ByStatus  []Count `json:"byStatus"`
 	ByHandler []Count `json:"byHandler"`
 	ByType    []Count `json:"byType"`
@@ -160,7 +162,7 @@ type Stats struct {
 
 // FromStats shapes dead letter counts.
 func FromStats(s operations.Stats) Stats {
-	return Stats{Total: s.Total, ByStatus: Counts(s.ByStatus), ByHandler: Counts(s.ByHandler), ByType: Counts(s.ByType), ByReason: Counts(s.ByReason)}
+	return Stats{Total: s.Total, Parked: s.Parked, ByStatus: Counts(s.ByStatus), ByHandler: Counts(s.ByHandler), ByType: Counts(s.ByType), ByReason: Counts(s.ByReason)}
 }
 
 // Run is a logged replay as JSON.

@@ -1,0 +1,111 @@
+package operations
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Lane is one handler's messages of one aggregate: the messages that must be
+// handled in the order of the aggregate's versions. Handler is the consumer
+// group, with its partition, as dead letters name it.
+type Lane struct {
+	Handler     string
+	AggregateID string
+}
+
+// Block says that a lane waits behind the dead letter of one of its
+// messages: later messages of the lane are parked, unhandled, until the
+// dead letter is replayed and handled, or discarded.
+type Block struct {
+	Lane
+	// MessageID is the message whose dead letter holds the lane.
+	MessageID string
+}
+
+// DeadLetterID names the dead letter that holds the lane.
+func (b Block) DeadLetterID() string { return deadLetterID(b.MessageID, b.Handler) }
+
+// ParkedMessage is a message of a held lane, kept as it came so that it is
+// handled as if it had just arrived once the lane moves again.
+type ParkedMessage struct {
+	Lane
+	MessageID        string
+	AggregateVersion int
+	Topic            string
+	Payload          []byte
+	Metadata         map[string]string
+	ParkedAt         time.Time
+}
+
+// Parking keeps the held lanes and their parked messages, durably: a
+// process that takes a partition over finds what its previous owner held.
+type Parking interface {
+	// Block holds the lane behind the message; a block of the lane by an
+	// earlier message is replaced.
+	Block(ctx context.Context, b Block) error
+	// Blocks lists the held lanes of one handler, or of every handler when
+	// handler is empty.
+	Blocks(ctx context.Context, handler string) ([]Block, error)
+	// Unblock frees the lane if the message still holds it.
+	Unblock(ctx context.Context, b Block) error
+	// Park keeps a message of a held lane; parking it again changes nothing.
+	Park(ctx context.Context, m ParkedMessage) error
+	// Parked lists the lane's parked messages, lowest version first.
+	Parked(ctx context.Context, l Lane) ([]ParkedMessage, error)
+	// Unpark removes a parked message once it was handled.
+	Unpark(ctx context.Context, l Lane, messageID string) error
+	// Count counts the parked messages of every lane that has some.
+	Count(ctx context.Context) (map[Lane]int, error)
+}
+
+// Releaser tells a dead letter's handler that the dead letter was discarded,
+// so that the messages parked behind it are handled, in order, by the
+// process that consumes the lane.
+type Releaser interface {
+	Release(ctx context.Context, d DeadLetter) error
+}
+
+// countParked gives each dead letter that holds its lane the number of
+// messages parked behind it.
+func (o *Operations) countParked(ctx context.Context, list []DeadLetter) error {
+	if len(list) == 0 {
+		return nil
+	}
+	blocks, err := o.parking.Blocks(ctx, "")
+	if err != nil {
+		return fmt.Errorf("parked messages: %w", err)
+	}
+	if len(blocks) == 0 {
+		return nil
+	}
+	counts, err := o.parking.Count(ctx)
+	if err != nil {
+		return fmt.Errorf("parked messages: %w", err)
+	}
+	holding := make(map[string]int, len(blocks))
+	for _, b := range blocks {
+		holding[b.DeadLetterID()] = counts[b.Lane]
+	}
+	for i := range list {
+		list[i].Parked = holding[list[i].ID]
+	}
+	return nil
+}
+
+// holds reports whether the dead letter holds its lane.
+func (o *Operations) holds(ctx context.Context, d DeadLetter) (bool, error) {
+	if d.AggregateID == "" {
+		return false, nil
+	}
+	blocks, err := o.parking.Blocks(ctx, d.Handler)
+	if err != nil {
+		return false, fmt.Errorf("parked messages: %w", err)
+	}
+	for _, b := range blocks {
+		if b.DeadLetterID() == d.ID {
+			return true, nil
+		}
+	}
+	return false, nil
+}

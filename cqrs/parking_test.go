@@ -1,0 +1,258 @@
+package cqrs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"shop/app/operations"
+	"shop/cqrs"
+	"shop/cqrs/metadata"
+	"shop/infrastructure/memory"
+)
+
+// lanes runs one handler with a parking lot; the handler notes every event
+// it handled and fails for good on the versions marked broken.
+type lanes struct {
+	*harness
+	parking *memory.Parking
+
+	mu      sync.Mutex
+	handled []string
+	broken  map[string]bool
+	calls   atomic.Int32
+}
+
+func newLanes(t *testing.T, broken ...string) *lanes {
+	l := &lanes{parking: memory.NewParking(), broken: map[string]bool{}}
+	for _, b := range broken {
+		l.broken[b] = true
+	}
+	cfg := fastRetries(1)
+	cfg.Parking = l.parking
+	l.harness = newHarness(t, cfg, nil, func(msg *message.Message, _ int32) error {
+		l.calls.Add(1)
+		event := msg.Metadata.Get(metadata.AggregateIDKey) + msg.Metadata.Get(metadata.AggregateVersionKey)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.broken[event] {
+			return fmt.Errorf("bug in the handling of %s", event)
+		}
+		l.handled = append(l.handled, event)
+		return nil
+	})
+	return l
+}
+
+func (l *lanes) fix(event string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.broken, event)
+}
+
+// send publishes version v of aggregate id.
+func (l *lanes) send(id string, v int) {
+	l.t.Helper()
+	msg := message.NewMessage(fmt.Sprintf("%s-%d", id, v), []byte("{}"))
+	msg.Metadata.Set(metadata.NameKey, "test.msg")
+	msg.Metadata.Set(metadata.AggregateIDKey, id)
+	msg.Metadata.Set(metadata.AggregateVersionKey, strconv.Itoa(v))
+	if err := l.pubsub.Publish(testTopic, msg); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+// of lists what was handled of one aggregate, in order.
+func (l *lanes) of(id string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, e := range l.handled {
+		if e[:1] == id {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (l *lanes) waitHandled(id string, want ...string) {
+	l.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.Equal(l.of(id), want) {
+		if time.Now().After(deadline) {
+			l.t.Fatalf("handled of %s: %v, want %v", id, l.of(id), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (l *lanes) parked(id string) []string {
+	l.t.Helper()
+	ps, err := l.parking.Parked(context.Background(), operations.Lane{Handler: "handler", AggregateID: id})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.MessageID)
+	}
+	return out
+}
+
+func (l *lanes) waitParked(id string, want ...string) {
+	l.t.Helper()
+	waitFor(l.t, func() bool { return slices.Equal(l.parked(id), want) })
+}
+
+func (l *lanes) held() []operations.Block {
+	l.t.Helper()
+	blocks, err := l.parking.Blocks(context.Background(), "")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return blocks
+}
+
+// The events are sent one after the other, each once the one before was
+// seen to, as a partition's consumer gets them: a GoChannel hands out
+// messages concurrently.
+func TestAnAggregatesLaterEventsWaitBehindItsDeadLetterUntilItsReplay(t *testing.T) {
+	l := newLanes(t, "a2")
+	l.send("a", 1)
+	l.waitHandled("a", "a1")
+	l.send("a", 2)
+	dead := cqrs.DeadLetterFromMessage(l.expectPoisoned())
+	if dead.MessageID != "a-2" || dead.Handler != "handler" {
+		t.Fatalf("poisoned %+v", dead)
+	}
+	// Another aggregate flows throughout; a's later events wait, unhandled.
+	l.send("b", 1)
+	l.waitHandled("b", "b1")
+	l.send("a", 3)
+	l.waitParked("a", "a-3")
+	l.send("b", 2)
+	l.waitHandled("b", "b1", "b2")
+	l.send("a", 4)
+	l.waitParked("a", "a-3", "a-4")
+	l.send("b", 3)
+	l.waitHandled("b", "b1", "b2", "b3")
+	if got := l.of("a"); !slices.Equal(got, []string{"a1"}) {
+		t.Fatalf("handled of a while it waits: %v", got)
+	}
+	if held := l.held(); len(held) != 1 || held[0].DeadLetterID() != "a-2@handler" {
+		t.Fatalf("held lanes %+v", held)
+	}
+	// A later event of b is not held by a's dead letter.
+	l.send("b", 4)
+	l.waitHandled("b", "b1", "b2", "b3", "b4")
+
+	// The fix, then the replay: a2 is handled, then a3 and a4, in order.
+	l.fix("a2")
+	if err := (cqrs.Republisher{Publisher: l.pubsub}).Republish(context.Background(), dead, 1); err != nil {
+		t.Fatal(err)
+	}
+	l.waitHandled("a", "a1", "a2", "a3", "a4")
+	l.waitParked("a")
+	waitFor(t, func() bool { return len(l.held()) == 0 })
+
+	// The lane is free: the next event of a is handled at once.
+	l.send("a", 5)
+	l.waitHandled("a", "a1", "a2", "a3", "a4", "a5")
+	l.expectNothingPoisoned(20 * time.Millisecond)
+}
+
+func TestDiscardingTheDeadLetterReleasesWhatWaitsBehindIt(t *testing.T) {
+	l := newLanes(t, "c2")
+	l.send("c", 1)
+	l.waitHandled("c", "c1")
+	l.send("c", 2)
+	dead := cqrs.DeadLetterFromMessage(l.expectPoisoned())
+	l.send("c", 3)
+	l.waitParked("c", "c-3")
+
+	calls := l.calls.Load()
+	if err := (cqrs.Republisher{Publisher: l.pubsub}).Release(context.Background(), dead); err != nil {
+		t.Fatal(err)
+	}
+	// c3 is handled; the discarded c2 is not handed to the handler again.
+	l.waitHandled("c", "c1", "c3")
+	waitFor(t, func() bool { return len(l.held()) == 0 })
+	if got := l.calls.Load() - calls; got != 1 {
+		t.Fatalf("the handler was called %d times after the release, want once (c3)", got)
+	}
+	// A late second notice finds the lane free and changes nothing.
+	if err := (cqrs.Republisher{Publisher: l.pubsub}).Release(context.Background(), dead); err != nil {
+		t.Fatal(err)
+	}
+	l.send("c", 4)
+	l.waitHandled("c", "c1", "c3", "c4")
+}
+
+func TestAReleasedEventThatFailsForGoodHoldsTheRestAgain(t *testing.T) {
+	l := newLanes(t, "d2", "d3")
+	l.send("d", 1)
+	l.waitHandled("d", "d1")
+	l.send("d", 2)
+	first := cqrs.DeadLetterFromMessage(l.expectPoisoned())
+	l.send("d", 3)
+	l.waitParked("d", "d-3")
+	l.send("d", 4)
+	l.waitParked("d", "d-3", "d-4")
+
+	l.fix("d2")
+	if err := (cqrs.Republisher{Publisher: l.pubsub}).Republish(context.Background(), first, 1); err != nil {
+		t.Fatal(err)
+	}
+	second := cqrs.DeadLetterFromMessage(l.expectPoisoned())
+	if second.MessageID != "d-3" {
+		t.Fatalf("poisoned %s, want d-3", second.MessageID)
+	}
+	l.waitParked("d", "d-4")
+	l.waitHandled("d", "d1", "d2")
+	if held := l.held(); len(held) != 1 || held[0].MessageID != "d-3" {
+		t.Fatalf("held lanes %+v", held)
+	}
+
+	l.fix("d3")
+	if err := (cqrs.Republisher{Publisher: l.pubsub}).Republish(context.Background(), second, 1); err != nil {
+		t.Fatal(err)
+	}
+	l.waitHandled("d", "d1", "d2", "d3", "d4")
+	waitFor(t, func() bool { return len(l.held()) == 0 })
+}
+
+// failingParking is a parking whose store is down.
+type failingParking struct{ *memory.Parking }
+
+func (failingParking) Block(context.Context, operations.Block) error {
+	return errors.New("connection refused")
+}
+
+func TestAMessageWhoseLaneCannotBeHeldIsNotSetAside(t *testing.T) {
+	cfg := fastRetries(1)
+	cfg.Parking = failingParking{memory.NewParking()}
+	var calls atomic.Int32
+	h := newHarness(t, cfg, nil, func(*message.Message, int32) error {
+		calls.Add(1)
+		return errors.New("bug")
+	})
+	msg := message.NewMessage("e-2", []byte("{}"))
+	msg.Metadata.Set(metadata.NameKey, "test.msg")
+	msg.Metadata.Set(metadata.AggregateIDKey, "e")
+	msg.Metadata.Set(metadata.AggregateVersionKey, "2")
+	if err := h.pubsub.Publish(testTopic, msg); err != nil {
+		t.Fatal(err)
+	}
+	// Without its lane held, the message goes back to the broker and comes
+	// again: it is never acknowledged into the dead letters alone.
+	waitFor(t, func() bool { return calls.Load() >= 4 })
+	h.expectNothingPoisoned(20 * time.Millisecond)
+}
