@@ -32,7 +32,13 @@ type lanes struct {
 }
 
 func newLanes(t *testing.T, broken ...string) *lanes {
-	l := &lanes{parking: memory.NewParking(), broken: map[string]bool{}}
+	return newLanesOn(t, memory.NewParking(), broken...)
+}
+
+// newLanesOn runs the handler on a router of its own, with the given
+// parking, as the next owner of a partition does.
+func newLanesOn(t *testing.T, parking *memory.Parking, broken ...string) *lanes {
+	l := &lanes{parking: parking, broken: map[string]bool{}}
 	for _, b := range broken {
 		l.broken[b] = true
 	}
@@ -227,6 +233,29 @@ func TestAReleasedEventThatFailsForGoodHoldsTheRestAgain(t *testing.T) {
 	}
 	l.waitHandled("d", "d1", "d2", "d3", "d4")
 	waitFor(t, func() bool { return len(l.held()) == 0 })
+}
+
+func TestTheNextOwnerOfAPartitionKeepsWhatThePreviousOneHeld(t *testing.T) {
+	parking := memory.NewParking()
+	first := newLanesOn(t, parking, "a2")
+	first.send("a", 1)
+	first.waitHandled("a", "a1")
+	first.send("a", 2)
+	dead := cqrs.DeadLetterFromMessage(first.expectPoisoned())
+	first.send("a", 3)
+	first.waitParked("a", "a-3")
+
+	// Another router, as on the replica that takes the partition over: it
+	// reads the held lanes before it hands a message to its handler.
+	next := newLanesOn(t, parking)
+	next.send("a", 4)
+	next.waitParked("a", "a-3", "a-4")
+	next.send("b", 1)
+	next.waitHandled("b", "b1")
+	if err := (cqrs.Republisher{Publisher: next.pubsub}).Republish(context.Background(), dead, 1); err != nil {
+		t.Fatal(err)
+	}
+	next.waitHandled("a", "a2", "a3", "a4")
 }
 
 // failingParking is a parking whose store is down.

@@ -158,7 +158,8 @@ func decodePart[T any](t testing.TB, r response) T {
 // The parts of the admin API's answers the tests read.
 type deadLettersAnswer struct {
 	DeadLetters []struct {
-		ID string `json:"id"`
+		ID     string `json:"id"`
+		Parked int    `json:"parked"`
 	} `json:"deadLetters"`
 }
 

@@ -187,8 +187,10 @@ func startShop(t testing.TB, be backend, opts ...option) *shop {
 			groups = append(groups, []string{name})
 		}
 		if !be.mongo && adapters.PersonalKeys == nil {
-			// The systems share a key store, as processes share MongoDB's.
+			// The systems share a key store and a parking, as processes
+			// share MongoDB's.
 			adapters.PersonalKeys = memory.NewPersonalKeys()
+			adapters.Parking = memory.NewParking()
 		}
 	}
 	s := &shop{t: t, backend: be, cfg: cfg, systems: map[string]*service.System{}, urls: map[string]string{}, client: defaultClient()}

@@ -157,7 +157,7 @@ func NewTools(ctx context.Context, cfg Config, logger *slog.Logger) (*Tools, err
 	if cfg.MongoURL == "" {
 		return nil, errors.New("the operators' commands read MongoDB, and MONGODB_URL is not set; in the embedded mode use the admin HTTP API of the running orders service (ADMIN_TOKEN)")
 	}
-	platform, err := newPlatform(ctx, cfg, logger, nil)
+	platform, err := newPlatform(ctx, cfg, logger, Adapters{})
 	if err != nil {
 		return nil, err
 	}

@@ -132,9 +132,9 @@ func NewRegistry() (*eventstore.Registry, error) {
 // every process of a deployment must agree on it.
 const personalKeyCacheTTL = 5 * time.Second
 
-// newPlatform connects to the configured servers. keys, when set, is the key
-// store of personal data (Adapters.PersonalKeys).
-func newPlatform(ctx context.Context, cfg Config, logger *slog.Logger, keys personal.Keys) (_ *Platform, err error) {
+// newPlatform connects to the configured servers; the adapters' key store of
+// personal data and parking, when set, replace those it would open.
+func newPlatform(ctx context.Context, cfg Config, logger *slog.Logger, adapters Adapters) (_ *Platform, err error) {
 	registry, err := NewRegistry()
 	if err != nil {
 		return nil, err
@@ -174,6 +174,7 @@ func newPlatform(ctx context.Context, cfg Config, logger *slog.Logger, keys pers
 		p.closers = append(p.closers, func() error { return p.Mongo.Close(context.Background()) })
 		p.Metrics.Breaker(p.Mongo.Breaker().Name(), p.Mongo.Breaker().State)
 	}
+	keys := adapters.PersonalKeys
 	switch {
 	case keys != nil:
 	case p.Mongo != nil:
@@ -181,7 +182,7 @@ func newPlatform(ctx context.Context, cfg Config, logger *slog.Logger, keys pers
 	default:
 		keys = memory.NewPersonalKeys()
 	}
-	if err := p.openParking(ctx); err != nil {
+	if err := p.openParking(ctx, adapters.Parking); err != nil {
 		return nil, fmt.Errorf("parking: %w", err)
 	}
 	if p.Vault, err = personal.NewVault(personal.Config{Keys: keys, CacheTTL: personalKeyCacheTTL}); err != nil {
@@ -213,13 +214,16 @@ func breakerLogger(logger *slog.Logger) func(name, from, to string) {
 	}
 }
 
-// openParking opens the parking of held aggregates.
-func (p *Platform) openParking(ctx context.Context) (err error) {
-	if p.Mongo == nil {
+// openParking opens the parking of held aggregates, unless one is given.
+func (p *Platform) openParking(ctx context.Context, given operations.Parking) (err error) {
+	switch {
+	case given != nil:
+		p.Parking = given
+	case p.Mongo == nil:
 		p.Parking = memory.NewParking()
-		return nil
+	default:
+		p.Parking, err = mongo.NewParking(ctx, p.Mongo)
 	}
-	p.Parking, err = mongo.NewParking(ctx, p.Mongo)
 	return err
 }
 

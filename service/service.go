@@ -46,6 +46,20 @@ type Adapters struct {
 	// instead of MongoDB's or the process's memory: one in memory that
 	// systems of one test share, as processes share MongoDB's.
 	PersonalKeys personal.Keys
+	// Parking, when set, holds the messages waiting behind dead letters
+	// instead of MongoDB's operations database or the process's memory;
+	// shared like PersonalKeys.
+	Parking operations.Parking
+	// Handler wraps the named event handler (such as
+	// "inventory.product-projection").
+	Handler func(handler string, h cqrs.EventHandler) cqrs.EventHandler
+}
+
+func (a Adapters) handler(name string, h cqrs.EventHandler) cqrs.EventHandler {
+	if a.Handler == nil {
+		return h
+	}
+	return a.Handler(name, h)
 }
 
 func (a Adapters) store(service string, s eventstore.Store) eventstore.Store {

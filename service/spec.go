@@ -167,7 +167,7 @@ func newService(name string, d serviceDeps) (*Service, error) {
 				}
 			}
 		}
-		if err := proc.AddEventHandler(sub.handler, sub.aggregateType, events, h, cqrs.EventHandlerOptions{Deduplicate: sub.deduplicate}); err != nil {
+		if err := proc.AddEventHandler(sub.handler, sub.aggregateType, events, d.adapters.handler(sub.handler, h), cqrs.EventHandlerOptions{Deduplicate: sub.deduplicate}); err != nil {
 			return nil, err
 		}
 	}

@@ -47,7 +47,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, adapters Adapters
 	if cfg.MongoURL == "" && adapters.PersonalKeys == nil && cfg.Runs(Orders) != cfg.Runs(Notifications) {
 		return nil, errors.New("without MONGODB_URL the keys of customers' personal data are kept in the process's memory: run the orders and notifications services in one process, or set MONGODB_URL")
 	}
-	platform, err := newPlatform(ctx, cfg, logger, adapters.PersonalKeys)
+	platform, err := newPlatform(ctx, cfg, logger, adapters)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -415,5 +416,54 @@ func TestARebuildThatLostItsLeaseUndoesNothingAnotherRebuildDid(t *testing.T) {
 		if retired.Load() || swapped.Load() != (lostAt == 2) || abandoned.Load() != (lostAt == 1) {
 			t.Fatalf("lost at check %d: swapped %v, retired %v, abandoned %v", lostAt, swapped.Load(), retired.Load(), abandoned.Load())
 		}
+	}
+}
+
+func TestDiscardingADeadLetterThatHoldsItsAggregateReleasesWhatIsParkedBehindIt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	parking, pub := memory.NewParking(), &published{}
+	ops, err := operations.New(operations.Config{
+		DeadLetters: memory.NewDeadLetters(), Parking: parking, Runs: memory.NewRuns(), Republisher: pub, Events: pub,
+		Clock: systemClock{}, IDs: &counterIDs{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []operations.DeadLetter{
+		{MessageID: "m2", Handler: "notifications.orders.p0", Topic: "t", AggregateID: "a", AggregateVersion: 2},
+		{MessageID: "n2", Handler: "notifications.orders.p0", Topic: "t", AggregateID: "b", AggregateVersion: 2},
+	} {
+		if err := ops.Archive(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lane := operations.Lane{Handler: "notifications.orders.p0", AggregateID: "a"}
+	if err := parking.Block(ctx, operations.Block{Lane: lane, MessageID: "m2"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"m3", "m4"} {
+		if err := parking.Park(ctx, operations.ParkedMessage{Lane: lane, MessageID: id, AggregateVersion: 3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := ops.DeadLetters(ctx, operations.DeadLetterFilter{})
+	if err != nil || len(list) != 2 || list[0].Parked != 2 || list[1].Parked != 0 {
+		t.Fatalf("dead letters %+v %v", list, err)
+	}
+	if stats, err := ops.DeadLetterStats(ctx, operations.DeadLetterFilter{}); err != nil || stats.Parked != 2 {
+		t.Fatalf("stats %+v %v", stats, err)
+	}
+	if d, err := ops.DeadLetter(ctx, "m2"); err != nil || d.Parked != 2 {
+		t.Fatalf("dead letter %+v %v", d, err)
+	}
+
+	report, err := ops.DiscardDeadLetters(ctx, operations.DeadLetterFilter{AggregateIDs: []string{"a", "b"}}, false, "t")
+	if err != nil || report.Selected != 2 {
+		t.Fatalf("discard %+v %v", report, err)
+	}
+	// Only the dead letter that holds its lane sends the release.
+	if want := []string{"released:m2@notifications.orders.p0"}; !slices.Equal(pub.events, want) {
+		t.Fatalf("published %v, want %v", pub.events, want)
 	}
 }
