@@ -116,6 +116,15 @@ func TestAnErasedCustomersPersonalDataIsGone(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
+		// A later event of the legacy order waits behind a dead letter of its
+		// handler, quoting the contact too.
+		if err := s.platform().Parking.Park(context.Background(), operations.ParkedMessage{
+			Lane:      operations.Lane{Handler: "notifications.orders.p0", AggregateID: legacy},
+			MessageID: uuid.NewString(), AggregateVersion: 2, Topic: "order", ParkedAt: time.Now(),
+			Payload: []byte(`{"OrderID":"` + legacy + `","Contact":{"Email":"ada-before@example.com"}}`),
+		}); err != nil {
+			t.Fatal(err)
+		}
 		if found := s.documentsHolding([]string{"ada-before@example.com"}); len(found) == 0 {
 			t.Fatal("the earlier version's data in clear is not where the test put it")
 		}
@@ -126,7 +135,7 @@ func TestAnErasedCustomersPersonalDataIsGone(t *testing.T) {
 		r := s.do(http.MethodPost, service.Orders, "/admin/customers/"+customer+"/erase", nil, bearer)
 		e := decodePart[erasureAnswer](t, r).Erasure
 		if r.status != http.StatusOK || !e.KeyDeleted || e.CustomerID != customer || len(e.Orders) != 2 ||
-			!slices.Contains(e.Orders, id) || !slices.Contains(e.Orders, legacy) || e.EventsRedacted != 1 || e.DeadLettersRedacted != 1 {
+			!slices.Contains(e.Orders, id) || !slices.Contains(e.Orders, legacy) || e.EventsRedacted != 1 || e.DeadLettersRedacted != 1 || e.ParkedRedacted != 1 {
 			t.Fatalf("erase: %d %s", r.status, r.raw)
 		}
 
@@ -224,7 +233,7 @@ func waitStatuses(t *testing.T, s *shop, orderID string, n int, want string) map
 
 // documentsHolding lists what holds any of values: on MongoDB every document
 // of the shop's databases, read as stored; in memory every stored event's
-// payload and every dead letter's.
+// payload, every dead letter's and every parked message's.
 func (s *shop) documentsHolding(values []string) []string {
 	s.t.Helper()
 	ctx := context.Background()
@@ -250,6 +259,22 @@ func (s *shop) documentsHolding(values []string) []string {
 		for _, d := range letters {
 			if holds(string(d.Payload)) {
 				found = append(found, "dead letter: "+string(d.Payload))
+			}
+		}
+		parking := s.platform().Parking
+		lanes, err := parking.Count(ctx)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		for lane := range lanes {
+			parked, err := parking.Parked(ctx, lane)
+			if err != nil {
+				s.t.Fatal(err)
+			}
+			for _, m := range parked {
+				if holds(string(m.Payload)) {
+					found = append(found, "parked: "+string(m.Payload))
+				}
 			}
 		}
 		return found

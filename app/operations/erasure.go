@@ -45,6 +45,8 @@ type Erasure struct {
 	// DeadLettersRedacted counts the dead letters whose payload held
 	// those values in clear.
 	DeadLettersRedacted int
+	// ParkedRedacted counts the parked messages whose payload held them.
+	ParkedRedacted int
 	// ArchivedNotificationsRedacted counts the notifications of the
 	// archive whose addresses were emptied.
 	ArchivedNotificationsRedacted int
@@ -119,6 +121,9 @@ func (o *Operations) EraseCustomer(ctx context.Context, customerID string) (Eras
 	if report.DeadLettersRedacted, err = o.redactDeadLetters(ctx, streams, clear); err != nil {
 		return report, fmt.Errorf("erase %s: %w", customerID, err)
 	}
+	if report.ParkedRedacted, err = o.redactParked(ctx, streams, clear); err != nil {
+		return report, fmt.Errorf("erase %s: %w", customerID, err)
+	}
 	if o.archive != nil {
 		if report.ArchivedNotificationsRedacted, err = o.archive.Erase(ctx, report.Orders); err != nil {
 			return report, fmt.Errorf("erase %s: %w", customerID, err)
@@ -170,6 +175,47 @@ func redactStore(ctx context.Context, store eventstore.Store, customerID string,
 	return len(redacted), values, nil
 }
 
+// redactParked overwrites the values in clear where the payloads of the
+// streams' parked messages hold them.
+func (o *Operations) redactParked(ctx context.Context, streams []string, clear [][]byte) (int, error) {
+	if len(streams) == 0 || len(clear) == 0 {
+		return 0, nil
+	}
+	lanes, err := o.parking.Count(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("find the parked messages of the customer's orders: %w", err)
+	}
+	redacted := 0
+	for lane := range lanes {
+		if !slices.Contains(streams, lane.AggregateID) {
+			continue
+		}
+		parked, err := o.parking.Parked(ctx, lane)
+		if err != nil {
+			return redacted, fmt.Errorf("find the parked messages of %s: %w", lane.AggregateID, err)
+		}
+		for _, m := range parked {
+			payload := erased(m.Payload, clear)
+			if bytes.Equal(payload, m.Payload) {
+				continue
+			}
+			if err := o.parking.Redact(ctx, lane, m.MessageID, payload); err != nil {
+				return redacted, fmt.Errorf("redact parked message %s: %w", m.MessageID, err)
+			}
+			redacted++
+		}
+	}
+	return redacted, nil
+}
+
+// erased is the payload with each of the values in clear overwritten.
+func erased(payload []byte, clear [][]byte) []byte {
+	for _, v := range clear {
+		payload = bytes.ReplaceAll(payload, v, []byte(personal.Erased))
+	}
+	return payload
+}
+
 // redactDeadLetters overwrites the values in clear where the payloads of the
 // streams' dead letters hold them.
 func (o *Operations) redactDeadLetters(ctx context.Context, streams []string, clear [][]byte) (int, error) {
@@ -182,10 +228,7 @@ func (o *Operations) redactDeadLetters(ctx context.Context, streams []string, cl
 	}
 	redacted := 0
 	for _, d := range letters {
-		payload := d.Payload
-		for _, v := range clear {
-			payload = bytes.ReplaceAll(payload, v, []byte(personal.Erased))
-		}
+		payload := erased(d.Payload, clear)
 		if bytes.Equal(payload, d.Payload) {
 			continue
 		}

@@ -55,6 +55,9 @@ type Parking interface {
 	Parked(ctx context.Context, l Lane) ([]ParkedMessage, error)
 	// Unpark removes a parked message once it was handled.
 	Unpark(ctx context.Context, l Lane, messageID string) error
+	// Redact replaces a parked message's payload, to erase personal data
+	// it holds in clear; a message not parked is left alone.
+	Redact(ctx context.Context, l Lane, messageID string, payload []byte) error
 	// Count counts the parked messages of every lane that has some.
 	Count(ctx context.Context) (map[Lane]int, error)
 }

@@ -87,6 +87,16 @@ func (p *Parking) Unpark(_ context.Context, l operations.Lane, messageID string)
 	return nil
 }
 
+func (p *Parking) Redact(_ context.Context, l operations.Lane, messageID string, payload []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if m, ok := p.parked[l][messageID]; ok {
+		m.Payload = slices.Clone(payload)
+		p.parked[l][messageID] = m
+	}
+	return nil
+}
+
 func (p *Parking) Count(context.Context) (map[operations.Lane]int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

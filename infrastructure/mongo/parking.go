@@ -127,6 +127,14 @@ func (p *Parking) Unpark(ctx context.Context, l operations.Lane, messageID strin
 	})
 }
 
+func (p *Parking) Redact(ctx context.Context, l operations.Lane, messageID string, payload []byte) error {
+	return p.client.do(ctx, func(ctx context.Context) error {
+		_, err := p.parked.UpdateOne(ctx, bson.D{{Key: "_id", Value: messageID + "@" + l.Handler}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "payload", Value: payload}}}})
+		return err
+	})
+}
+
 func (p *Parking) Count(ctx context.Context) (map[operations.Lane]int, error) {
 	type laneDoc struct {
 		Handler     string `bson:"handler"`

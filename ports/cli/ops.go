@@ -607,6 +607,7 @@ func customers(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(w, "orders\t%d\n", len(erasure.Orders))
 		fmt.Fprintf(w, "events redacted\t%d (stored in clear before sealing)\n", erasure.EventsRedacted)
 		fmt.Fprintf(w, "dead letters redacted\t%d\n", erasure.DeadLettersRedacted)
+		fmt.Fprintf(w, "parked messages redacted\t%d\n", erasure.ParkedRedacted)
 		fmt.Fprintf(w, "archived notifications redacted\t%d\n", erasure.ArchivedNotificationsRedacted)
 	})
 }

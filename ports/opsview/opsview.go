@@ -220,6 +220,7 @@ type Erasure struct {
 	Orders                        []string `json:"orders"`
 	EventsRedacted                int      `json:"eventsRedacted"`
 	DeadLettersRedacted           int      `json:"deadLettersRedacted"`
+	ParkedRedacted                int      `json:"parkedRedacted"`
 	ArchivedNotificationsRedacted int      `json:"archivedNotificationsRedacted"`
 }
 
@@ -231,7 +232,7 @@ func FromErasure(e operations.Erasure) Erasure {
 	}
 	return Erasure{
 		CustomerID: e.CustomerID, KeyDeleted: e.KeyDeleted, Orders: orders, EventsRedacted: e.EventsRedacted,
-		DeadLettersRedacted: e.DeadLettersRedacted, ArchivedNotificationsRedacted: e.ArchivedNotificationsRedacted,
+		DeadLettersRedacted: e.DeadLettersRedacted, ParkedRedacted: e.ParkedRedacted, ArchivedNotificationsRedacted: e.ArchivedNotificationsRedacted,
 	}
 }
 
@@ -255,7 +256,7 @@ func ToDeadLetter(v DeadLetter) (operations.DeadLetter, error) {
 	d := operations.DeadLetter{
 		ID: v.ID, MessageID: v.MessageID, Handler: v.Handler, Topic: v.Topic, EventType: v.EventType,
 		AggregateID: v.AggregateID, AggregateVersion: v.AggregateVersion, Reason: v.Reason, Status: status,
-		Failures: v.Failures, Replays: v.Replays, Metadata: v.Metadata, Payload: []byte(v.Payload),
+		Failures: v.Failures, Replays: v.Replays, Parked: v.Parked, Metadata: v.Metadata, Payload: []byte(v.Payload),
 	}
 	if v.PayloadText != "" {
 		d.Payload = []byte(v.PayloadText)
@@ -286,7 +287,7 @@ func toCounts(cs []Count) map[string]int {
 
 // ToStats reads dead letter counts.
 func ToStats(s Stats) operations.Stats {
-	return operations.Stats{Total: s.Total, ByStatus: toCounts(s.ByStatus), ByHandler: toCounts(s.ByHandler), ByType: toCounts(s.ByType), ByReason: toCounts(s.ByReason)}
+	return operations.Stats{Total: s.Total, Parked: s.Parked, ByStatus: toCounts(s.ByStatus), ByHandler: toCounts(s.ByHandler), ByType: toCounts(s.ByType), ByReason: toCounts(s.ByReason)}
 }
 
 // ToReport reads a replay's outcome.
@@ -320,7 +321,7 @@ func ToRebuild(v Rebuild) operations.RebuildReport {
 func ToErasure(v Erasure) operations.Erasure {
 	return operations.Erasure{
 		CustomerID: v.CustomerID, KeyDeleted: v.KeyDeleted, Orders: v.Orders, EventsRedacted: v.EventsRedacted,
-		DeadLettersRedacted: v.DeadLettersRedacted, ArchivedNotificationsRedacted: v.ArchivedNotificationsRedacted,
+		DeadLettersRedacted: v.DeadLettersRedacted, ParkedRedacted: v.ParkedRedacted, ArchivedNotificationsRedacted: v.ArchivedNotificationsRedacted,
 	}
 }
 

@@ -68,6 +68,11 @@ func Parking(t *testing.T, open func(t *testing.T) operations.Parking) {
 		if want := map[operations.Lane]int{a: 2, b: 1, other: 1}; !reflect.DeepEqual(counts, want) {
 			t.Fatalf("counts %v, want %v", counts, want)
 		}
+		must(t, p.Redact(ctx, a, "4", []byte(`{"v":"erased"}`)))
+		must(t, p.Redact(ctx, a, "no such message", []byte(`{}`)))
+		if got, _ := p.Parked(ctx, a); len(got) != 2 || string(got[1].Payload) != `{"v":"erased"}` || string(got[0].Payload) != string(m3.Payload) {
+			t.Fatalf("parked after a redaction: %+v", got)
+		}
 		must(t, p.Unpark(ctx, a, "3"))
 		if got, _ := p.Parked(ctx, a); len(got) != 1 || got[0].MessageID != "4" {
 			t.Fatalf("parked after unparking 3: %+v", got)
