@@ -55,6 +55,10 @@ func (m Marshaler) marshalRecord(r eventstore.Record) (*message.Message, error) 
 		metadata.CorrelationIDKey:    r.CorrelationID,
 		metadata.CausationIDKey:      r.CausationID,
 	}
+	// The publish's trace context, where something traces (EventBus).
+	for k, v := range r.Trace {
+		msg.Metadata[k] = v
+	}
 	return msg, nil
 }
 

@@ -36,8 +36,11 @@ import (
 // store before it hands it the first message: what the previous owner of
 // the partition held stays held.
 type parkingLot struct {
-	store  operations.Parking
-	delay  time.Duration
+	store operations.Parking
+	delay time.Duration
+	// traced, when set, gives each released message the span of a
+	// delivery of its own (traceDelivery).
+	traced message.HandlerMiddleware
 	logger *slog.Logger
 
 	mu     sync.Mutex
@@ -45,8 +48,8 @@ type parkingLot struct {
 	held   map[operations.Lane]string
 }
 
-func newParkingLot(store operations.Parking, delay time.Duration, logger *slog.Logger) *parkingLot {
-	return &parkingLot{store: store, delay: delay, logger: logger, loaded: map[string]bool{}, held: map[operations.Lane]string{}}
+func newParkingLot(store operations.Parking, delay time.Duration, traced message.HandlerMiddleware, logger *slog.Logger) *parkingLot {
+	return &parkingLot{store: store, delay: delay, traced: traced, logger: logger, loaded: map[string]bool{}, held: map[operations.Lane]string{}}
 }
 
 // laneOf is the lane of an aggregate's event; a message of no aggregate
@@ -161,6 +164,9 @@ func (l *parkingLot) release(ctx context.Context, holder string, lane operations
 	if err != nil {
 		l.pause(ctx)
 		return nil, fault.Unavailable("parking", fmt.Errorf("parked messages of %s: %w", lane.AggregateID, err))
+	}
+	if l.traced != nil {
+		h = l.traced(h)
 	}
 	var out []*message.Message
 	for _, p := range parked {

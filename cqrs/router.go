@@ -20,6 +20,7 @@ import (
 	"shop/cqrs/metadata"
 	"shop/domain/refusal"
 	"shop/infrastructure/logging"
+	"shop/infrastructure/tracing"
 )
 
 // RouterConfig configures how handlers are retried, timed out and throttled.
@@ -55,6 +56,8 @@ type RouterConfig struct {
 	// Parking, when set, holds an aggregate's later messages for a handler
 	// behind the dead letter of its earlier one (parkingLot).
 	Parking operations.Parking
+	// Tracing, when set, handles each delivery in a span (traceDelivery).
+	Tracing *tracing.Tracing
 }
 
 func (c *RouterConfig) setDefaults() {
@@ -101,6 +104,8 @@ func (c RouterConfig) Validate() error {
 //     message that another handler of its topic requeued for itself.
 //   - the known names acknowledge, unhandled, a message of a type its
 //     handler does not handle (unknown types go on, to be poisoned).
+//   - traceDelivery, when tracing, handles the delivery in a consumer span,
+//     the child of the span that published it.
 //   - the parking lot, when configured, parks a message whose aggregate
 //     waits behind a dead letter of the same handler, and releases the
 //     parked ones once that dead letter was replayed and handled, or
@@ -147,9 +152,14 @@ func NewRouter(cfg RouterConfig, poison message.Publisher, topics Topics, known 
 		requeue = poison
 	}
 	outer := []message.HandlerMiddleware{growStack, skipCopiesForOthers, known.SkipIgnored}
+	var traced message.HandlerMiddleware
+	if cfg.Tracing != nil {
+		traced = traceDelivery(cfg.Tracing)
+		outer = append(outer, traced)
+	}
 	poisonPub := poison
 	if cfg.Parking != nil {
-		lot := newParkingLot(cfg.Parking, cfg.UnavailableDelay, logger)
+		lot := newParkingLot(cfg.Parking, cfg.UnavailableDelay, traced, logger)
 		outer = append(outer, lot.Middleware)
 		poisonPub = holdingPublisher{Publisher: poison, lot: lot}
 	}
@@ -386,7 +396,8 @@ func countAttempts(h message.HandlerFunc) message.HandlerFunc {
 
 // withCause gives the handler's context the message's correlation and
 // causation, which records appended by the handler carry, and the log
-// attributes that name the message on every line logged about it.
+// attributes that name the message on every line logged about it: its id,
+// its correlation, and its own causation (the message it was the effect of).
 func withCause(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		correlation := middleware.MessageCorrelationID(msg)
@@ -400,7 +411,8 @@ func withCause(h message.HandlerFunc) message.HandlerFunc {
 		}
 		ctx := eventstore.WithCause(msg.Context(), eventstore.Cause{CorrelationID: correlation, CausationID: msg.UUID})
 		ctx = logging.WithAttrs(ctx,
-			slog.String("correlation_id", correlation), slog.String("message_id", msg.UUID),
+			slog.String("correlation_id", correlation), slog.String("causation_id", msg.Metadata.Get(metadata.CausationIDKey)),
+			slog.String("message_id", msg.UUID),
 			slog.String("handler", message.HandlerNameFromCtx(msg.Context())), slog.Int("attempt", attempt))
 		msg.SetContext(ctx)
 		return h(msg)

@@ -15,6 +15,7 @@ import (
 	"shop/infrastructure/breaker"
 	"shop/infrastructure/logging"
 	"shop/infrastructure/redis"
+	"shop/infrastructure/tracing"
 )
 
 // Buses the services can talk over.
@@ -96,6 +97,8 @@ type Config struct {
 	// AdminToken opens the admin API on the orders port to requests bearing
 	// it; without it the admin API is off.
 	AdminToken string
+	// Tracing exports spans over OTLP when the OTEL_* variables ask for it.
+	Tracing tracing.Config
 }
 
 // DefaultConfig is the embedded configuration.
@@ -229,6 +232,7 @@ func ConfigFromEnv(lookup func(string) (string, bool), hostname string) (Config,
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		e.fail("ADMIN_TOKEN", errors.New("must be at least 16 characters"))
 	}
+	c.Tracing = e.tracing(c.Services)
 	if e.err != nil {
 		return Config{}, e.err
 	}
@@ -333,6 +337,36 @@ func (c Config) Runs(service string) bool { return slices.Contains(c.Services, s
 type envReader struct {
 	lookup func(string) (string, bool)
 	err    error
+}
+
+// tracing reads what the standard OTEL_* variables say about traces:
+// exported over OTLP/HTTP when OTEL_TRACES_EXPORTER is otlp or an OTLP
+// endpoint is set, unless OTEL_SDK_DISABLED or OTEL_TRACES_EXPORTER=none
+// turns it off. Off by default: the specification's default exporter is
+// otlp, but a shop that nobody collects the spans of should not try to send
+// them to localhost. The exporter reads the endpoint, headers and timeout.
+func (e *envReader) tracing(services []string) tracing.Config {
+	exporter := strings.ToLower(e.str("OTEL_TRACES_EXPORTER", ""))
+	switch exporter {
+	case "", "otlp", "none":
+	default:
+		e.fail("OTEL_TRACES_EXPORTER", fmt.Errorf("%q: want otlp or none", exporter))
+	}
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
+		if p := e.str(name, ""); p != "" && p != "http/protobuf" {
+			e.fail(name, fmt.Errorf("%q: spans are exported over HTTP; want http/protobuf", p))
+		}
+	}
+	endpoint := e.str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "") != "" || e.str("OTEL_EXPORTER_OTLP_ENDPOINT", "") != ""
+	disabled := e.boolean("OTEL_SDK_DISABLED", false)
+	name := "shop"
+	if len(services) == 1 {
+		name = "shop-" + services[0]
+	}
+	return tracing.Config{
+		Enabled:     !disabled && exporter != "none" && (exporter == "otlp" || endpoint),
+		ServiceName: name,
+	}
 }
 
 func (e *envReader) fail(name string, err error) {

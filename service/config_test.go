@@ -84,6 +84,10 @@ func TestBadConfigIsRefusedWithEveryReason(t *testing.T) {
 		"SNAPSHOT_EVERY=stock=-1":  "an integer from 0 to 1000000",
 		"SNAPSHOT_EVERY=stock":     "want type=events",
 		"SNAPSHOT_EVERY=stock=ten": "an integer from 0 to 1000000",
+		// Traces go out over OTLP/HTTP, or not at all.
+		"OTEL_TRACES_EXPORTER=jaeger":      "want otlp or none",
+		"OTEL_EXPORTER_OTLP_PROTOCOL=grpc": "want http/protobuf",
+		"OTEL_SDK_DISABLED=maybe":          "OTEL_SDK_DISABLED",
 	} {
 		vars := map[string]string{}
 		for _, kv := range strings.Fields(env) {
@@ -93,6 +97,33 @@ func TestBadConfigIsRefusedWithEveryReason(t *testing.T) {
 		if _, err := service.ConfigFromEnv(lookup(vars), "host-1"); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", env, err, want)
 		}
+	}
+}
+
+func TestTracingIsOffUnlessTheOTELVariablesAskForIt(t *testing.T) {
+	t.Parallel()
+	for env, want := range map[string]bool{
+		"":                          false,
+		"OTEL_TRACES_EXPORTER=otlp": true,
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://jaeger:4318":                           true,
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://collector:4318/v1/traces":       true,
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://jaeger:4318 OTEL_TRACES_EXPORTER=none": false,
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://jaeger:4318 OTEL_SDK_DISABLED=true":    false,
+		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf":                                false,
+	} {
+		vars := map[string]string{}
+		for _, kv := range strings.Fields(env) {
+			k, v, _ := strings.Cut(kv, "=")
+			vars[k] = v
+		}
+		cfg, err := service.ConfigFromEnv(lookup(vars), "host-1")
+		if err != nil || cfg.Tracing.Enabled != want || cfg.Tracing.ServiceName != "shop" {
+			t.Errorf("%q: tracing %+v %v, want enabled %v", env, cfg.Tracing, err, want)
+		}
+	}
+	cfg, err := service.ConfigFromEnv(lookup(map[string]string{"SERVICES": "inventory", "OTEL_TRACES_EXPORTER": "otlp", "BUS": "amqp", "RABBITMQ_URL": "amqp://r"}), "host-1")
+	if err != nil || cfg.Tracing.ServiceName != "shop-inventory" {
+		t.Errorf("one service's process: %+v %v", cfg.Tracing, err)
 	}
 }
 

@@ -51,7 +51,7 @@ func TestTheSameMessageDeliveredTwiceChangesNothing(t *testing.T) {
 		ordersBefore := countRecords(t, s.store(service.Orders))
 
 		p := s.platform()
-		bus, err := cqrs.NewEventBus(p.Bus.Publisher, p.Topics, p.Marshaler, watermill.NopLogger{})
+		bus, err := cqrs.NewEventBus(p.Bus.Publisher, p.Topics, p.Marshaler, nil, watermill.NopLogger{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -33,8 +33,12 @@ func buildNotifications(c serviceCore) (serviceParts, error) {
 	if p.Mongo != nil {
 		schedule = mongo.NewNotificationSchedule(p.Mongo)
 	}
+	var senders notifications.Sender = p.Senders
+	if p.Tracing != nil {
+		senders = p.Tracing.Sender(senders)
+	}
 	var app notifications.Application
-	if app.Commands.SendNotification, err = notifications.NewSendNotificationHandler(repo, p.Senders, p.Vault, p.Clock,
+	if app.Commands.SendNotification, err = notifications.NewSendNotificationHandler(repo, senders, p.Vault, p.Clock,
 		notifications.Retry{MaxAttempts: c.cfg.NotificationMaxAttempts, FirstDelay: c.cfg.NotificationRetryDelay}, schedule, c.obs); err != nil {
 		return serviceParts{}, err
 	}

@@ -38,7 +38,7 @@ func (p *Platform) newOperations(ctx context.Context, stores map[string]eventsto
 			return nil, err
 		}
 	}
-	events, err := cqrs.NewEventBus(p.Bus.Publisher, p.Topics, p.Marshaler, cqrs.WatermillLogger(p.Logger))
+	events, err := cqrs.NewEventBus(p.Bus.Publisher, p.Topics, p.Marshaler, p.Tracing, cqrs.WatermillLogger(p.Logger))
 	if err != nil {
 		return nil, err
 	}

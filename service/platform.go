@@ -26,6 +26,7 @@ import (
 	"shop/infrastructure/notifier"
 	"shop/infrastructure/redis"
 	"shop/infrastructure/system"
+	"shop/infrastructure/tracing"
 	"shop/ports/httpport"
 )
 
@@ -51,6 +52,8 @@ type Platform struct {
 	// Senders deliver notifications, each provider behind its breaker.
 	Senders        *notifier.Channels
 	senderBreakers []*breaker.Breaker
+	// Tracing, when on, traces requests, appends, publishes and deliveries.
+	Tracing *tracing.Tracing
 	// Parking holds the messages of aggregates whose earlier message is a
 	// dead letter, for every handler: in MongoDB's operations database, or
 	// in memory beside the stores.
@@ -182,6 +185,23 @@ func newPlatform(ctx context.Context, cfg Config, logger *slog.Logger, adapters 
 	default:
 		keys = memory.NewPersonalKeys()
 	}
+	switch {
+	case adapters.Tracing != nil:
+		p.Tracing = adapters.Tracing
+	default:
+		if p.Tracing, err = tracing.New(ctx, cfg.Tracing); err != nil {
+			return nil, err
+		}
+		if p.Tracing != nil {
+			// Closed last (closers run backwards): the spans of the
+			// shutdown are exported too.
+			p.closers = append([]func() error{func() error {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				return p.Tracing.Shutdown(ctx)
+			}}, p.closers...)
+		}
+	}
 	if err := p.openParking(ctx, adapters.Parking); err != nil {
 		return nil, fmt.Errorf("parking: %w", err)
 	}
@@ -269,6 +289,7 @@ func (p *Platform) newProcessors(cfg Config, dedup cqrs.ProcessedMessages) (*cqr
 	routerCfg.CloseTimeout = cfg.ShutdownTimeout
 	routerCfg.Requeue = p.Bus.Requeue
 	routerCfg.Parking = p.Parking
+	routerCfg.Tracing = p.Tracing
 	if _, err := cqrs.NewRouter(routerCfg, p.Bus.Publisher, p.Topics, known, deduplicator, p.Logger); err != nil {
 		return nil, fmt.Errorf("router: %w", err)
 	}
@@ -329,7 +350,7 @@ func memberName(cfg Config) string {
 
 // newRelay builds the relay of one service's event store.
 func (p *Platform) newRelay(cfg Config, service string, store eventstore.Store) (*cqrs.Relay, error) {
-	bus, err := cqrs.NewEventBus(p.Bus.Publisher, p.Topics, p.Marshaler, cqrs.WatermillLogger(p.Logger))
+	bus, err := cqrs.NewEventBus(p.Bus.Publisher, p.Topics, p.Marshaler, p.Tracing, cqrs.WatermillLogger(p.Logger))
 	if err != nil {
 		return nil, err
 	}
@@ -357,7 +378,11 @@ func (p *Platform) holder(cfg Config, service string) string {
 
 // httpBase is what every service's API shares.
 func (p *Platform) httpBase(cfg Config, service string, logger *slog.Logger) httpport.Base {
-	return httpport.Base{Service: service, Logger: logger, Health: p.health(cfg), Metrics: p.Metrics, MetricsHandler: p.Metrics.Handler()}
+	base := httpport.Base{Service: service, Logger: logger, Health: p.health(cfg), Metrics: p.Metrics, MetricsHandler: p.Metrics.Handler()}
+	if p.Tracing != nil {
+		base.Trace = p.Tracing.HTTP(service)
+	}
+	return base
 }
 
 // eventNames lists every event type of an aggregate type: projections handle

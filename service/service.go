@@ -11,6 +11,7 @@ import (
 	"shop/app/operations"
 	"shop/app/personal"
 	"shop/cqrs"
+	"shop/infrastructure/tracing"
 	"shop/ports/httpport"
 )
 
@@ -50,6 +51,9 @@ type Adapters struct {
 	// instead of MongoDB's operations database or the process's memory;
 	// shared like PersonalKeys.
 	Parking operations.Parking
+	// Tracing, when set, traces instead of what the OTEL_* variables say:
+	// a test's, recording spans in memory.
+	Tracing *tracing.Tracing
 	// Handler wraps the named event handler (such as
 	// "inventory.product-projection").
 	Handler func(handler string, h cqrs.EventHandler) cqrs.EventHandler

@@ -142,6 +142,9 @@ func newService(name string, d serviceDeps) (*Service, error) {
 		return nil, err
 	}
 	c.store = d.adapters.store(name, store)
+	if p.Tracing != nil {
+		c.store = p.Tracing.Store(name, c.store)
+	}
 	c.snapshots = p.snapshotStore(name)
 	if c.relay, err = p.newRelay(cfg, name, c.store); err != nil {
 		return nil, err

@@ -53,6 +53,10 @@ type Record struct {
 	// Origin is the origin of the relay that took the record to publish when
 	// it was appended.
 	Origin string
+	// Trace is the trace context of the append (W3C traceparent and
+	// tracestate), stored with the record so that its publish, whenever a
+	// relay makes it, continues the trace; nil when nothing traces.
+	Trace map[string]string
 }
 
 // Origin is a relay's account of what it has published, kept in the store

@@ -41,8 +41,9 @@ type originDoc struct {
 }
 
 type metadata struct {
-	CorrelationID string `bson:"correlationId,omitempty"`
-	CausationID   string `bson:"causationId,omitempty"`
+	CorrelationID string            `bson:"correlationId,omitempty"`
+	CausationID   string            `bson:"causationId,omitempty"`
+	Trace         map[string]string `bson:"trace,omitempty"`
 }
 
 // recordedOrder is the order of Read and OriginRecords, eventstore.Position's:
@@ -151,7 +152,7 @@ func (s *EventStore) Append(ctx context.Context, records []eventstore.Record) er
 		docs[i] = eventDoc{
 			ID: rec.EventID, AggregateType: rec.AggregateType, AggregateID: rec.AggregateID, Version: rec.Version,
 			Type: rec.Type, SchemaVersion: version, Data: data,
-			Metadata:   metadata{CorrelationID: rec.CorrelationID, CausationID: rec.CausationID},
+			Metadata:   metadata{CorrelationID: rec.CorrelationID, CausationID: rec.CausationID, Trace: rec.Trace},
 			OccurredAt: rec.OccurredAt.UTC(), RecordedAt: now, Origin: rec.Origin,
 		}
 	}
@@ -395,7 +396,7 @@ func (s *EventStore) record(doc eventDoc) (eventstore.Record, error) {
 	return eventstore.Record{
 		EventID: doc.ID, AggregateType: doc.AggregateType, AggregateID: doc.AggregateID, Version: doc.Version,
 		Type: doc.Type, SchemaVersion: doc.SchemaVersion, Event: e,
-		CorrelationID: doc.Metadata.CorrelationID, CausationID: doc.Metadata.CausationID,
+		CorrelationID: doc.Metadata.CorrelationID, CausationID: doc.Metadata.CausationID, Trace: doc.Metadata.Trace,
 		OccurredAt: doc.OccurredAt.UTC(), RecordedAt: doc.RecordedAt.UTC(), Payload: payload, Origin: doc.Origin,
 	}, nil
 }

@@ -35,6 +35,9 @@ type Base struct {
 	// either may be nil.
 	Metrics        RequestObserver
 	MetricsHandler http.Handler
+	// Trace, when set, traces each request in a span; the access log line
+	// and everything logged about the request carry its ids.
+	Trace func(http.Handler) http.Handler
 }
 
 // RequestObserver records HTTP requests.
@@ -55,6 +58,9 @@ func newRouter(base Base) *mux.Router {
 	// Requests no route matches bypass the router's middleware: wrap them too.
 	r.NotFoundHandler = observe(base, correlate(notFound))
 	r.MethodNotAllowedHandler = headAsGet(r, observe(base, correlate(notAllowed)))
+	if base.Trace != nil {
+		r.Use(base.Trace)
+	}
 	r.Use(func(next http.Handler) http.Handler { return observe(base, next) }, recoverPanics(logger), correlate)
 	r.Handle("/health", base.Health).Methods(http.MethodGet)
 	// Alive while it serves HTTP, whatever its dependencies: what a liveness
