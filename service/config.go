@@ -232,7 +232,7 @@ func ConfigFromEnv(lookup func(string) (string, bool), hostname string) (Config,
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		e.fail("ADMIN_TOKEN", errors.New("must be at least 16 characters"))
 	}
-	c.Tracing = e.tracing(c.Services)
+	c.Tracing = e.tracing()
 	if e.err != nil {
 		return Config{}, e.err
 	}
@@ -345,7 +345,7 @@ type envReader struct {
 // turns it off. Off by default: the specification's default exporter is
 // otlp, but a shop that nobody collects the spans of should not try to send
 // them to localhost. The exporter reads the endpoint, headers and timeout.
-func (e *envReader) tracing(services []string) tracing.Config {
+func (e *envReader) tracing() tracing.Config {
 	exporter := strings.ToLower(e.str("OTEL_TRACES_EXPORTER", ""))
 	switch exporter {
 	case "", "otlp", "none":
@@ -359,14 +359,17 @@ func (e *envReader) tracing(services []string) tracing.Config {
 	}
 	endpoint := e.str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "") != "" || e.str("OTEL_EXPORTER_OTLP_ENDPOINT", "") != ""
 	disabled := e.boolean("OTEL_SDK_DISABLED", false)
-	name := "shop"
-	if len(services) == 1 {
-		name = "shop-" + services[0]
+	return tracing.Config{Enabled: !disabled && exporter != "none" && (exporter == "otlp" || endpoint)}
+}
+
+// traceServiceName names the process in its spans' resource, unless
+// OTEL_SERVICE_NAME does: by its service where it runs one ("shop-orders"),
+// else "shop".
+func (c Config) traceServiceName() string {
+	if len(c.Services) == 1 {
+		return "shop-" + c.Services[0]
 	}
-	return tracing.Config{
-		Enabled:     !disabled && exporter != "none" && (exporter == "otlp" || endpoint),
-		ServiceName: name,
-	}
+	return "shop"
 }
 
 func (e *envReader) fail(name string, err error) {

@@ -189,7 +189,9 @@ func newPlatform(ctx context.Context, cfg Config, logger *slog.Logger, adapters 
 	case adapters.Tracing != nil:
 		p.Tracing = adapters.Tracing
 	default:
-		if p.Tracing, err = tracing.New(ctx, cfg.Tracing); err != nil {
+		traces := cfg.Tracing
+		traces.ServiceName = cfg.traceServiceName()
+		if p.Tracing, err = tracing.New(ctx, traces); err != nil {
 			return nil, err
 		}
 		if p.Tracing != nil {

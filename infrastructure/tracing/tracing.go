@@ -43,7 +43,8 @@ type Config struct {
 	// endpoint is set, and OTEL_SDK_DISABLED is not true.
 	Enabled bool
 	// ServiceName is the resource's service.name unless OTEL_SERVICE_NAME
-	// (or OTEL_RESOURCE_ATTRIBUTES) names one.
+	// (or OTEL_RESOURCE_ATTRIBUTES) names one; the process sets it from the
+	// services it runs.
 	ServiceName string
 }
 
