@@ -11,6 +11,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"shop/app/fault"
 	"shop/app/operations"
@@ -23,7 +25,9 @@ import (
 // handled. The messages of the held lane are parked, unhandled and
 // acknowledged, until the dead letter is replayed and handled, or
 // discarded; then the lane's process handles them in the order of their
-// versions, before anything that comes after. Other aggregates go on.
+// versions, before anything that comes after. Other aggregates go on, and
+// so do the held aggregate's earlier versions (a predecessor that comes
+// late is what the dead letter may wait for).
 //
 // Written here because neither Watermill nor the brokers know of
 // aggregates: the poison queue sets a message aside and lets the next one
@@ -34,7 +38,9 @@ import (
 // messages of held lanes cost a round trip. A router is built for each
 // partition this replica takes, and reads the lanes of a handler from the
 // store before it hands it the first message: what the previous owner of
-// the partition held stays held.
+// the partition held stays held. The messages an operator sends (a replay,
+// a discard's notice) read their lane from the store, which a previous
+// owner may have changed after this router read it.
 type parkingLot struct {
 	store operations.Parking
 	delay time.Duration
@@ -45,11 +51,25 @@ type parkingLot struct {
 
 	mu     sync.Mutex
 	loaded map[string]bool
-	held   map[operations.Lane]string
+	held   map[operations.Lane]hold
+	// lanes serialise the parking and the release of one lane: a message
+	// of the lane that overtakes the release (two deliveries overlap while
+	// a partition changes hands) waits for it instead of being parked
+	// behind a lane about to be freed.
+	lanes map[operations.Lane]*sync.Mutex
+}
+
+// hold is the message that holds a lane, and its version.
+type hold struct {
+	messageID string
+	version   int
 }
 
 func newParkingLot(store operations.Parking, delay time.Duration, traced message.HandlerMiddleware, logger *slog.Logger) *parkingLot {
-	return &parkingLot{store: store, delay: delay, traced: traced, logger: logger, loaded: map[string]bool{}, held: map[operations.Lane]string{}}
+	return &parkingLot{
+		store: store, delay: delay, traced: traced, logger: logger,
+		loaded: map[string]bool{}, held: map[operations.Lane]hold{}, lanes: map[operations.Lane]*sync.Mutex{},
+	}
 }
 
 // laneOf is the lane of an aggregate's event; a message of no aggregate
@@ -63,146 +83,218 @@ func laneOf(msg *message.Message) (operations.Lane, int, bool) {
 	return operations.Lane{Handler: message.HandlerNameFromCtx(msg.Context()), AggregateID: id}, version, true
 }
 
-// holder returns the message that holds the lane, after reading the
-// handler's held lanes from the store the first time.
-func (l *parkingLot) holder(ctx context.Context, lane operations.Lane) (string, error) {
+// holder returns what holds the lane, after reading the handler's held
+// lanes from the store the first time, and the lane's own from the store
+// when fresh asks for it.
+func (l *parkingLot) holder(ctx context.Context, lane operations.Lane, fresh bool) (hold, error) {
 	l.mu.Lock()
 	loaded := l.loaded[lane.Handler]
 	l.mu.Unlock()
-	if !loaded {
+	if !loaded || fresh {
 		blocks, err := l.store.Blocks(ctx, lane.Handler)
 		if err != nil {
-			return "", fault.Unavailable("parking", fmt.Errorf("held lanes of %s: %w", lane.Handler, err))
+			return hold{}, fault.Unavailable("parking", fmt.Errorf("held lanes of %s: %w", lane.Handler, err))
 		}
 		l.mu.Lock()
 		if !l.loaded[lane.Handler] {
 			for _, b := range blocks {
-				l.held[b.Lane] = b.MessageID
+				l.held[b.Lane] = hold{b.MessageID, b.Version}
 			}
 			l.loaded[lane.Handler] = true
 		}
+		if fresh {
+			delete(l.held, lane)
+			for _, b := range blocks {
+				if b.Lane == lane {
+					l.held[lane] = hold{b.MessageID, b.Version}
+				}
+			}
+		}
 		l.mu.Unlock()
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.held[lane], nil
+	return l.heldNow(lane), nil
 }
 
-// block holds the lane behind msg, in the store first: the message is
-// acknowledged only once its lane is held for whoever consumes it next.
-func (l *parkingLot) block(ctx context.Context, lane operations.Lane, messageID string) error {
-	if err := l.store.Block(ctx, operations.Block{Lane: lane, MessageID: messageID}); err != nil {
+func (l *parkingLot) heldNow(lane operations.Lane) hold {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.held[lane]
+}
+
+// lock takes the lane's lock and returns its unlock.
+func (l *parkingLot) lock(lane operations.Lane) func() {
+	l.mu.Lock()
+	m := l.lanes[lane]
+	if m == nil {
+		m = &sync.Mutex{}
+		l.lanes[lane] = m
+	}
+	l.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+// block holds the lane behind a message, in the store first: the message
+// is acknowledged only once its lane is held for whoever consumes it next.
+func (l *parkingLot) block(ctx context.Context, lane operations.Lane, messageID string, version int) error {
+	if err := l.store.Block(ctx, operations.Block{Lane: lane, MessageID: messageID, Version: version}); err != nil {
 		return fault.Unavailable("parking", fmt.Errorf("hold %s of %s behind %s: %w", lane.AggregateID, lane.Handler, messageID, err))
 	}
 	l.mu.Lock()
-	l.held[lane] = messageID
+	l.held[lane] = hold{messageID, version}
 	l.mu.Unlock()
 	return nil
 }
 
-// Middleware parks the messages of held lanes, and releases a lane once
-// the message that holds it was handled, or its dead letter discarded. It
-// sits outside the poison queue, whose publisher (holdingPublisher) holds a
-// lane when it sets a message aside.
+// Middleware parks the later messages of held lanes, and releases a lane
+// once the message that holds it was handled, or its dead letter
+// discarded. It sits outside the poison queue, whose publisher
+// (holdingPublisher) holds a lane when it sets a message aside.
 func (l *parkingLot) Middleware(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		lane, version, ok := laneOf(msg)
 		if !ok {
 			return h(msg)
 		}
+		// Kept before the call: the handlers inside leave the message with
+		// the context of its last attempt, which Timeout cancelled.
 		ctx := msg.Context()
-		holder, err := l.holder(ctx, lane)
+		notice := msg.Metadata.Get(ReleaseKey) != ""
+		held, err := l.holder(ctx, lane, notice || msg.Metadata.Get(ReplaysKey) != "")
 		if err != nil {
 			l.pause(ctx)
 			return nil, err
 		}
-		if msg.Metadata.Get(ReleaseKey) != "" {
+		if notice {
 			// The notice of a discarded dead letter, never handled itself;
 			// a notice for a lane its message no longer holds is late.
-			if holder != msg.UUID {
+			if held.messageID != msg.UUID {
 				return nil, nil
 			}
-			return l.release(ctx, msg.UUID, lane, h)
+			return nil, l.release(ctx, lane, msg.UUID, h)
 		}
-		if holder != "" && holder != msg.UUID {
-			return nil, l.park(msg, lane, version)
+		if held.messageID != "" && held.messageID != msg.UUID && version > held.version {
+			parked, err := l.park(ctx, msg, lane, version)
+			if parked || err != nil {
+				return nil, err
+			}
+			held = hold{}
 		}
+		delete(msg.Metadata, requeuedKey)
 		out, err := h(msg)
-		if err != nil || holder == "" || poisoned(msg) {
+		if err != nil || held.messageID != msg.UUID || poisoned(msg) || requeued(msg) {
+			// A holder set aside again, or sent to the back of its topic,
+			// still holds its lane.
 			return out, err
 		}
-		// The message that held the lane, replayed, was handled. The
-		// context is the one it came with: the handlers inside leave the
-		// message with their last attempt's, which Timeout cancelled.
-		more, err := l.release(ctx, msg.UUID, lane, h)
-		return append(out, more...), err
+		// The message that held the lane, replayed, was handled.
+		return out, l.release(ctx, lane, msg.UUID, h)
 	}
 }
 
-func (l *parkingLot) park(msg *message.Message, lane operations.Lane, version int) error {
-	ctx := msg.Context()
-	err := l.store.Park(ctx, operations.ParkedMessage{
+// park keeps a message of a held lane, unless the lane was freed while it
+// waited for the lane's lock: then it reports false, and the message is
+// handled.
+func (l *parkingLot) park(ctx context.Context, msg *message.Message, lane operations.Lane, version int) (bool, error) {
+	defer l.lock(lane)()
+	held := l.heldNow(lane)
+	if held.messageID == "" {
+		return false, nil
+	}
+	err := l.store.Park(context.WithoutCancel(ctx), operations.ParkedMessage{
 		Lane: lane, MessageID: msg.UUID, AggregateVersion: version, Topic: message.SubscribeTopicFromCtx(ctx),
 		Payload: msg.Payload, Metadata: maps.Clone(msg.Metadata), ParkedAt: time.Now(),
 	})
 	if err != nil {
 		l.pause(ctx)
-		return fault.Unavailable("parking", fmt.Errorf("park %s: %w", msg.UUID, err))
+		return false, fault.Unavailable("parking", fmt.Errorf("park %s: %w", msg.UUID, err))
 	}
+	trace.SpanFromContext(ctx).AddEvent("parked behind the dead letter of its aggregate",
+		trace.WithAttributes(attribute.String("shop.held_by", held.messageID)))
 	l.logger.InfoContext(ctx, "message parked behind the dead letter of its aggregate", "message_id", msg.UUID,
-		"handler", lane.Handler, "aggregate_id", lane.AggregateID, "aggregate_version", version)
-	return nil
+		"handler", lane.Handler, "aggregate_id", lane.AggregateID, "aggregate_version", version, "held_by", held.messageID)
+	return true, nil
 }
 
 // release handles the lane's parked messages in order, each as if it had
-// just arrived, and frees the lane once none is left, if holder holds it. One that is set aside
-// holds the lane again, and those after it stay parked. A failure that is
-// not final leaves the rest parked and fails the message that released
-// them, which comes again and goes on where this stopped.
-func (l *parkingLot) release(ctx context.Context, holder string, lane operations.Lane, h message.HandlerFunc) ([]*message.Message, error) {
-	parked, err := l.store.Parked(ctx, lane)
-	if err != nil {
-		l.pause(ctx)
-		return nil, fault.Unavailable("parking", fmt.Errorf("parked messages of %s: %w", lane.AggregateID, err))
+// just arrived, and frees the lane once none is left, if holder still holds
+// it. A released message that is set aside holds the lane in its turn, as
+// does one sent to the back of its topic (it arrived before what it builds
+// on), and those after it stay parked. A failure that is not final, or the
+// router closing, leaves the rest parked and fails the message that
+// released them, which comes again and goes on where this stopped.
+//
+// What handlers return is dropped: event handlers publish nothing.
+func (l *parkingLot) release(ctx context.Context, lane operations.Lane, holder string, h message.HandlerFunc) error {
+	defer l.lock(lane)()
+	if l.heldNow(lane).messageID != holder {
+		return nil
 	}
+	// The bookkeeping finishes what the handler did, as finishAttempt lets
+	// the handler finish: a message handled and left parked would be
+	// handled again.
+	storeCtx := context.WithoutCancel(ctx)
 	if l.traced != nil {
 		h = l.traced(h)
 	}
-	var out []*message.Message
-	for _, p := range parked {
-		msg := message.NewMessage(p.MessageID, p.Payload)
-		msg.Metadata = maps.Clone(p.Metadata)
-		if msg.Metadata == nil {
-			msg.Metadata = message.Metadata{}
-		}
-		msg.SetContext(ctx)
-		produced, err := h(msg)
+	released := map[string]bool{}
+	for {
+		parked, err := l.store.Parked(storeCtx, lane)
 		if err != nil {
-			return out, err
-		}
-		out = append(out, produced...)
-		if err := l.store.Unpark(ctx, lane, p.MessageID); err != nil {
 			l.pause(ctx)
-			return out, fault.Unavailable("parking", fmt.Errorf("unpark %s: %w", p.MessageID, err))
+			return fault.Unavailable("parking", fmt.Errorf("parked messages of %s: %w", lane.AggregateID, err))
 		}
-		if poisoned(msg) {
-			l.logger.InfoContext(ctx, "released message set aside: the rest of its aggregate stays parked behind it",
-				"message_id", p.MessageID, "handler", lane.Handler, "aggregate_id", lane.AggregateID)
-			return out, nil
+		if len(parked) == 0 {
+			break
+		}
+		for _, p := range parked {
+			if released[p.MessageID] {
+				return fault.Unavailable("parking", fmt.Errorf("%s is still parked after its release", p.MessageID))
+			}
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("release of %s stopped: %w", lane.AggregateID, err)
+			}
+			msg := message.NewMessage(p.MessageID, p.Payload)
+			msg.Metadata = maps.Clone(p.Metadata)
+			if msg.Metadata == nil {
+				msg.Metadata = message.Metadata{}
+			}
+			delete(msg.Metadata, requeuedKey)
+			msg.SetContext(ctx)
+			if _, err := h(msg); err != nil {
+				return err
+			}
+			released[p.MessageID] = true
+			if requeued(msg) {
+				// Its copy comes back under its id, and holds the lane
+				// until it is handled.
+				if err := l.block(storeCtx, lane, p.MessageID, p.AggregateVersion); err != nil {
+					return err
+				}
+			}
+			if err := l.store.Unpark(storeCtx, lane, p.MessageID); err != nil {
+				l.pause(ctx)
+				return fault.Unavailable("parking", fmt.Errorf("unpark %s: %w", p.MessageID, err))
+			}
+			if poisoned(msg) || requeued(msg) {
+				l.logger.InfoContext(ctx, "a released message holds its aggregate again: the rest stays parked behind it",
+					"message_id", p.MessageID, "handler", lane.Handler, "aggregate_id", lane.AggregateID)
+				return nil
+			}
 		}
 	}
-	if err := l.store.Unblock(ctx, operations.Block{Lane: lane, MessageID: holder}); err != nil {
+	if err := l.store.Unblock(storeCtx, operations.Block{Lane: lane, MessageID: holder}); err != nil {
 		l.pause(ctx)
-		return out, fault.Unavailable("parking", fmt.Errorf("free %s: %w", lane.AggregateID, err))
+		return fault.Unavailable("parking", fmt.Errorf("free %s: %w", lane.AggregateID, err))
 	}
 	l.mu.Lock()
-	if l.held[lane] == holder {
+	if l.held[lane].messageID == holder {
 		delete(l.held, lane)
 	}
 	l.mu.Unlock()
 	l.logger.InfoContext(ctx, "parked messages released", "handler", lane.Handler, "aggregate_id", lane.AggregateID,
-		"released", len(parked), "after", holder)
-	return out, nil
+		"released", len(released), "after", holder)
+	return nil
 }
 
 // pause holds a message whose parking store is down before it is handed
@@ -222,6 +314,12 @@ func poisoned(msg *message.Message) bool {
 	return msg.Metadata.Get(middleware.PoisonedHandlerKey) != ""
 }
 
+// requeuedKey marks a message that requeueEarly sent to the back of its
+// topic: acknowledged, not handled.
+const requeuedKey = "requeued"
+
+func requeued(msg *message.Message) bool { return msg.Metadata.Get(requeuedKey) != "" }
+
 // holdingPublisher is the poison queue's publisher: it holds the lane of a
 // message before the message goes to the poison topic, so that nothing of
 // its aggregate overtakes it while it waits in the dead letters.
@@ -232,8 +330,8 @@ type holdingPublisher struct {
 
 func (p holdingPublisher) Publish(topic string, msgs ...*message.Message) error {
 	for _, msg := range msgs {
-		if lane, _, ok := laneOf(msg); ok {
-			if err := p.lot.block(msg.Context(), lane, msg.UUID); err != nil {
+		if lane, version, ok := laneOf(msg); ok {
+			if err := p.lot.block(msg.Context(), lane, msg.UUID, version); err != nil {
 				return err
 			}
 		}

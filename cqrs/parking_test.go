@@ -28,7 +28,14 @@ type lanes struct {
 	mu      sync.Mutex
 	handled []string
 	broken  map[string]bool
-	calls   atomic.Int32
+	// early counts how many more times an event is found early.
+	early map[string]int
+	// slow, when set, is closed once the handling of slowEvent started and
+	// holds it until release is closed.
+	slowEvent string
+	started   chan struct{}
+	proceed   chan struct{}
+	calls     atomic.Int32
 }
 
 func newLanes(t *testing.T, broken ...string) *lanes {
@@ -38,7 +45,7 @@ func newLanes(t *testing.T, broken ...string) *lanes {
 // newLanesOn runs the handler on a router of its own, with the given
 // parking, as the next owner of a partition does.
 func newLanesOn(t *testing.T, parking *memory.Parking, broken ...string) *lanes {
-	l := &lanes{parking: parking, broken: map[string]bool{}}
+	l := &lanes{parking: parking, broken: map[string]bool{}, early: map[string]int{}}
 	for _, b := range broken {
 		l.broken[b] = true
 	}
@@ -48,9 +55,20 @@ func newLanesOn(t *testing.T, parking *memory.Parking, broken ...string) *lanes 
 		l.calls.Add(1)
 		event := msg.Metadata.Get(metadata.AggregateIDKey) + msg.Metadata.Get(metadata.AggregateVersionKey)
 		l.mu.Lock()
+		slow := event == l.slowEvent
+		l.mu.Unlock()
+		if slow {
+			close(l.started)
+			<-l.proceed
+		}
+		l.mu.Lock()
 		defer l.mu.Unlock()
 		if l.broken[event] {
 			return fmt.Errorf("bug in the handling of %s", event)
+		}
+		if l.early[event] > 0 {
+			l.early[event]--
+			return early()
 		}
 		l.handled = append(l.handled, event)
 		return nil
@@ -194,12 +212,19 @@ func TestDiscardingTheDeadLetterReleasesWhatWaitsBehindIt(t *testing.T) {
 	if got := l.calls.Load() - calls; got != 1 {
 		t.Fatalf("the handler was called %d times after the release, want once (c3)", got)
 	}
-	// A late second notice finds the lane free and changes nothing.
+	// A late second notice finds the lane free and changes nothing: the
+	// handler is not called for it.
 	if err := (cqrs.Republisher{Publisher: l.pubsub}).Release(context.Background(), dead); err != nil {
 		t.Fatal(err)
 	}
 	l.send("c", 4)
 	l.waitHandled("c", "c1", "c3", "c4")
+	if got := l.calls.Load() - calls; got != 2 {
+		t.Fatalf("the handler was called %d times after the first release, want twice (c3, c4)", got)
+	}
+	if held := l.held(); len(held) != 0 {
+		t.Fatalf("held after the second notice: %+v", held)
+	}
 }
 
 func TestAReleasedEventThatFailsForGoodHoldsTheRestAgain(t *testing.T) {
@@ -284,4 +309,118 @@ func TestAMessageWhoseLaneCannotBeHeldIsNotSetAside(t *testing.T) {
 	// again: it is never acknowledged into the dead letters alone.
 	waitFor(t, func() bool { return calls.Load() >= 4 })
 	h.expectNothingPoisoned(20 * time.Millisecond)
+}
+
+func TestALatePredecessorOfTheDeadLetterIsHandledNotParked(t *testing.T) {
+	l := newLanes(t, "f2")
+	l.send("f", 2)
+	dead := cqrs.DeadLetterFromMessage(l.expectPoisoned())
+	// Version 1, late (claimed from a dead consumer, say): what 2 may wait
+	// for, so it is handled.
+	l.send("f", 1)
+	l.waitHandled("f", "f1")
+	l.send("f", 3)
+	l.waitParked("f", "f-3")
+	l.fix("f2")
+	if err := (cqrs.Republisher{Publisher: l.pubsub}).Republish(context.Background(), dead, 1); err != nil {
+		t.Fatal(err)
+	}
+	l.waitHandled("f", "f1", "f2", "f3")
+}
+
+func TestAReplayThatArrivesEarlyAgainStillHoldsItsAggregate(t *testing.T) {
+	l := newLanes(t, "g2")
+	l.send("g", 1)
+	l.waitHandled("g", "g1")
+	l.send("g", 2)
+	dead := cqrs.DeadLetterFromMessage(l.expectPoisoned())
+	l.send("g", 3)
+	l.waitParked("g", "g-3")
+	// Fixed, but the first replay finds it early: it goes to the back of
+	// its topic, and g3 stays parked until its copy is handled.
+	l.mu.Lock()
+	delete(l.broken, "g2")
+	l.early["g2"] = 1
+	l.mu.Unlock()
+	if err := (cqrs.Republisher{Publisher: l.pubsub}).Republish(context.Background(), dead, 1); err != nil {
+		t.Fatal(err)
+	}
+	l.waitHandled("g", "g1", "g2", "g3")
+	if got := l.of("g"); !slices.Equal(got, []string{"g1", "g2", "g3"}) {
+		t.Fatalf("handled %v", got)
+	}
+	waitFor(t, func() bool { return len(l.held()) == 0 })
+}
+
+func TestAReleasedEventFoundEarlyHoldsTheRestUntilItsCopyIsHandled(t *testing.T) {
+	l := newLanes(t, "h2")
+	l.send("h", 1)
+	l.waitHandled("h", "h1")
+	l.send("h", 2)
+	dead := cqrs.DeadLetterFromMessage(l.expectPoisoned())
+	l.send("h", 3)
+	l.send("h", 4)
+	l.waitParked("h", "h-3", "h-4")
+	l.mu.Lock()
+	delete(l.broken, "h2")
+	l.early["h3"] = 1
+	l.mu.Unlock()
+	if err := (cqrs.Republisher{Publisher: l.pubsub}).Republish(context.Background(), dead, 1); err != nil {
+		t.Fatal(err)
+	}
+	// h3 went to the back of its topic: h4 waits for its copy.
+	l.waitHandled("h", "h1", "h2", "h3", "h4")
+	waitFor(t, func() bool { return len(l.held()) == 0 && len(l.parked("h")) == 0 })
+}
+
+func TestAnEventThatArrivesWhileItsAggregateIsReleasedWaitsForTheRelease(t *testing.T) {
+	l := newLanes(t, "i2")
+	l.send("i", 1)
+	l.waitHandled("i", "i1")
+	l.send("i", 2)
+	dead := cqrs.DeadLetterFromMessage(l.expectPoisoned())
+	l.send("i", 3)
+	l.waitParked("i", "i-3")
+	l.mu.Lock()
+	delete(l.broken, "i2")
+	l.slowEvent, l.started, l.proceed = "i3", make(chan struct{}), make(chan struct{})
+	l.mu.Unlock()
+	if err := (cqrs.Republisher{Publisher: l.pubsub}).Republish(context.Background(), dead, 1); err != nil {
+		t.Fatal(err)
+	}
+	// While i3 is being released, i4 comes, as a delivery that overlaps
+	// (a partition changing hands): it waits for the release, and is
+	// handled after it instead of being parked behind a freed lane.
+	<-l.started
+	l.send("i", 4)
+	time.Sleep(20 * time.Millisecond)
+	close(l.proceed)
+	l.waitHandled("i", "i1", "i2", "i3", "i4")
+	waitFor(t, func() bool { return len(l.held()) == 0 && len(l.parked("i")) == 0 })
+}
+
+func TestAReplayFindsTheHoldThatAnotherProcessWroteAfterThisOneLoaded(t *testing.T) {
+	l := newLanes(t)
+	// The router has read its lanes: none is held.
+	l.send("j", 1)
+	l.waitHandled("j", "j1")
+	// The previous owner of the partition, finishing late, set j2 aside
+	// and parked j3.
+	ctx := context.Background()
+	lane := operations.Lane{Handler: "handler", AggregateID: "j"}
+	if err := l.parking.Block(ctx, operations.Block{Lane: lane, MessageID: "j-2", Version: 2}); err != nil {
+		t.Fatal(err)
+	}
+	j3 := message.NewMessage("j-3", []byte("{}"))
+	if err := l.parking.Park(ctx, operations.ParkedMessage{Lane: lane, MessageID: "j-3", AggregateVersion: 3, Payload: j3.Payload,
+		Metadata: map[string]string{metadata.NameKey: "test.msg", metadata.AggregateIDKey: "j", metadata.AggregateVersionKey: "3"}}); err != nil {
+		t.Fatal(err)
+	}
+	dead := operations.DeadLetter{MessageID: "j-2", Handler: "handler", Topic: testTopic, Payload: []byte("{}"),
+		Metadata: map[string]string{metadata.NameKey: "test.msg", metadata.AggregateIDKey: "j", metadata.AggregateVersionKey: "2"}}
+	if err := (cqrs.Republisher{Publisher: l.pubsub}).Republish(ctx, dead, 1); err != nil {
+		t.Fatal(err)
+	}
+	l.waitHandled("j", "j1", "j2", "j3")
+	waitFor(t, func() bool { return len(l.held()) == 0 })
 }

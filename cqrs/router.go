@@ -363,6 +363,8 @@ func requeueEarly(pub message.Publisher, patience time.Duration, logger *slog.Lo
 			if err := pub.Publish(topic, again); err != nil {
 				return out, fault.Unavailable("bus", fmt.Errorf("requeue %s: %w", msg.UUID, err))
 			}
+			// For the parking lot: acknowledged, not handled.
+			msg.Metadata.Set(requeuedKey, "true")
 			// The message's context carries its id, handler and attempt.
 			logger.InfoContext(msg.Context(), "message requeued behind its topic: it arrived before its predecessor",
 				"topic", topic, "reason", err.Error())

@@ -27,22 +27,32 @@ func traceDelivery(t *tracing.Tracing) message.HandlerMiddleware {
 					carrier[k] = v
 				}
 			}
-			ctx := t.Extract(msg.Context(), carrier)
+			ctx := msg.Context()
+			opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+			// A message released from the parking is handled inside the
+			// delivery that released it: it is that delivery's link, not
+			// its child.
+			if releasing := trace.SpanContextFromContext(ctx); releasing.IsValid() {
+				ctx = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
+				opts = append(opts, trace.WithLinks(trace.Link{SpanContext: releasing}))
+			}
+			ctx = t.Extract(ctx, carrier)
 			handler := message.HandlerNameFromCtx(ctx)
 			name := msg.Metadata.Get(metadata.NameKey)
-			version := msg.Metadata.Get(metadata.AggregateVersionKey)
-			ctx, span := t.Start(ctx, handler+" "+name, trace.WithSpanKind(trace.SpanKindConsumer),
-				trace.WithAttributes(
+			ctx, span := t.Start(ctx, handler+" "+name, opts...)
+			defer span.End()
+			if span.IsRecording() {
+				span.SetAttributes(
 					attribute.String("messaging.operation.type", "process"),
 					attribute.String("messaging.destination.name", message.SubscribeTopicFromCtx(ctx)),
 					attribute.String("messaging.consumer.group.name", handler),
 					attribute.String("messaging.message.id", msg.UUID),
 					attribute.String("shop.event_type", name),
 					attribute.String("shop.aggregate_id", msg.Metadata.Get(metadata.AggregateIDKey)),
-					attribute.String("shop.aggregate_version", version),
+					attribute.String("shop.aggregate_version", msg.Metadata.Get(metadata.AggregateVersionKey)),
 					attribute.String("shop.causation_id", msg.Metadata.Get(metadata.CausationIDKey)),
-				))
-			defer span.End()
+				)
+			}
 			msg.SetContext(ctx)
 			out, err := h(msg)
 			switch {

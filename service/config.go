@@ -345,21 +345,32 @@ type envReader struct {
 // turns it off. Off by default: the specification's default exporter is
 // otlp, but a shop that nobody collects the spans of should not try to send
 // them to localhost. The exporter reads the endpoint, headers and timeout.
+//
+// As the specification says, a variable set empty is one not set, and the
+// traces' own protocol variable wins over the general one.
 func (e *envReader) tracing() tracing.Config {
-	exporter := strings.ToLower(e.str("OTEL_TRACES_EXPORTER", ""))
+	exporter := strings.ToLower(strings.TrimSpace(e.str("OTEL_TRACES_EXPORTER", "")))
 	switch exporter {
 	case "", "otlp", "none":
 	default:
-		e.fail("OTEL_TRACES_EXPORTER", fmt.Errorf("%q: want otlp or none", exporter))
-	}
-	for _, name := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
-		if p := e.str(name, ""); p != "" && p != "http/protobuf" {
-			e.fail(name, fmt.Errorf("%q: spans are exported over HTTP; want http/protobuf", p))
-		}
+		e.fail("OTEL_TRACES_EXPORTER", fmt.Errorf("%q: want otlp or none (one exporter)", exporter))
 	}
 	endpoint := e.str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "") != "" || e.str("OTEL_EXPORTER_OTLP_ENDPOINT", "") != ""
-	disabled := e.boolean("OTEL_SDK_DISABLED", false)
-	return tracing.Config{Enabled: !disabled && exporter != "none" && (exporter == "otlp" || endpoint)}
+	disabled := false
+	if s := e.str("OTEL_SDK_DISABLED", ""); s != "" {
+		disabled = e.boolean("OTEL_SDK_DISABLED", false)
+	}
+	enabled := !disabled && exporter != "none" && (exporter == "otlp" || endpoint)
+	if enabled {
+		name, protocol := "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", e.str("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "")
+		if protocol == "" {
+			name, protocol = "OTEL_EXPORTER_OTLP_PROTOCOL", e.str("OTEL_EXPORTER_OTLP_PROTOCOL", "")
+		}
+		if protocol != "" && protocol != "http/protobuf" {
+			e.fail(name, fmt.Errorf("%q: spans are exported over HTTP; want http/protobuf", protocol))
+		}
+	}
+	return tracing.Config{Enabled: enabled}
 }
 
 // traceServiceName names the process in its spans' resource, unless

@@ -85,9 +85,11 @@ func TestBadConfigIsRefusedWithEveryReason(t *testing.T) {
 		"SNAPSHOT_EVERY=stock":     "want type=events",
 		"SNAPSHOT_EVERY=stock=ten": "an integer from 0 to 1000000",
 		// Traces go out over OTLP/HTTP, or not at all.
-		"OTEL_TRACES_EXPORTER=jaeger":      "want otlp or none",
-		"OTEL_EXPORTER_OTLP_PROTOCOL=grpc": "want http/protobuf",
-		"OTEL_SDK_DISABLED=maybe":          "OTEL_SDK_DISABLED",
+		"OTEL_TRACES_EXPORTER=jaeger":                                       "want otlp or none",
+		"OTEL_TRACES_EXPORTER=otlp,console":                                 "want otlp or none",
+		"OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_PROTOCOL=grpc":        "want http/protobuf",
+		"OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=grpc": "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+		"OTEL_SDK_DISABLED=maybe":                                           "OTEL_SDK_DISABLED",
 	} {
 		vars := map[string]string{}
 		for _, kv := range strings.Fields(env) {
@@ -110,6 +112,10 @@ func TestTracingIsOffUnlessTheOTELVariablesAskForIt(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_ENDPOINT=http://jaeger:4318 OTEL_TRACES_EXPORTER=none": false,
 		"OTEL_EXPORTER_OTLP_ENDPOINT=http://jaeger:4318 OTEL_SDK_DISABLED=true":    false,
 		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf":                                false,
+		// A protocol for other signals, with tracing off, or overridden.
+		"OTEL_EXPORTER_OTLP_PROTOCOL=grpc": false,
+		"OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/protobuf": true,
+		"OTEL_TRACES_EXPORTER=otlp OTEL_SDK_DISABLED=":                                                                true,
 	} {
 		vars := map[string]string{}
 		for _, kv := range strings.Fields(env) {

@@ -19,8 +19,10 @@ type Lane struct {
 // dead letter is replayed and handled, or discarded.
 type Block struct {
 	Lane
-	// MessageID is the message whose dead letter holds the lane.
+	// MessageID is the message whose dead letter holds the lane, Version
+	// its aggregate version: only later versions wait behind it.
 	MessageID string
+	Version   int
 }
 
 // DeadLetterID names the dead letter that holds the lane.

@@ -14,19 +14,19 @@ import (
 // routers of one process.
 type Parking struct {
 	mu     sync.Mutex
-	blocks map[operations.Lane]string
+	blocks map[operations.Lane]operations.Block
 	parked map[operations.Lane]map[string]operations.ParkedMessage
 }
 
 // NewParking returns a parking with nothing held.
 func NewParking() *Parking {
-	return &Parking{blocks: map[operations.Lane]string{}, parked: map[operations.Lane]map[string]operations.ParkedMessage{}}
+	return &Parking{blocks: map[operations.Lane]operations.Block{}, parked: map[operations.Lane]map[string]operations.ParkedMessage{}}
 }
 
 func (p *Parking) Block(_ context.Context, b operations.Block) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.blocks[b.Lane] = b.MessageID
+	p.blocks[b.Lane] = b
 	return nil
 }
 
@@ -34,9 +34,9 @@ func (p *Parking) Blocks(_ context.Context, handler string) ([]operations.Block,
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []operations.Block
-	for l, id := range p.blocks {
+	for l, b := range p.blocks {
 		if handler == "" || l.Handler == handler {
-			out = append(out, operations.Block{Lane: l, MessageID: id})
+			out = append(out, b)
 		}
 	}
 	return out, nil
@@ -45,7 +45,7 @@ func (p *Parking) Blocks(_ context.Context, handler string) ([]operations.Block,
 func (p *Parking) Unblock(_ context.Context, b operations.Block) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.blocks[b.Lane] == b.MessageID {
+	if p.blocks[b.Lane].MessageID == b.MessageID {
 		delete(p.blocks, b.Lane)
 	}
 	return nil

@@ -17,6 +17,7 @@ type blockDoc struct {
 	Handler     string `bson:"handler"`
 	AggregateID string `bson:"aggregateId"`
 	MessageID   string `bson:"messageId"`
+	Version     int    `bson:"version"`
 }
 
 type parkedDoc struct {
@@ -58,7 +59,7 @@ func NewParking(ctx context.Context, client *Client) (*Parking, error) {
 func laneID(l operations.Lane) string { return l.Handler + "/" + l.AggregateID }
 
 func (p *Parking) Block(ctx context.Context, b operations.Block) error {
-	doc := blockDoc{ID: laneID(b.Lane), Handler: b.Handler, AggregateID: b.AggregateID, MessageID: b.MessageID}
+	doc := blockDoc{ID: laneID(b.Lane), Handler: b.Handler, AggregateID: b.AggregateID, MessageID: b.MessageID, Version: b.Version}
 	return p.client.do(ctx, func(ctx context.Context) error {
 		_, err := p.blocks.ReplaceOne(ctx, bson.D{{Key: "_id", Value: doc.ID}}, doc, options.Replace().SetUpsert(true))
 		return err
@@ -76,7 +77,7 @@ func (p *Parking) Blocks(ctx context.Context, handler string) ([]operations.Bloc
 	}
 	out := make([]operations.Block, len(docs))
 	for i, d := range docs {
-		out[i] = operations.Block{Lane: operations.Lane{Handler: d.Handler, AggregateID: d.AggregateID}, MessageID: d.MessageID}
+		out[i] = operations.Block{Lane: operations.Lane{Handler: d.Handler, AggregateID: d.AggregateID}, MessageID: d.MessageID, Version: d.Version}
 	}
 	return out, nil
 }

@@ -76,9 +76,11 @@ func New(ctx context.Context, cfg Config) (*Tracing, error) {
 // spans in memory.
 func WithProvider(provider trace.TracerProvider) *Tracing {
 	return &Tracing{
-		provider:   provider,
-		tracer:     provider.Tracer(instrumentation),
-		propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		provider: provider,
+		tracer:   provider.Tracer(instrumentation),
+		// The trace context alone: baggage and a caller's tracestate would
+		// be stored with every event its request caused, whoever sent it.
+		propagator: propagation.TraceContext{},
 		shutdown:   func(context.Context) error { return nil },
 	}
 }
@@ -97,8 +99,8 @@ func (t *Tracing) Start(ctx context.Context, name string, opts ...trace.SpanStar
 }
 
 // Inject returns the trace context of ctx's span as a carrier of its own
-// (traceparent, and tracestate and baggage when there are some); nil when
-// ctx has no span.
+// (traceparent, and tracestate when there is one); nil when ctx has no
+// span.
 func (t *Tracing) Inject(ctx context.Context) map[string]string {
 	if !trace.SpanContextFromContext(ctx).IsValid() {
 		return nil

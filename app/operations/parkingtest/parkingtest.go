@@ -19,20 +19,20 @@ func Parking(t *testing.T, open func(t *testing.T) operations.Parking) {
 
 	t.Run("a block is kept until the message that holds the lane frees it", func(t *testing.T) {
 		p := open(t)
-		must(t, p.Block(ctx, operations.Block{Lane: a, MessageID: "m2"}))
-		must(t, p.Block(ctx, operations.Block{Lane: other, MessageID: "m2"}))
+		must(t, p.Block(ctx, operations.Block{Lane: a, MessageID: "m2", Version: 2}))
+		must(t, p.Block(ctx, operations.Block{Lane: other, MessageID: "m2", Version: 2}))
 		blocks, err := p.Blocks(ctx, a.Handler)
 		must(t, err)
-		if want := []operations.Block{{Lane: a, MessageID: "m2"}}; !reflect.DeepEqual(blocks, want) {
+		if want := []operations.Block{{Lane: a, MessageID: "m2", Version: 2}}; !reflect.DeepEqual(blocks, want) {
 			t.Fatalf("blocks of %s: %+v, want %+v", a.Handler, blocks, want)
 		}
 		if all, err := p.Blocks(ctx, ""); err != nil || len(all) != 2 {
 			t.Fatalf("every block: %+v %v", all, err)
 		}
 		// A later message replaces the block; the earlier one cannot free it.
-		must(t, p.Block(ctx, operations.Block{Lane: a, MessageID: "m3"}))
+		must(t, p.Block(ctx, operations.Block{Lane: a, MessageID: "m3", Version: 3}))
 		must(t, p.Unblock(ctx, operations.Block{Lane: a, MessageID: "m2"}))
-		if blocks, _ := p.Blocks(ctx, a.Handler); len(blocks) != 1 || blocks[0].MessageID != "m3" {
+		if blocks, _ := p.Blocks(ctx, a.Handler); len(blocks) != 1 || blocks[0].MessageID != "m3" || blocks[0].Version != 3 {
 			t.Fatalf("blocks after a stale unblock: %+v", blocks)
 		}
 		must(t, p.Unblock(ctx, operations.Block{Lane: a, MessageID: "m3"}))
