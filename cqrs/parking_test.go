@@ -136,6 +136,24 @@ func (l *lanes) waitParked(id string, want ...string) {
 	waitFor(l.t, func() bool { return slices.Equal(l.parked(id), want) })
 }
 
+// holdAt2 has version 1 of id handled and version 2, broken, set aside,
+// and returns 2's dead letter.
+func (l *lanes) holdAt2(id string) operations.DeadLetter {
+	l.t.Helper()
+	l.send(id, 1)
+	l.waitHandled(id, id+"1")
+	l.send(id, 2)
+	return cqrs.DeadLetterFromMessage(l.expectPoisoned())
+}
+
+// replay publishes a dead letter again, as an operator's replay does.
+func (l *lanes) replay(d operations.DeadLetter) {
+	l.t.Helper()
+	if err := (cqrs.Republisher{Publisher: l.pubsub}).Republish(context.Background(), d, d.Replays+1); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
 func (l *lanes) held() []operations.Block {
 	l.t.Helper()
 	blocks, err := l.parking.Blocks(context.Background(), "")
@@ -150,10 +168,7 @@ func (l *lanes) held() []operations.Block {
 // messages concurrently.
 func TestAnAggregatesLaterEventsWaitBehindItsDeadLetterUntilItsReplay(t *testing.T) {
 	l := newLanes(t, "a2")
-	l.send("a", 1)
-	l.waitHandled("a", "a1")
-	l.send("a", 2)
-	dead := cqrs.DeadLetterFromMessage(l.expectPoisoned())
+	dead := l.holdAt2("a")
 	if dead.MessageID != "a-2" || dead.Handler != "handler" {
 		t.Fatalf("poisoned %+v", dead)
 	}
@@ -180,9 +195,7 @@ func TestAnAggregatesLaterEventsWaitBehindItsDeadLetterUntilItsReplay(t *testing
 
 	// The fix, then the replay: a2 is handled, then a3 and a4, in order.
 	l.fix("a2")
-	if err := (cqrs.Republisher{Publisher: l.pubsub}).Republish(context.Background(), dead, 1); err != nil {
-		t.Fatal(err)
-	}
+	l.replay(dead)
 	l.waitHandled("a", "a1", "a2", "a3", "a4")
 	l.waitParked("a")
 	waitFor(t, func() bool { return len(l.held()) == 0 })
@@ -195,10 +208,7 @@ func TestAnAggregatesLaterEventsWaitBehindItsDeadLetterUntilItsReplay(t *testing
 
 func TestDiscardingTheDeadLetterReleasesWhatWaitsBehindIt(t *testing.T) {
 	l := newLanes(t, "c2")
-	l.send("c", 1)
-	l.waitHandled("c", "c1")
-	l.send("c", 2)
-	dead := cqrs.DeadLetterFromMessage(l.expectPoisoned())
+	dead := l.holdAt2("c")
 	l.send("c", 3)
 	l.waitParked("c", "c-3")
 
@@ -229,19 +239,14 @@ func TestDiscardingTheDeadLetterReleasesWhatWaitsBehindIt(t *testing.T) {
 
 func TestAReleasedEventThatFailsForGoodHoldsTheRestAgain(t *testing.T) {
 	l := newLanes(t, "d2", "d3")
-	l.send("d", 1)
-	l.waitHandled("d", "d1")
-	l.send("d", 2)
-	first := cqrs.DeadLetterFromMessage(l.expectPoisoned())
+	first := l.holdAt2("d")
 	l.send("d", 3)
 	l.waitParked("d", "d-3")
 	l.send("d", 4)
 	l.waitParked("d", "d-3", "d-4")
 
 	l.fix("d2")
-	if err := (cqrs.Republisher{Publisher: l.pubsub}).Republish(context.Background(), first, 1); err != nil {
-		t.Fatal(err)
-	}
+	l.replay(first)
 	second := cqrs.DeadLetterFromMessage(l.expectPoisoned())
 	if second.MessageID != "d-3" {
 		t.Fatalf("poisoned %s, want d-3", second.MessageID)
@@ -253,9 +258,7 @@ func TestAReleasedEventThatFailsForGoodHoldsTheRestAgain(t *testing.T) {
 	}
 
 	l.fix("d3")
-	if err := (cqrs.Republisher{Publisher: l.pubsub}).Republish(context.Background(), second, 1); err != nil {
-		t.Fatal(err)
-	}
+	l.replay(second)
 	l.waitHandled("d", "d1", "d2", "d3", "d4")
 	waitFor(t, func() bool { return len(l.held()) == 0 })
 }
@@ -322,18 +325,13 @@ func TestALatePredecessorOfTheDeadLetterIsHandledNotParked(t *testing.T) {
 	l.send("f", 3)
 	l.waitParked("f", "f-3")
 	l.fix("f2")
-	if err := (cqrs.Republisher{Publisher: l.pubsub}).Republish(context.Background(), dead, 1); err != nil {
-		t.Fatal(err)
-	}
+	l.replay(dead)
 	l.waitHandled("f", "f1", "f2", "f3")
 }
 
 func TestAReplayThatArrivesEarlyAgainStillHoldsItsAggregate(t *testing.T) {
 	l := newLanes(t, "g2")
-	l.send("g", 1)
-	l.waitHandled("g", "g1")
-	l.send("g", 2)
-	dead := cqrs.DeadLetterFromMessage(l.expectPoisoned())
+	dead := l.holdAt2("g")
 	l.send("g", 3)
 	l.waitParked("g", "g-3")
 	// Fixed, but the first replay finds it early: it goes to the back of
@@ -342,9 +340,7 @@ func TestAReplayThatArrivesEarlyAgainStillHoldsItsAggregate(t *testing.T) {
 	delete(l.broken, "g2")
 	l.early["g2"] = 1
 	l.mu.Unlock()
-	if err := (cqrs.Republisher{Publisher: l.pubsub}).Republish(context.Background(), dead, 1); err != nil {
-		t.Fatal(err)
-	}
+	l.replay(dead)
 	l.waitHandled("g", "g1", "g2", "g3")
 	if got := l.of("g"); !slices.Equal(got, []string{"g1", "g2", "g3"}) {
 		t.Fatalf("handled %v", got)
@@ -354,10 +350,7 @@ func TestAReplayThatArrivesEarlyAgainStillHoldsItsAggregate(t *testing.T) {
 
 func TestAReleasedEventFoundEarlyHoldsTheRestUntilItsCopyIsHandled(t *testing.T) {
 	l := newLanes(t, "h2")
-	l.send("h", 1)
-	l.waitHandled("h", "h1")
-	l.send("h", 2)
-	dead := cqrs.DeadLetterFromMessage(l.expectPoisoned())
+	dead := l.holdAt2("h")
 	l.send("h", 3)
 	l.send("h", 4)
 	l.waitParked("h", "h-3", "h-4")
@@ -365,9 +358,7 @@ func TestAReleasedEventFoundEarlyHoldsTheRestUntilItsCopyIsHandled(t *testing.T)
 	delete(l.broken, "h2")
 	l.early["h3"] = 1
 	l.mu.Unlock()
-	if err := (cqrs.Republisher{Publisher: l.pubsub}).Republish(context.Background(), dead, 1); err != nil {
-		t.Fatal(err)
-	}
+	l.replay(dead)
 	// h3 went to the back of its topic: h4 waits for its copy.
 	l.waitHandled("h", "h1", "h2", "h3", "h4")
 	waitFor(t, func() bool { return len(l.held()) == 0 && len(l.parked("h")) == 0 })
@@ -375,19 +366,14 @@ func TestAReleasedEventFoundEarlyHoldsTheRestUntilItsCopyIsHandled(t *testing.T)
 
 func TestAnEventThatArrivesWhileItsAggregateIsReleasedWaitsForTheRelease(t *testing.T) {
 	l := newLanes(t, "i2")
-	l.send("i", 1)
-	l.waitHandled("i", "i1")
-	l.send("i", 2)
-	dead := cqrs.DeadLetterFromMessage(l.expectPoisoned())
+	dead := l.holdAt2("i")
 	l.send("i", 3)
 	l.waitParked("i", "i-3")
 	l.mu.Lock()
 	delete(l.broken, "i2")
 	l.slowEvent, l.started, l.proceed = "i3", make(chan struct{}), make(chan struct{})
 	l.mu.Unlock()
-	if err := (cqrs.Republisher{Publisher: l.pubsub}).Republish(context.Background(), dead, 1); err != nil {
-		t.Fatal(err)
-	}
+	l.replay(dead)
 	// While i3 is being released, i4 comes, as a delivery that overlaps
 	// (a partition changing hands): it waits for the release, and is
 	// handled after it instead of being parked behind a freed lane.
