@@ -29,9 +29,10 @@ type rule struct {
 var rules = []rule{
 	{layer: "domain/", allowed: []string{"domain/"}},
 	{layer: "app/", allowed: []string{"domain/", "app/"}, thirdParty: true},
-	// The bus wiring: the use cases it delivers to, and the log context
-	// that names a message on every line logged about it.
-	{layer: "cqrs/", allowed: []string{"domain/", "app/", "cqrs/", "infrastructure/logging"}, thirdParty: true},
+	// The bus wiring: the use cases it delivers to, the log context that
+	// names a message on every line logged about it, and the tracing that
+	// carries a message's trace across the bus.
+	{layer: "cqrs/", allowed: []string{"domain/", "app/", "cqrs/", "infrastructure/logging", "infrastructure/tracing"}, thirdParty: true},
 	{layer: "cqrs/metadata", allowed: nil},
 	{layer: "infrastructure/", allowed: []string{"domain/", "app/", "cqrs/metadata", "infrastructure/"}, thirdParty: true},
 	// The driving adapters reach the use cases; the load generator also
