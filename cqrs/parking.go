@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,7 +48,9 @@ type parkingLot struct {
 	// traced, when set, gives each released message the span of a
 	// delivery of its own (traceDelivery).
 	traced message.HandlerMiddleware
-	logger *slog.Logger
+	// counted, when set, hears of each message parked and released.
+	counted func(handler, event string)
+	logger  *slog.Logger
 
 	mu     sync.Mutex
 	loaded map[string]bool
@@ -65,9 +68,9 @@ type hold struct {
 	version   int
 }
 
-func newParkingLot(store operations.Parking, delay time.Duration, traced message.HandlerMiddleware, logger *slog.Logger) *parkingLot {
+func newParkingLot(store operations.Parking, delay time.Duration, traced message.HandlerMiddleware, counted func(handler, event string), logger *slog.Logger) *parkingLot {
 	return &parkingLot{
-		store: store, delay: delay, traced: traced, logger: logger,
+		store: store, delay: delay, traced: traced, counted: counted, logger: logger,
 		loaded: map[string]bool{}, held: map[operations.Lane]hold{}, lanes: map[operations.Lane]*sync.Mutex{},
 	}
 }
@@ -209,6 +212,7 @@ func (l *parkingLot) park(ctx context.Context, msg *message.Message, lane operat
 		l.pause(ctx)
 		return false, fault.Unavailable("parking", fmt.Errorf("park %s: %w", msg.UUID, err))
 	}
+	l.count(lane, "parked")
 	trace.SpanFromContext(ctx).AddEvent("parked behind the dead letter of its aggregate",
 		trace.WithAttributes(attribute.String("shop.held_by", held.messageID)))
 	l.logger.InfoContext(ctx, "message parked behind the dead letter of its aggregate", "message_id", msg.UUID,
@@ -265,6 +269,7 @@ func (l *parkingLot) release(ctx context.Context, lane operations.Lane, holder s
 				return err
 			}
 			released[p.MessageID] = true
+			l.count(lane, "released")
 			if requeued(msg) {
 				// Its copy comes back under its id, and holds the lane
 				// until it is handled.
@@ -295,6 +300,17 @@ func (l *parkingLot) release(ctx context.Context, lane operations.Lane, holder s
 	l.logger.InfoContext(ctx, "parked messages released", "handler", lane.Handler, "aggregate_id", lane.AggregateID,
 		"released", len(released), "after", holder)
 	return nil
+}
+
+func (l *parkingLot) count(lane operations.Lane, event string) {
+	if l.counted == nil {
+		return
+	}
+	handler := lane.Handler
+	if i := strings.LastIndex(handler, ".p"); i > 0 {
+		handler = handler[:i]
+	}
+	l.counted(handler, event)
 }
 
 // pause holds a message whose parking store is down before it is handed

@@ -54,8 +54,11 @@ type RouterConfig struct {
 	// messages published and received.
 	Metrics prometheus.Registerer
 	// Parking, when set, holds an aggregate's later messages for a handler
-	// behind the dead letter of its earlier one (parkingLot).
+	// behind the dead letter of its earlier one (parkingLot); Parked, when
+	// set, hears of each message parked ("parked") and released
+	// ("released"), by handler without its partition.
 	Parking operations.Parking
+	Parked  func(handler, event string)
 	// Tracing, when set, handles each delivery in a span (traceDelivery).
 	Tracing *tracing.Tracing
 }
@@ -159,7 +162,7 @@ func NewRouter(cfg RouterConfig, poison message.Publisher, topics Topics, known 
 	}
 	poisonPub := poison
 	if cfg.Parking != nil {
-		lot := newParkingLot(cfg.Parking, cfg.UnavailableDelay, traced, logger)
+		lot := newParkingLot(cfg.Parking, cfg.UnavailableDelay, traced, cfg.Parked, logger)
 		outer = append(outer, lot.Middleware)
 		poisonPub = holdingPublisher{Publisher: poison, lot: lot}
 	}

@@ -142,11 +142,12 @@ func exported(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	defer func() { _ = sys.Shutdown(ctx) }()
-	// What the in-process run has no sample of: a broker's backlog and a
-	// dead letter.
+	// What the in-process run has no sample of: a broker's backlog, a
+	// dead letter and a message parked behind it.
 	m := sys.Platform().Metrics
 	m.Broker("test", func(context.Context) (map[string]float64, error) { return map[string]float64{"test-group": 0}, nil })
 	m.DeadLetter("test-handler")
+	m.Parking("test-handler", "parked")
 	orders := httptest.NewServer(sys.Service(service.Orders).Handler)
 	defer orders.Close()
 	body := `{"customerId":"c","items":[{"productId":"prod-123","productName":"Laptop","quantity":1,"unitPrice":1}]}`

@@ -128,6 +128,13 @@ func TestAProductsLaterEventsWaitBehindItsDeadLetterUntilItIsReplayed(t *testing
 		if n := s.parkedBehind(dead.ID); n != 0 {
 			t.Fatalf("%d still parked", n)
 		}
+		// Counted where the operators' dashboards read.
+		families := s.scrape(service.Inventory)
+		for _, event := range []string{"parked", "released"} {
+			if n, ok := value(families, "shop_parked_messages_total", map[string]string{"handler": "inventory.product-projection", "event": event}); !ok || n != 2 {
+				t.Fatalf("shop_parked_messages_total{event=%q}: %v %v, want 2", event, n, ok)
+			}
+		}
 		// The lane is free: the next restock is projected at once.
 		s.restock("held", 8)
 		s.waitProduct("held", 25, 0)

@@ -291,6 +291,7 @@ func (p *Platform) newProcessors(cfg Config, dedup cqrs.ProcessedMessages) (*cqr
 	routerCfg.CloseTimeout = cfg.ShutdownTimeout
 	routerCfg.Requeue = p.Bus.Requeue
 	routerCfg.Parking = p.Parking
+	routerCfg.Parked = p.Metrics.Parking
 	routerCfg.Tracing = p.Tracing
 	if _, err := cqrs.NewRouter(routerCfg, p.Bus.Publisher, p.Topics, known, deduplicator, p.Logger); err != nil {
 		return nil, fmt.Errorf("router: %w", err)

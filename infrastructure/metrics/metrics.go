@@ -38,6 +38,7 @@ type Metrics struct {
 	reservations    *prometheus.CounterVec
 	notifications   *prometheus.CounterVec
 	deadLetters     *prometheus.CounterVec
+	parking         *prometheus.CounterVec
 	mongoCommands   *prometheus.CounterVec
 	busPublished    *prometheus.CounterVec
 	busReadErrors   *prometheus.CounterVec
@@ -74,6 +75,8 @@ func New() *Metrics {
 			Help: "Notification deliveries by channel and status: sent, logged (no provider for the channel), attempt_failed (tried again), failed (refused for good), given_up (attempts ran out)."}, []string{"channel", "status"})).(*prometheus.CounterVec),
 		deadLetters: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "dead_letters_total",
 			Help: "Messages set aside as dead letters, by handler."}, []string{"handler"})).(*prometheus.CounterVec),
+		parking: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "parked_messages_total",
+			Help: "Messages parked behind the dead letter of their aggregate (event parked), and handled once it was replayed or discarded (released), by handler."}, []string{"handler", "event"})).(*prometheus.CounterVec),
 		mongoCommands: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "mongodb_commands_total",
 			Help: "Commands sent to MongoDB, each one round trip, by database and command."}, []string{"database", "command"})).(*prometheus.CounterVec),
 		busPublished: f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "bus_messages_published_total",
@@ -128,6 +131,10 @@ func (m *Metrics) BusReadFailed(consumerGroup string, recreated bool) {
 
 // DeadLetter counts a message set aside.
 func (m *Metrics) DeadLetter(handler string) { m.deadLetters.WithLabelValues(handler).Inc() }
+
+// Parking counts a message parked behind a dead letter (event "parked") or
+// released after it ("released").
+func (m *Metrics) Parking(handler, event string) { m.parking.WithLabelValues(handler, event).Inc() }
 
 // Published records the relay's publish of a record.
 func (m *Metrics) Published(service string, rec eventstore.Record, at time.Time) {
