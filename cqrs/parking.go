@@ -2,6 +2,7 @@ package cqrs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -139,12 +140,17 @@ func (l *parkingLot) lock(lane operations.Lane) func() {
 
 // block holds the lane behind a message, in the store first: the message
 // is acknowledged only once its lane is held for whoever consumes it next.
+// A lane held by a later version stays held by it (the store keeps the
+// later block too): a late predecessor that fails does not free what waits
+// behind the later dead letter.
 func (l *parkingLot) block(ctx context.Context, lane operations.Lane, messageID string, version int) error {
 	if err := l.store.Block(ctx, operations.Block{Lane: lane, MessageID: messageID, Version: version}); err != nil {
 		return fault.Unavailable("parking", fmt.Errorf("hold %s of %s behind %s: %w", lane.AggregateID, lane.Handler, messageID, err))
 	}
 	l.mu.Lock()
-	l.held[lane] = hold{messageID, version}
+	if held, ok := l.held[lane]; !ok || held.version <= version {
+		l.held[lane] = hold{messageID, version}
+	}
 	l.mu.Unlock()
 	return nil
 }
@@ -176,12 +182,12 @@ func (l *parkingLot) Middleware(h message.HandlerFunc) message.HandlerFunc {
 			}
 			return nil, l.release(ctx, lane, msg.UUID, h)
 		}
-		if held.messageID != "" && held.messageID != msg.UUID && version > held.version {
-			parked, err := l.park(ctx, msg, lane, version)
+		if held.waitsBehind(msg.UUID, version) {
+			parked, now, err := l.park(ctx, msg, lane, version)
 			if parked || err != nil {
 				return nil, err
 			}
-			held = hold{}
+			held = now
 		}
 		delete(msg.Metadata, requeuedKey)
 		out, err := h(msg)
@@ -195,29 +201,52 @@ func (l *parkingLot) Middleware(h message.HandlerFunc) message.HandlerFunc {
 	}
 }
 
-// park keeps a message of a held lane, unless the lane was freed while it
-// waited for the lane's lock: then it reports false, and the message is
-// handled.
-func (l *parkingLot) park(ctx context.Context, msg *message.Message, lane operations.Lane, version int) (bool, error) {
+// waitsBehind reports whether a message of the lane waits behind the hold:
+// a later version than the holder's, and not the holder itself.
+func (h hold) waitsBehind(messageID string, version int) bool {
+	return h.messageID != "" && h.messageID != messageID && version > h.version
+}
+
+// park keeps a message of a held lane. The lane's hold is read from the
+// store first, and again after the message is kept: a partition's previous
+// owner, still finishing, may have freed the lane that this router's map
+// says is held. When the lane no longer holds the message back, park
+// reports false, with what holds the lane now, and the message is handled.
+func (l *parkingLot) park(ctx context.Context, msg *message.Message, lane operations.Lane, version int) (bool, hold, error) {
 	defer l.lock(lane)()
-	held := l.heldNow(lane)
-	if held.messageID == "" {
-		return false, nil
+	storeCtx := context.WithoutCancel(ctx)
+	held, err := l.holder(storeCtx, lane, true)
+	if err != nil || !held.waitsBehind(msg.UUID, version) {
+		return false, held, err
 	}
-	err := l.store.Park(context.WithoutCancel(ctx), operations.ParkedMessage{
+	err = l.store.Park(storeCtx, operations.ParkedMessage{
 		Lane: lane, MessageID: msg.UUID, AggregateVersion: version, Topic: message.SubscribeTopicFromCtx(ctx),
 		Payload: msg.Payload, Metadata: maps.Clone(msg.Metadata), ParkedAt: time.Now(),
 	})
 	if err != nil {
 		l.pause(ctx)
-		return false, fault.Unavailable("parking", fmt.Errorf("park %s: %w", msg.UUID, err))
+		return false, held, fault.Unavailable("parking", fmt.Errorf("park %s: %w", msg.UUID, err))
+	}
+	// Freed meanwhile, by a release that had read the lane's parked
+	// messages before this one was kept: the release looks once more after
+	// it frees the lane, and this looks after it parked, so that one of the
+	// two handles it.
+	if again, err := l.holder(storeCtx, lane, true); err != nil || !again.waitsBehind(msg.UUID, version) {
+		if uerr := l.store.Unpark(storeCtx, lane, msg.UUID); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+		if err != nil {
+			l.pause(ctx)
+			return false, again, fault.Unavailable("parking", fmt.Errorf("park %s: %w", msg.UUID, err))
+		}
+		return false, again, nil
 	}
 	l.count(lane, "parked")
 	trace.SpanFromContext(ctx).AddEvent("parked behind the dead letter of its aggregate",
 		trace.WithAttributes(attribute.String("shop.held_by", held.messageID)))
 	l.logger.InfoContext(ctx, "message parked behind the dead letter of its aggregate", "message_id", msg.UUID,
 		"handler", lane.Handler, "aggregate_id", lane.AggregateID, "aggregate_version", version, "held_by", held.messageID)
-	return true, nil
+	return true, held, nil
 }
 
 // release handles the lane's parked messages in order, each as if it had
@@ -243,49 +272,12 @@ func (l *parkingLot) release(ctx context.Context, lane operations.Lane, holder s
 	}
 	released := map[string]bool{}
 	for {
-		parked, err := l.store.Parked(storeCtx, lane)
-		if err != nil {
-			l.pause(ctx)
-			return fault.Unavailable("parking", fmt.Errorf("parked messages of %s: %w", lane.AggregateID, err))
+		more, held, err := l.handleParked(ctx, lane, holder, h, released)
+		if err != nil || held {
+			return err
 		}
-		if len(parked) == 0 {
+		if !more {
 			break
-		}
-		for _, p := range parked {
-			if released[p.MessageID] {
-				return fault.Unavailable("parking", fmt.Errorf("%s is still parked after its release", p.MessageID))
-			}
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("release of %s stopped: %w", lane.AggregateID, err)
-			}
-			msg := message.NewMessage(p.MessageID, p.Payload)
-			msg.Metadata = maps.Clone(p.Metadata)
-			if msg.Metadata == nil {
-				msg.Metadata = message.Metadata{}
-			}
-			delete(msg.Metadata, requeuedKey)
-			msg.SetContext(ctx)
-			if _, err := h(msg); err != nil {
-				return err
-			}
-			released[p.MessageID] = true
-			l.count(lane, "released")
-			if requeued(msg) {
-				// Its copy comes back under its id, and holds the lane
-				// until it is handled.
-				if err := l.block(storeCtx, lane, p.MessageID, p.AggregateVersion); err != nil {
-					return err
-				}
-			}
-			if err := l.store.Unpark(storeCtx, lane, p.MessageID); err != nil {
-				l.pause(ctx)
-				return fault.Unavailable("parking", fmt.Errorf("unpark %s: %w", p.MessageID, err))
-			}
-			if poisoned(msg) || requeued(msg) {
-				l.logger.InfoContext(ctx, "a released message holds its aggregate again: the rest stays parked behind it",
-					"message_id", p.MessageID, "handler", lane.Handler, "aggregate_id", lane.AggregateID)
-				return nil
-			}
 		}
 	}
 	if err := l.store.Unblock(storeCtx, operations.Block{Lane: lane, MessageID: holder}); err != nil {
@@ -297,9 +289,75 @@ func (l *parkingLot) release(ctx context.Context, lane operations.Lane, holder s
 		delete(l.held, lane)
 	}
 	l.mu.Unlock()
+	// A message parked by another router between the last look and the
+	// lane's freeing (park looks again after it parked, for those after).
+	if _, _, err := l.handleParked(ctx, lane, holder, h, released); err != nil {
+		return err
+	}
 	l.logger.InfoContext(ctx, "parked messages released", "handler", lane.Handler, "aggregate_id", lane.AggregateID,
 		"released", len(released), "after", holder)
 	return nil
+}
+
+// releasingKey marks the context of the messages a release hands to the
+// handler: their delivery spans link to the releasing delivery.
+type releasingKey struct{}
+
+// handleParked handles the lane's parked messages once, in order. more
+// reports that it handled some; held, that one of them holds the lane now.
+func (l *parkingLot) handleParked(ctx context.Context, lane operations.Lane, holder string, h message.HandlerFunc, released map[string]bool) (more, held bool, err error) {
+	storeCtx := context.WithoutCancel(ctx)
+	parked, err := l.store.Parked(storeCtx, lane)
+	if err != nil {
+		l.pause(ctx)
+		return false, false, fault.Unavailable("parking", fmt.Errorf("parked messages of %s: %w", lane.AggregateID, err))
+	}
+	for _, p := range parked {
+		if released[p.MessageID] {
+			return false, false, fault.Unavailable("parking", fmt.Errorf("%s is still parked after its release", p.MessageID))
+		}
+		if err := ctx.Err(); err != nil {
+			return false, false, fmt.Errorf("release of %s stopped: %w", lane.AggregateID, err)
+		}
+		released[p.MessageID] = true
+		if p.MessageID == holder {
+			// Parked as it held the lane (its unpark had failed): never
+			// handed on after its own release.
+			if err := l.store.Unpark(storeCtx, lane, p.MessageID); err != nil {
+				l.pause(ctx)
+				return false, false, fault.Unavailable("parking", fmt.Errorf("unpark %s: %w", p.MessageID, err))
+			}
+			continue
+		}
+		msg := message.NewMessage(p.MessageID, p.Payload)
+		msg.Metadata = maps.Clone(p.Metadata)
+		if msg.Metadata == nil {
+			msg.Metadata = message.Metadata{}
+		}
+		delete(msg.Metadata, requeuedKey)
+		msg.SetContext(context.WithValue(ctx, releasingKey{}, true))
+		if _, err := h(msg); err != nil {
+			return false, false, err
+		}
+		if requeued(msg) {
+			// Its copy comes back under its id, and holds the lane until
+			// it is handled.
+			if err := l.block(storeCtx, lane, p.MessageID, p.AggregateVersion); err != nil {
+				return false, false, err
+			}
+		}
+		if err := l.store.Unpark(storeCtx, lane, p.MessageID); err != nil {
+			l.pause(ctx)
+			return false, false, fault.Unavailable("parking", fmt.Errorf("unpark %s: %w", p.MessageID, err))
+		}
+		if poisoned(msg) || requeued(msg) {
+			l.logger.InfoContext(ctx, "a released message holds its aggregate again: the rest stays parked behind it",
+				"message_id", p.MessageID, "handler", lane.Handler, "aggregate_id", lane.AggregateID)
+			return true, true, nil
+		}
+		l.count(lane, "released")
+	}
+	return len(parked) > 0, false, nil
 }
 
 func (l *parkingLot) count(lane operations.Lane, event string) {

@@ -375,8 +375,8 @@ func TestAnEventThatArrivesWhileItsAggregateIsReleasedWaitsForTheRelease(t *test
 	l.mu.Unlock()
 	l.replay(dead)
 	// While i3 is being released, i4 comes, as a delivery that overlaps
-	// (a partition changing hands): it waits for the release, and is
-	// handled after it instead of being parked behind a freed lane.
+	// (a partition changing hands): it is handled after i3, by the release
+	// or after it, and never left parked behind a freed lane.
 	<-l.started
 	l.send("i", 4)
 	time.Sleep(20 * time.Millisecond)
@@ -409,4 +409,50 @@ func TestAReplayFindsTheHoldThatAnotherProcessWroteAfterThisOneLoaded(t *testing
 	}
 	l.waitHandled("j", "j1", "j2", "j3")
 	waitFor(t, func() bool { return len(l.held()) == 0 })
+}
+
+func TestALatePredecessorThatFailsDoesNotFreeWhatWaitsBehindTheLaterDeadLetter(t *testing.T) {
+	l := newLanes(t, "k2", "k3")
+	l.send("k", 3)
+	third := cqrs.DeadLetterFromMessage(l.expectPoisoned())
+	l.send("k", 4)
+	l.waitParked("k", "k-4")
+	// k2 comes late, and fails too: k3 still holds the lane.
+	l.send("k", 2)
+	second := cqrs.DeadLetterFromMessage(l.expectPoisoned())
+	if held := l.held(); len(held) != 1 || held[0].MessageID != "k-3" {
+		t.Fatalf("held %+v, want k-3", held)
+	}
+	l.fix("k2")
+	l.replay(second)
+	l.waitHandled("k", "k2")
+	l.expectNothingPoisoned(20 * time.Millisecond)
+	if got := l.parked("k"); !slices.Equal(got, []string{"k-4"}) {
+		t.Fatalf("parked after k2's replay: %v", got)
+	}
+	l.fix("k3")
+	l.replay(third)
+	l.waitHandled("k", "k2", "k3", "k4")
+}
+
+func TestAMessageParkedOnAHoldAnotherRouterFreedIsHandled(t *testing.T) {
+	parking := memory.NewParking()
+	previous := newLanesOn(t, parking, "m2")
+	dead := previous.holdAt2("m")
+	// The next owner reads its lanes, m held, while the previous one is
+	// still finishing.
+	next := newLanesOn(t, parking)
+	next.send("n", 1)
+	next.waitHandled("n", "n1")
+	// The previous owner handles the replay and frees the lane; the next
+	// owner's map still says held.
+	previous.fix("m2")
+	previous.replay(dead)
+	previous.waitHandled("m", "m1", "m2")
+	waitFor(t, func() bool { return len(previous.held()) == 0 })
+	next.send("m", 3)
+	next.waitHandled("m", "m3")
+	if got := next.parked("m"); len(got) != 0 {
+		t.Fatalf("parked behind a freed lane: %v", got)
+	}
 }

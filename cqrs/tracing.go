@@ -32,7 +32,7 @@ func traceDelivery(t *tracing.Tracing) message.HandlerMiddleware {
 			// A message released from the parking is handled inside the
 			// delivery that released it: it is that delivery's link, not
 			// its child.
-			if releasing := trace.SpanContextFromContext(ctx); releasing.IsValid() {
+			if releasing := trace.SpanContextFromContext(ctx); releasing.IsValid() && ctx.Value(releasingKey{}) != nil {
 				ctx = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
 				opts = append(opts, trace.WithLinks(trace.Link{SpanContext: releasing}))
 			}

@@ -44,7 +44,7 @@ type ParkedMessage struct {
 // process that takes a partition over finds what its previous owner held.
 type Parking interface {
 	// Block holds the lane behind the message; a block of the lane by an
-	// earlier message is replaced.
+	// earlier version is replaced, one by a later version kept.
 	Block(ctx context.Context, b Block) error
 	// Blocks lists the held lanes of one handler, or of every handler when
 	// handler is empty.

@@ -26,6 +26,9 @@ func NewParking() *Parking {
 func (p *Parking) Block(_ context.Context, b operations.Block) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if held, ok := p.blocks[b.Lane]; ok && held.Version > b.Version {
+		return nil
+	}
 	p.blocks[b.Lane] = b
 	return nil
 }

@@ -58,12 +58,20 @@ func NewParking(ctx context.Context, client *Client) (*Parking, error) {
 // laneID names a lane's document: a handler's name has no slash.
 func laneID(l operations.Lane) string { return l.Handler + "/" + l.AggregateID }
 
+// Block replaces the lane's document where it is not of a later version,
+// or inserts it; a document of a later version makes the upsert's insert
+// meet its _id, and is kept.
 func (p *Parking) Block(ctx context.Context, b operations.Block) error {
 	doc := blockDoc{ID: laneID(b.Lane), Handler: b.Handler, AggregateID: b.AggregateID, MessageID: b.MessageID, Version: b.Version}
-	return p.client.do(ctx, func(ctx context.Context) error {
-		_, err := p.blocks.ReplaceOne(ctx, bson.D{{Key: "_id", Value: doc.ID}}, doc, options.Replace().SetUpsert(true))
+	err := p.client.do(ctx, func(ctx context.Context) error {
+		_, err := p.blocks.ReplaceOne(ctx, bson.D{{Key: "_id", Value: doc.ID}, {Key: "version", Value: bson.D{{Key: "$lte", Value: b.Version}}}},
+			doc, options.Replace().SetUpsert(true))
 		return err
 	})
+	if mongo.IsDuplicateKeyError(err) {
+		return nil
+	}
+	return err
 }
 
 func (p *Parking) Blocks(ctx context.Context, handler string) ([]operations.Block, error) {

@@ -35,6 +35,11 @@ func Parking(t *testing.T, open func(t *testing.T) operations.Parking) {
 		if blocks, _ := p.Blocks(ctx, a.Handler); len(blocks) != 1 || blocks[0].MessageID != "m3" || blocks[0].Version != 3 {
 			t.Fatalf("blocks after a stale unblock: %+v", blocks)
 		}
+		// A late predecessor's block does not replace a later one's.
+		must(t, p.Block(ctx, operations.Block{Lane: a, MessageID: "m1", Version: 1}))
+		if blocks, _ := p.Blocks(ctx, a.Handler); len(blocks) != 1 || blocks[0].MessageID != "m3" {
+			t.Fatalf("blocks after an earlier version's block: %+v", blocks)
+		}
 		must(t, p.Unblock(ctx, operations.Block{Lane: a, MessageID: "m3"}))
 		if blocks, _ := p.Blocks(ctx, a.Handler); len(blocks) != 0 {
 			t.Fatalf("blocks after the unblock: %+v", blocks)
