@@ -76,8 +76,8 @@ func (b *EventBus) startPublish(ctx context.Context, rec *eventstore.Record) (co
 			attribute.Int("shop.aggregate_version", rec.Version),
 		),
 	}
-	appended := b.tracing.Extract(context.Background(), rec.Trace)
 	if trace.SpanContextFromContext(ctx).IsValid() {
+		appended := b.tracing.Extract(context.Background(), rec.Trace)
 		if sc := trace.SpanContextFromContext(appended); sc.IsValid() {
 			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
 		}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"maps"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -364,11 +363,7 @@ func (l *parkingLot) count(lane operations.Lane, event string) {
 	if l.counted == nil {
 		return
 	}
-	handler := lane.Handler
-	if i := strings.LastIndex(handler, ".p"); i > 0 {
-		handler = handler[:i]
-	}
-	l.counted(handler, event)
+	l.counted(lane.HandlerName(), event)
 }
 
 // pause holds a message whose parking store is down before it is handed

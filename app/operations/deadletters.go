@@ -94,7 +94,7 @@ type Action struct {
 var partitionSuffix = regexp.MustCompile(`\.p\d+$`)
 
 // HandlerName is the handler without its partition.
-func (d DeadLetter) HandlerName() string { return partitionSuffix.ReplaceAllString(d.Handler, "") }
+func (d DeadLetter) HandlerName() string { return Lane{Handler: d.Handler}.HandlerName() }
 
 // deadLetterID names the dead letter of a message and a handler.
 func deadLetterID(messageID, handler string) string { return messageID + "@" + handler }
@@ -393,12 +393,12 @@ func (o *Operations) DiscardDeadLetters(ctx context.Context, f DeadLetterFilter,
 	if dryRun {
 		return report, nil
 	}
+	holders, err := o.holders(ctx)
+	if err != nil {
+		return report, err
+	}
 	for _, d := range selected {
-		holds, err := o.holds(ctx, d)
-		if err != nil {
-			return report, err
-		}
-		if holds {
+		if _, holds := holders[d.ID]; holds {
 			if err := o.republisher.Release(ctx, d); err != nil {
 				return report, fmt.Errorf("release what is parked behind %s: %w", d.ID, err)
 			}

@@ -14,6 +14,9 @@ type Lane struct {
 	AggregateID string
 }
 
+// HandlerName is the lane's handler without its partition.
+func (l Lane) HandlerName() string { return partitionSuffix.ReplaceAllString(l.Handler, "") }
+
 // Block says that a lane waits behind the dead letter of one of its
 // messages: later messages of the lane are parked, unhandled, until the
 // dead letter is replayed and handled, or discarded.
@@ -71,46 +74,37 @@ type Releaser interface {
 	Release(ctx context.Context, d DeadLetter) error
 }
 
+// holders maps the id of each dead letter that holds its lane to the lane.
+func (o *Operations) holders(ctx context.Context) (map[string]Lane, error) {
+	blocks, err := o.parking.Blocks(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("held lanes: %w", err)
+	}
+	holders := make(map[string]Lane, len(blocks))
+	for _, b := range blocks {
+		holders[b.DeadLetterID()] = b.Lane
+	}
+	return holders, nil
+}
+
 // countParked gives each dead letter that holds its lane the number of
 // messages parked behind it.
 func (o *Operations) countParked(ctx context.Context, list []DeadLetter) error {
 	if len(list) == 0 {
 		return nil
 	}
-	blocks, err := o.parking.Blocks(ctx, "")
-	if err != nil {
-		return fmt.Errorf("parked messages: %w", err)
-	}
-	if len(blocks) == 0 {
-		return nil
+	holders, err := o.holders(ctx)
+	if err != nil || len(holders) == 0 {
+		return err
 	}
 	counts, err := o.parking.Count(ctx)
 	if err != nil {
 		return fmt.Errorf("parked messages: %w", err)
 	}
-	holding := make(map[string]int, len(blocks))
-	for _, b := range blocks {
-		holding[b.DeadLetterID()] = counts[b.Lane]
-	}
 	for i := range list {
-		list[i].Parked = holding[list[i].ID]
-	}
-	return nil
-}
-
-// holds reports whether the dead letter holds its lane.
-func (o *Operations) holds(ctx context.Context, d DeadLetter) (bool, error) {
-	if d.AggregateID == "" {
-		return false, nil
-	}
-	blocks, err := o.parking.Blocks(ctx, d.Handler)
-	if err != nil {
-		return false, fmt.Errorf("parked messages: %w", err)
-	}
-	for _, b := range blocks {
-		if b.DeadLetterID() == d.ID {
-			return true, nil
+		if lane, ok := holders[list[i].ID]; ok {
+			list[i].Parked = counts[lane]
 		}
 	}
-	return false, nil
+	return nil
 }

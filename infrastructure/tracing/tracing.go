@@ -78,8 +78,8 @@ func WithProvider(provider trace.TracerProvider) *Tracing {
 	return &Tracing{
 		provider: provider,
 		tracer:   provider.Tracer(instrumentation),
-		// The trace context alone: baggage and a caller's tracestate would
-		// be stored with every event its request caused, whoever sent it.
+		// The trace context alone (traceparent and tracestate): a caller's
+		// baggage would be stored with every event its request caused.
 		propagator: propagation.TraceContext{},
 		shutdown:   func(context.Context) error { return nil },
 	}
